@@ -1,0 +1,222 @@
+"""One error taxonomy: codes, HTTP statuses and Vietnamese/English messages (DESIGN §7).
+
+Messages may hold ``{placeholders}``; :func:`render` fills the ones it is given and leaves a
+readable text when a parameter is missing.
+"""
+
+from __future__ import annotations
+
+import string
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from protocol.i18n import Lang
+
+
+class ErrorCode(StrEnum):
+    DUPLICATE_KEY = "DUPLICATE_KEY"
+    MISSING_REFERENCE = "MISSING_REFERENCE"
+    STALE_VERSION = "STALE_VERSION"
+    RECORD_DELETED = "RECORD_DELETED"
+    STALE_LOCAL_COPY = "STALE_LOCAL_COPY"
+    VALIDATION_FAILED = "VALIDATION_FAILED"
+    NOT_FOUND = "NOT_FOUND"
+    DATASET_NOT_CONNECTED = "DATASET_NOT_CONNECTED"
+    DATASET_NOT_FOUND = "DATASET_NOT_FOUND"
+    UNAUTHORIZED = "UNAUTHORIZED"
+    FORBIDDEN = "FORBIDDEN"
+    UPGRADE_REQUIRED = "UPGRADE_REQUIRED"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    RATE_LIMITED = "RATE_LIMITED"
+    BLOCKED = "BLOCKED"
+    INTERNAL = "INTERNAL"
+    # Added beyond DESIGN §7 (documented in docs/protocol.md): HTTP-level input errors.
+    INVALID_JSON = "INVALID_JSON"
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+    PRECONDITION_REQUIRED = "PRECONDITION_REQUIRED"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    UNAVAILABLE = "UNAVAILABLE"
+
+    @property
+    def http_status(self) -> int:
+        return _STATUS[self]
+
+
+_STATUS: dict[ErrorCode, int] = {
+    ErrorCode.DUPLICATE_KEY: 409,
+    ErrorCode.MISSING_REFERENCE: 409,
+    ErrorCode.STALE_VERSION: 409,
+    ErrorCode.RECORD_DELETED: 409,
+    ErrorCode.STALE_LOCAL_COPY: 409,
+    ErrorCode.VALIDATION_FAILED: 422,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.DATASET_NOT_CONNECTED: 409,
+    ErrorCode.DATASET_NOT_FOUND: 404,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.UPGRADE_REQUIRED: 426,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.BLOCKED: 409,
+    ErrorCode.INTERNAL: 500,
+    ErrorCode.INVALID_JSON: 400,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorCode.PRECONDITION_REQUIRED: 428,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.UNAVAILABLE: 503,
+}
+
+# (vi, en). The Vietnamese texts of S6, S9 and S10 are the seed article's own words.
+MESSAGES: dict[ErrorCode, tuple[str, str]] = {
+    ErrorCode.DUPLICATE_KEY: (
+        "{label} {key} đã tồn tại. Vui lòng kiểm tra lại",
+        "{label} {key} already exists. Please check again.",
+    ),
+    ErrorCode.MISSING_REFERENCE: (
+        "Không tìm thấy {label} được tham chiếu ({field}: {ref}). "
+        "Hãy tạo hoặc đồng bộ danh mục đó trước",
+        "The referenced {label} was not found ({field}: {ref}). "
+        "Create or sync that entry first.",
+    ),
+    ErrorCode.STALE_VERSION: (
+        "Chứng từ đã được sửa/bỏ ghi/xóa bởi người dùng khác",
+        "The record was modified/unposted/deleted by another user.",
+    ),
+    ErrorCode.RECORD_DELETED: (
+        "Chứng từ đã bị xóa bởi người dùng khác",
+        "The record was deleted by another user.",
+    ),
+    ErrorCode.STALE_LOCAL_COPY: (
+        "Dữ liệu đã bị thay đổi, vui lòng thực hiện đồng bộ dữ liệu với máy chủ",
+        "Data has changed, please sync with the server.",
+    ),
+    ErrorCode.VALIDATION_FAILED: (
+        "Dữ liệu không hợp lệ: {reason}",
+        "Invalid data: {reason}",
+    ),
+    ErrorCode.NOT_FOUND: (
+        "Không tìm thấy {what}",
+        "{what} not found.",
+    ),
+    ErrorCode.DATASET_NOT_CONNECTED: (
+        "Dữ liệu kế toán {dataset} hiện không được kết nối trên máy chủ này. "
+        "Hãy kết nối lại dữ liệu đó; các thay đổi chưa đồng bộ vẫn được giữ nguyên",
+        "Accounting dataset {dataset} is not connected on this server. "
+        "Reconnect it; its unsynced changes are kept.",
+    ),
+    ErrorCode.DATASET_NOT_FOUND: (
+        "Không tìm thấy dữ liệu kế toán {dataset}",
+        "Accounting dataset {dataset} was not found.",
+    ),
+    ErrorCode.UNAUTHORIZED: (
+        "Chưa xác thực hoặc mã truy cập không hợp lệ. Hãy ghép nối lại máy trạm",
+        "Not authenticated or the access token is invalid. Pair this device again.",
+    ),
+    ErrorCode.FORBIDDEN: (
+        "Không có quyền thực hiện thao tác này",
+        "You are not allowed to do this.",
+    ),
+    ErrorCode.UPGRADE_REQUIRED: (
+        "Phiên bản chương trình đã cũ, cần cập nhật lên phiên bản mới rồi khởi động lại",
+        "This program version is too old: upgrade it, then restart.",
+    ),
+    ErrorCode.PAYLOAD_TOO_LARGE: (
+        "Dữ liệu gửi lên quá lớn (tối đa {limit})",
+        "The request body is too large (limit {limit}).",
+    ),
+    ErrorCode.RATE_LIMITED: (
+        "Quá nhiều yêu cầu, vui lòng thử lại sau {retry_after} giây",
+        "Too many requests, try again in {retry_after} seconds.",
+    ),
+    ErrorCode.BLOCKED: (
+        "Đang chờ bản ghi {blocked_by} đồng bộ thành công",
+        "Waiting for record {blocked_by} to sync successfully.",
+    ),
+    ErrorCode.INTERNAL: (
+        "Lỗi hệ thống. Hãy xuất gói chẩn đoán và gửi cho bộ phận hỗ trợ",
+        "Internal error. Export a diagnostics bundle and send it to support.",
+    ),
+    ErrorCode.INVALID_JSON: (
+        "Nội dung gửi lên không phải JSON hợp lệ: {reason}",
+        "The request body is not valid JSON: {reason}",
+    ),
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: (
+        "Kiểu nội dung không được hỗ trợ (cần {expected})",
+        "Unsupported content type (expected {expected}).",
+    ),
+    ErrorCode.PRECONDITION_REQUIRED: (
+        "Thiếu tiêu đề If-Match: hãy tải lại bản ghi rồi gửi kèm ETag",
+        "The If-Match header is required: reload the record and send its ETag.",
+    ),
+    ErrorCode.METHOD_NOT_ALLOWED: (
+        "Phương thức không được hỗ trợ",
+        "Method not allowed.",
+    ),
+    ErrorCode.UNAVAILABLE: (
+        "Dịch vụ tạm thời không sẵn sàng, vui lòng thử lại",
+        "The service is temporarily unavailable, try again.",
+    ),
+}
+
+
+class _Defaulting(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def render(code: ErrorCode, lang: Lang, params: dict[str, Any] | None = None) -> str:
+    """The message of ``code`` in ``lang`` with ``params`` filled in."""
+    vi, en = MESSAGES[code]
+    template = vi if lang == "vi" else en
+    values = _Defaulting(params or {})
+    return string.Formatter().vformat(template, (), values)
+
+
+def messages(code: ErrorCode, params: dict[str, Any] | None = None) -> dict[str, str]:
+    """Both languages at once: ``{"vi": …, "en": …}``."""
+    return {"vi": render(code, "vi", params), "en": render(code, "en", params)}
+
+
+class ErrorDetail(BaseModel):
+    code: ErrorCode
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class ProtocolError(Exception):
+    """An error carrying a code, message parameters and machine-readable details.
+
+    Every package raises this (or a subclass); one middleware per server turns it into an
+    ``{"error": …}`` response with the code's HTTP status.
+    """
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        params: dict[str, Any] | None = None,
+        details: dict[str, Any] | None = None,
+        *,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.code = code
+        self.params = dict(params or {})
+        self.details = dict(details or {})
+        self.status = status or code.http_status
+        self.headers = dict(headers or {})
+        super().__init__(f"{code}: {render(code, 'en', self.params)}")
+
+    def body(self, lang: Lang) -> dict[str, Any]:
+        return {
+            "error": {
+                "code": self.code.value,
+                "message": render(self.code, lang, self.params),
+                "details": self.details,
+            }
+        }
