@@ -1,0 +1,1 @@
+"""Sync: outbox drain, change feed, connectivity, the "Work online" toggle."""

@@ -1,0 +1,3 @@
+from officesync.cli import main
+
+main()
