@@ -4,7 +4,7 @@
 set -euo pipefail
 
 need=()
-for pkg in xvfb trayer x11-utils; do
+for pkg in xvfb trayer x11-utils systemd iproute2 wixl msitools; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
