@@ -38,6 +38,7 @@ class ErrorCode(StrEnum):
     PRECONDITION_REQUIRED = "PRECONDITION_REQUIRED"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     UNAVAILABLE = "UNAVAILABLE"
+    PAIRING_CODE_INVALID = "PAIRING_CODE_INVALID"
 
     @property
     def http_status(self) -> int:
@@ -66,6 +67,7 @@ _STATUS: dict[ErrorCode, int] = {
     ErrorCode.PRECONDITION_REQUIRED: 428,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.PAIRING_CODE_INVALID: 403,
 }
 
 # (vi, en). The Vietnamese texts of S6, S9 and S10 are the seed article's own words.
@@ -157,6 +159,10 @@ MESSAGES: dict[ErrorCode, tuple[str, str]] = {
     ErrorCode.UNAVAILABLE: (
         "Dịch vụ tạm thời không sẵn sàng, vui lòng thử lại",
         "The service is temporarily unavailable, try again.",
+    ),
+    ErrorCode.PAIRING_CODE_INVALID: (
+        "Mã ghép nối không đúng, đã dùng hoặc đã hết hạn. Hãy lấy mã mới trên máy chủ",
+        "The pairing code is wrong, used or expired. Get a new code on the server.",
     ),
 }
 
