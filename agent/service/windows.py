@@ -1,0 +1,153 @@
+"""The node as a Windows service (pywin32 ``ServiceFramework``).
+
+Importable everywhere: on a system without pywin32 only the platform-neutral parts exist
+(paths, argument parsing, ``serve_until_stopped``), which is what the Linux tests exercise.
+
+The frozen ``officesync-service.exe`` (``installer/windows/officesync.spec``) calls ``main()``:
+started by the Service Control Manager it hosts the service; run by hand it takes pywin32's
+``install|remove|start|stop|debug`` verbs. A stop or system shutdown sets the ``StopRequest``
+that ``run_node`` awaits, so the node closes its stores and sockets before the process ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import logging.handlers
+import os
+import sys
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+
+from agent.config import Config, load_config
+from agent.service.stop import StopRequest
+
+try:  # pragma: no cover - only on Windows with pywin32
+    import servicemanager
+    import win32service
+    import win32serviceutil
+
+    HAVE_PYWIN32 = True
+except ImportError:
+    HAVE_PYWIN32 = False
+
+SERVICE_NAME = "OfficeSync"
+DISPLAY_NAME = "OfficeSync"
+DESCRIPTION = (
+    "Máy chủ dữ liệu kế toán OfficeSync: phục vụ máy trạm và đồng bộ với đám mây. / "
+    "OfficeSync node: serves the office's workstations and syncs with the cloud."
+)
+STOP_WAIT_HINT_MS = 30_000
+
+NodeRunner = Callable[[Config, asyncio.Event], Awaitable[None]]
+log = logging.getLogger(__name__)
+
+
+def program_data_dir(env: Mapping[str, str] | None = None) -> Path:
+    """``%ProgramData%\\OfficeSync``: config, data dir and logs of the service."""
+    env = os.environ if env is None else env
+    return Path(env.get("ProgramData") or env.get("PROGRAMDATA") or r"C:\ProgramData") / (
+        "OfficeSync"
+    )
+
+
+def split_config_arg(
+    argv: Sequence[str], env: Mapping[str, str] | None = None
+) -> tuple[Path, list[str]]:
+    """Take ``--config PATH`` (or ``--config=PATH``) out of ``argv``.
+
+    Falls back to ``OFFICESYNC_CONFIG`` and then ``%ProgramData%\\OfficeSync\\config.toml``.
+    Returns the config path and the remaining arguments.
+    """
+    env = os.environ if env is None else env
+    rest: list[str] = []
+    found: str | None = None
+    args = iter(argv)
+    for arg in args:
+        if arg == "--config":
+            found = next(args, None)
+        elif arg.startswith("--config="):
+            found = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+    if found:
+        return Path(found), rest
+    if env.get("OFFICESYNC_CONFIG"):
+        return Path(env["OFFICESYNC_CONFIG"]), rest
+    return program_data_dir(env) / "config.toml", rest
+
+
+async def _run_node(config: Config, stop: asyncio.Event) -> None:
+    from agent.app import run_node  # the composition root; imported late on purpose
+
+    await run_node(config, stop)
+
+
+async def serve_until_stopped(
+    config_path: Path, stop: StopRequest, runner: NodeRunner | None = None
+) -> None:
+    """Load the config and run the node until ``stop`` is requested (from any thread)."""
+    config = load_config(config_path)
+    event = stop.bind()
+    await (runner or _run_node)(config, event)
+
+
+if HAVE_PYWIN32:  # pragma: no cover - exercised on Windows only
+
+    class OfficeSyncService(win32serviceutil.ServiceFramework):  # type: ignore[misc]
+        _svc_name_ = SERVICE_NAME
+        _svc_display_name_ = DISPLAY_NAME
+        _svc_description_ = DESCRIPTION
+        config_path: Path = program_data_dir() / "config.toml"
+
+        def __init__(self, args: list[str]) -> None:
+            super().__init__(args)
+            self._stop = StopRequest()
+
+        def GetAcceptedControls(self) -> int:  # noqa: N802 - pywin32's name
+            accepted: int = super().GetAcceptedControls()
+            return accepted | win32service.SERVICE_ACCEPT_SHUTDOWN
+
+        def SvcStop(self) -> None:  # noqa: N802
+            self.ReportServiceStatus(win32service.SERVICE_STOP_PENDING, waitHint=STOP_WAIT_HINT_MS)
+            self._stop.request("service stop")
+
+        def SvcShutdown(self) -> None:  # noqa: N802
+            self.SvcStop()
+
+        def SvcDoRun(self) -> None:  # noqa: N802
+            handler = logging.handlers.NTEventLogHandler(SERVICE_NAME)
+            handler.setLevel(logging.WARNING)
+            logging.getLogger().addHandler(handler)
+            servicemanager.LogInfoMsg(f"{SERVICE_NAME}: starting with {self.config_path}")
+            try:
+                asyncio.run(serve_until_stopped(self.config_path, self._stop))
+            except Exception:
+                log.exception("the node stopped with an error")
+                raise
+            servicemanager.LogInfoMsg(f"{SERVICE_NAME}: stopped ({self._stop.reason})")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``officesync-service.exe``."""
+    argv = list(sys.argv if argv is None else argv)
+    if not HAVE_PYWIN32:
+        print(
+            "Dịch vụ Windows cần pywin32 và chỉ chạy trên Windows. / "
+            "The Windows service needs pywin32 and runs on Windows only.",
+            file=sys.stderr,
+        )
+        return 2
+    config_path, rest = split_config_arg(argv)  # pragma: no cover - Windows only
+    OfficeSyncService.config_path = config_path
+    if len(rest) <= 1:  # started by the Service Control Manager
+        servicemanager.Initialize()
+        servicemanager.PrepareToHostSingle(OfficeSyncService)
+        servicemanager.StartServiceCtrlDispatcher()
+        return 0
+    win32serviceutil.HandleCommandLine(OfficeSyncService, argv=rest)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
