@@ -1,0 +1,345 @@
+"""``officesync ws``: a workstation client on the command line (DESIGN §9).
+
+Records are printed as one JSON object (the record plus its ``etag``); errors as ONE line on
+stderr, ``CODE: message``, with a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import orjson
+
+from agent.workstation import messages
+from agent.workstation.client import Stored, WorkstationClient, WorkstationError
+from agent.workstation.profile import Profile, ProfileError, home_dir, load_profile, save_profile
+from agent.workstation.tokens import TokenError, forget_token, load_token, store_token
+from protocol.errors import ErrorCode
+from protocol.i18n import Lang
+from protocol.models import SyncState
+
+T = TypeVar("T")
+EXIT_ERROR = 1
+
+
+@dataclass
+class _Options:
+    lang: Lang | None
+
+
+class CliFailure(Exception):
+    """A local failure (not paired, bad --data …) reported like a node error."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(message)
+
+
+def _fail(key: str, lang: Lang, **params: Any) -> CliFailure:
+    return CliFailure(messages.code_of(key), messages.text(key, lang, **params))
+
+
+def _emit(obj: Any) -> None:
+    click.echo(orjson.dumps(obj).decode())
+
+
+def _record_json(stored: Stored | None) -> dict[str, Any] | None:
+    if stored is None:
+        return None
+    return {**stored.record.model_dump(mode="json"), "etag": stored.etag}
+
+
+def _die(code: ErrorCode | str, message: str) -> None:
+    line = " ".join(f"{code}: {message}".split())
+    click.echo(line, err=True)
+    raise click.exceptions.Exit(EXIT_ERROR)
+
+
+def _chosen(ctx: click.Context) -> Lang | None:
+    """The ``--lang`` given on the group, if any."""
+    opts = ctx.find_object(_Options)
+    return opts.lang if opts else None
+
+
+def _lang(ctx: click.Context, profile: Profile | None = None) -> Lang:
+    """Language of local messages: --lang, else the profile's, else Vietnamese."""
+    return _chosen(ctx) or (profile.language if profile else None) or "vi"
+
+
+def _run(ctx: click.Context, make: Callable[[], Awaitable[T]]) -> T:
+    """Run ``make()`` on a fresh event loop, turning every failure into the one-line error."""
+    try:
+        return asyncio.run(_awaited(make))
+    except WorkstationError as err:
+        _die(err.code.value, err.message)
+    except CliFailure as err:
+        _die(err.code.value, err.message)
+    raise AssertionError("unreachable")  # _die always raises
+
+
+async def _awaited(make: Callable[[], Awaitable[T]]) -> T:
+    return await make()
+
+
+def _paired_client(ctx: click.Context) -> WorkstationClient:
+    home = home_dir()
+    lang = _lang(ctx)
+    try:
+        profile = load_profile(home)
+    except ProfileError as err:
+        if err.missing:
+            raise _fail("not_paired", lang) from None
+        raise _fail("bad_profile", lang, path=err.path, reason=err.reason) from None
+    try:
+        token = load_token(home, profile.workstation_id, profile.token_store)
+    except TokenError as err:
+        raise _fail("token_missing", _lang(ctx, profile), reason=err) from None
+    return WorkstationClient(
+        profile.node_url,
+        token,
+        language=_chosen(ctx) or profile.language,
+        fingerprint=profile.fingerprint,
+    )
+
+
+def _with_client(ctx: click.Context, action: Callable[[WorkstationClient], Awaitable[T]]) -> T:
+    async def go() -> T:
+        async with _paired_client(ctx) as client:
+            return await action(client)
+
+    return _run(ctx, go)
+
+
+def _parse_data(value: str, lang: Lang) -> dict[str, Any]:
+    """``--data``: inline JSON, ``@file`` or ``@-`` (stdin); must be a JSON object."""
+    try:
+        if value.startswith("@"):
+            raw = sys.stdin.read() if value == "@-" else Path(value[1:]).read_text("utf-8")
+        else:
+            raw = value
+        data = orjson.loads(raw)
+    except (OSError, orjson.JSONDecodeError) as err:
+        raise _fail("bad_json", lang, reason=err) from None
+    if not isinstance(data, dict):
+        raise _fail("bad_json", lang, reason="expected a JSON object {…}")
+    return data
+
+
+async def _etag(client: WorkstationClient, ds: str, coll: str, id: str, etag: str) -> str:
+    """``--etag auto`` fetches the current ETag first (an explicit, visible choice)."""
+    if etag != "auto":
+        return etag
+    return (await client.get(ds, coll, id)).etag
+
+
+# --- the group --------------------------------------------------------------------------
+
+
+@click.group("ws")
+@click.option(
+    "--lang", type=click.Choice(["vi", "en"]), envvar="OFFICESYNC_LANG", default=None,
+    help="Language of messages (vi/en); default: the profile's, else the node's.",
+)
+@click.pass_context
+def ws(ctx: click.Context, lang: Lang | None) -> None:
+    """Workstation client of an OfficeSync node (máy trạm)."""
+    ctx.obj = _Options(lang)
+
+
+@ws.command()
+@click.option("--node", "node_url", required=True, help="The node's LAN URL, e.g. http://h:8470")
+@click.option("--code", required=True, help="One-time pairing code from the node.")
+@click.option("--name", default=None, help="This workstation's name [host name].")
+@click.option("--fingerprint", default=None, help="The node's TLS SHA-256 fingerprint (hex).")
+@click.pass_context
+def pair(
+    ctx: click.Context, node_url: str, code: str, name: str | None, fingerprint: str | None
+) -> None:
+    """Pair this workstation with a node; the token goes to the OS keyring or a 0600 file."""
+    chosen = _chosen(ctx)
+    lang = _lang(ctx)
+    ws_name = name or socket.gethostname()
+
+    async def go() -> dict[str, Any]:
+        async with WorkstationClient(node_url, language=chosen, fingerprint=fingerprint) as c:
+            answer = await c.pair(code, ws_name)
+        home = home_dir()
+        with contextlib.suppress(ProfileError):
+            old = load_profile(home)
+            forget_token(home, old.workstation_id, old.token_store)
+        where = store_token(home, answer.workstation_id, answer.token)
+        profile = Profile(
+            node_url=node_url.rstrip("/"), workstation_id=answer.workstation_id, name=ws_name,
+            fingerprint=fingerprint, token_store=where.store, language=chosen,
+        )
+        save_profile(profile, home)
+        note = "token_in_keyring" if where.store == "keyring" else "token_in_file"
+        return {
+            "workstation_id": answer.workstation_id, "node_url": profile.node_url,
+            "name": ws_name, "token_store": where.store, "token_location": where.where,
+            "message": messages.text(note, lang, where=where.where),
+        }
+
+    _emit(_run(ctx, go))
+
+
+@ws.command()
+@click.pass_context
+def info(ctx: click.Context) -> None:
+    """The paired node's name, version, protocol and datasets."""
+    _emit(_with_client(ctx, lambda c: c.info()))
+
+
+@ws.command()
+@click.pass_context
+def datasets(ctx: click.Context) -> None:
+    """Datasets the node hosts, each with ``connected``."""
+    _emit(_with_client(ctx, lambda c: c.datasets()))
+
+
+@ws.command("list")
+@click.argument("dataset")
+@click.argument("collection")
+@click.option("--key", default=None)
+@click.option("--q", default=None, help="Free-text search.")
+@click.option("--date-from", default=None, help="YYYY-MM-DD")
+@click.option("--date-to", default=None, help="YYYY-MM-DD")
+@click.option("--sync-state", type=click.Choice([s.value for s in SyncState]), default=None)
+@click.option("--limit", type=click.IntRange(1, 10_000), default=None)
+@click.option("--after", default=None, help="Cursor from a previous page's 'next'.")
+@click.pass_context
+def list_(ctx: click.Context, dataset: str, collection: str, **filters: Any) -> None:
+    """List records: prints {"items": [...], "next": cursor|null}."""
+    page = _with_client(ctx, lambda c: c.list(dataset, collection, **filters))
+    _emit(page.model_dump(mode="json"))
+
+
+@ws.command()
+@click.argument("dataset")
+@click.argument("collection")
+@click.argument("id")
+@click.pass_context
+def get(ctx: click.Context, dataset: str, collection: str, id: str) -> None:
+    """One record with its etag."""
+    _emit(_record_json(_with_client(ctx, lambda c: c.get(dataset, collection, id))))
+
+
+@ws.command()
+@click.argument("dataset")
+@click.argument("collection")
+@click.option("--data", required=True, help="JSON object, @file or @- (stdin).")
+@click.option("--id", "record_id", default=None, help="Record UUID [made by the node].")
+@click.pass_context
+def create(
+    ctx: click.Context, dataset: str, collection: str, data: str, record_id: str | None
+) -> None:
+    """Create a record; prints it with its etag."""
+    body = _parse_data(data, _lang(ctx))
+    stored = _with_client(ctx, lambda c: c.create(dataset, collection, body, id=record_id))
+    _emit(_record_json(stored))
+
+
+_ETAG_HELP = "ETag from get/list (7 or '\"7\"'), or 'auto' to fetch the current one first."
+
+
+@ws.command()
+@click.argument("dataset")
+@click.argument("collection")
+@click.argument("id")
+@click.option("--data", required=True, help="JSON object, @file or @- (stdin).")
+@click.option("--etag", required=True, help=_ETAG_HELP)
+@click.pass_context
+def update(
+    ctx: click.Context, dataset: str, collection: str, id: str, data: str, etag: str
+) -> None:
+    """Replace a record's data, only if it is still at ETAG (else STALE_LOCAL_COPY)."""
+    body = _parse_data(data, _lang(ctx))
+
+    async def action(c: WorkstationClient) -> Stored:
+        current = await _etag(c, dataset, collection, id, etag)
+        return await c.update(dataset, collection, id, body, current)
+
+    _emit(_record_json(_with_client(ctx, action)))
+
+
+def _guarded(verb: str, doc: str) -> click.Command:
+    @click.argument("dataset")
+    @click.argument("collection")
+    @click.argument("id")
+    @click.option("--etag", required=True, help=_ETAG_HELP)
+    @click.pass_context
+    def command(ctx: click.Context, dataset: str, collection: str, id: str, etag: str) -> None:
+        async def action(c: WorkstationClient) -> Stored | None:
+            current = await _etag(c, dataset, collection, id, etag)
+            method = {"delete": c.delete, "post": c.post, "unpost": c.unpost}[verb]
+            return await method(dataset, collection, id, current)
+
+        _emit(_record_json(_with_client(ctx, action)))
+
+    command.__doc__ = doc
+    return ws.command(verb)(command)
+
+
+_guarded("delete", "Delete a record, only if it is still at ETAG.")
+_guarded("post", "Post (ghi sổ) a voucher, only if it is still at ETAG.")
+_guarded("unpost", "Unpost (bỏ ghi) a voucher, only if it is still at ETAG.")
+
+
+@ws.command()
+@click.argument("dataset")
+@click.pass_context
+def status(ctx: click.Context, dataset: str) -> None:
+    """Sync summary of a dataset: connectivity, counts per state, last push/pull."""
+    _emit(_with_client(ctx, lambda c: c.sync_summary(dataset)))
+
+
+@ws.command()
+@click.argument("dataset")
+@click.pass_context
+def issues(ctx: click.Context, dataset: str) -> None:
+    """Records in error, conflict or blocked, with their reasons."""
+    found = _with_client(ctx, lambda c: c.sync_issues(dataset))
+    _emit([r.model_dump(mode="json") for r in found])
+
+
+@ws.command("sync")
+@click.argument("dataset")
+@click.pass_context
+def sync_now(ctx: click.Context, dataset: str) -> None:
+    """Ask the node to sync this dataset now."""
+    _emit(_with_client(ctx, lambda c: c.sync_now(dataset)))
+
+
+@ws.command()
+@click.argument("dataset", required=False)
+@click.option("--count", type=click.IntRange(1), default=None, help="Stop after N events.")
+@click.option("--timeout", type=click.FloatRange(0, min_open=True), default=None,
+              help="Stop after S seconds.")
+@click.pass_context
+def watch(
+    ctx: click.Context, dataset: str | None, count: int | None, timeout: float | None
+) -> None:
+    """Print the node's events as JSON lines until Ctrl-C, --count or --timeout."""
+
+    async def action(c: WorkstationClient) -> None:
+        seen = 0
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                async for event in c.events(dataset, reconnect=True):
+                    click.echo(orjson.dumps(event).decode())
+                    sys.stdout.flush()
+                    seen += 1
+                    if count is not None and seen >= count:
+                        return
+
+    with contextlib.suppress(KeyboardInterrupt):
+        _with_client(ctx, action)

@@ -1,0 +1,410 @@
+"""A workstation's client of the node's LAN API v1 (DESIGN §5).
+
+Every failure comes back as one exception, :class:`WorkstationError`, carrying the protocol
+error code, the HTTP status (0 when the node could not be reached), the message in the chosen
+language and the machine-readable details (``STALE_LOCAL_COPY`` carries ``details["current"]``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, NamedTuple
+
+import aiohttp
+import orjson
+from pydantic import ValidationError
+
+from agent.workstation import messages
+from protocol.errors import ErrorCode, render
+from protocol.i18n import Lang
+from protocol.models import PairResponse, Record, RecordPage
+
+API = "/api/v1"
+
+
+class WorkstationError(Exception):
+    """An error answer of the node, or a failure to reach it (``status == 0``)."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        status: int,
+        message: str,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.code = code
+        self.status = status
+        self.message = message
+        self.details: dict[str, Any] = dict(details or {})
+        super().__init__(f"{code.value}: {message}")
+
+    @property
+    def current(self) -> Record | None:
+        """The node's current record sent with ``STALE_LOCAL_COPY``, if any."""
+        raw = self.details.get("current")
+        if not isinstance(raw, dict):
+            return None
+        try:
+            return Record.model_validate(raw)
+        except ValidationError:
+            return None
+
+
+class Stored(NamedTuple):
+    """A record and its ETag (the value to send back in ``If-Match``)."""
+
+    record: Record
+    etag: str
+
+
+def etag_of(record: Record) -> str:
+    return f'"{record.local_rev}"'
+
+
+def if_match(etag: str | int) -> str:
+    """Normalise an ETag given as ``7``, ``"7"``, ``'"7"'`` or ``W/"7"`` for ``If-Match``."""
+    if isinstance(etag, int):
+        return f'"{etag}"'
+    value = etag.strip()
+    return f'"{value}"' if value.isdigit() else value
+
+
+_STATUS_CODES: dict[int, ErrorCode] = {
+    400: ErrorCode.VALIDATION_FAILED,
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    422: ErrorCode.VALIDATION_FAILED,
+    426: ErrorCode.UPGRADE_REQUIRED,
+    428: ErrorCode.PRECONDITION_REQUIRED,
+    429: ErrorCode.RATE_LIMITED,
+    502: ErrorCode.UNAVAILABLE,
+    503: ErrorCode.UNAVAILABLE,
+    504: ErrorCode.UNAVAILABLE,
+}
+
+# Module-level aliases: inside the class, ``list`` names the method.
+JsonList = list[dict[str, Any]]
+RecordList = list[Record]
+
+
+def _code_for_status(status: int) -> ErrorCode:
+    """The code of a bodiless error answer (e.g. a proxy's, or a refused WebSocket)."""
+    return _STATUS_CODES.get(status, ErrorCode.INTERNAL)
+
+
+def parse_error(status: int, body: bytes, lang: Lang) -> WorkstationError:
+    """Turn an error answer into a :class:`WorkstationError` (pure; tested directly)."""
+    try:
+        payload = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        payload = None
+    err = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(err, dict):
+        try:
+            code = ErrorCode(str(err.get("code")))
+        except ValueError:
+            code = _code_for_status(status)
+        message = str(err.get("message") or render(code, lang))
+        details = err.get("details")
+        return WorkstationError(code, status, message, details if isinstance(details, dict) else {})
+    code = _code_for_status(status)
+    return WorkstationError(code, status, render(code, lang), {})
+
+
+def _dumps(obj: Any) -> str:
+    return orjson.dumps(obj).decode()
+
+
+def _ssl_for(fingerprint: str | None) -> aiohttp.Fingerprint | bool:
+    if not fingerprint:
+        return True
+    digest = bytes.fromhex(fingerprint.replace(":", "").replace(" ", "").removeprefix("sha256/"))
+    return aiohttp.Fingerprint(digest)
+
+
+class WorkstationClient:
+    """Talks to one node. Use as ``async with WorkstationClient(url, token) as client:``."""
+
+    def __init__(
+        self,
+        node_url: str,
+        token: str | None = None,
+        *,
+        language: Lang | None = None,
+        fingerprint: str | None = None,
+        timeout: float = 30.0,
+        connector_limit: int = 100,
+    ) -> None:
+        self.node_url = node_url.rstrip("/")
+        self.token = token
+        self.language: Lang = language or "vi"
+        self._accept_language = language
+        self._ssl = _ssl_for(fingerprint)
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._limit = connector_limit
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> WorkstationClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def _session_(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            headers = {"Accept": "application/json"}
+            if self._accept_language:
+                headers["Accept-Language"] = self._accept_language
+            self._session = aiohttp.ClientSession(
+                headers=headers,
+                timeout=self._timeout,
+                json_serialize=_dumps,
+                connector=aiohttp.TCPConnector(limit=self._limit, ssl=self._ssl),
+            )
+        return self._session
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def _unreachable(self, err: BaseException) -> WorkstationError:
+        if isinstance(err, aiohttp.ServerFingerprintMismatch):
+            key, reason = "fingerprint", ""
+        else:
+            key, reason = "unreachable", (str(err) or type(err).__name__)
+        message = messages.text(key, self.language, url=self.node_url, reason=reason)
+        return WorkstationError(messages.code_of(key), 0, message, {"url": self.node_url})
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[int, Any, Mapping[str, str]]:
+        all_headers = {**self._auth(), **(headers or {})}
+        query = {k: str(v) for k, v in (params or {}).items() if v is not None}
+        try:
+            async with self._session_().request(
+                method, self.node_url + API + path, json=json, params=query, headers=all_headers
+            ) as resp:
+                body = await resp.read()
+                status, resp_headers = resp.status, resp.headers
+        except (aiohttp.ClientError, TimeoutError) as err:
+            raise self._unreachable(err) from err
+        if status >= 400:
+            raise parse_error(status, body, self.language)
+        try:
+            payload = orjson.loads(body) if body else None
+        except orjson.JSONDecodeError:
+            raise self._bad_response(status) from None
+        return status, payload, resp_headers
+
+    def _bad_response(self, status: int) -> WorkstationError:
+        message = messages.text("bad_response", self.language, status=status)
+        return WorkstationError(ErrorCode.INTERNAL, status, message)
+
+    def _stored(self, status: int, payload: Any, headers: Mapping[str, str]) -> Stored:
+        try:
+            record = Record.model_validate(payload)
+        except ValidationError:
+            raise self._bad_response(status) from None
+        return Stored(record, headers.get("ETag") or etag_of(record))
+
+    @staticmethod
+    def _record_path(ds: str, collection: str, id: str | None = None) -> str:
+        path = f"/datasets/{ds}/records/{collection}"
+        return f"{path}/{id}" if id else path
+
+    # --- node and pairing ------------------------------------------------------------------
+
+    async def info(self) -> dict[str, Any]:
+        _, payload, _ = await self._call("GET", "/info")
+        return dict(payload or {})
+
+    async def pair(self, code: str, name: str) -> PairResponse:
+        """Pair with a one-time code; the client uses the new token from then on."""
+        status, payload, _ = await self._call("POST", "/pair", json={"code": code, "name": name})
+        try:
+            answer = PairResponse.model_validate(payload)
+        except ValidationError:
+            raise self._bad_response(status) from None
+        self.token = answer.token
+        return answer
+
+    async def datasets(self) -> JsonList:
+        _, payload, _ = await self._call("GET", "/datasets")
+        if isinstance(payload, dict):
+            payload = payload.get("datasets", payload.get("items", []))
+        return list(payload or [])
+
+    # --- records ---------------------------------------------------------------------------
+
+    async def list(
+        self,
+        ds: str,
+        collection: str,
+        *,
+        key: str | None = None,
+        q: str | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        sync_state: str | None = None,
+        limit: int | None = None,
+        after: str | None = None,
+    ) -> RecordPage:
+        params = {
+            "key": key, "q": q, "date_from": date_from, "date_to": date_to,
+            "sync_state": sync_state, "limit": limit, "after": after,
+        }
+        status, payload, _ = await self._call(
+            "GET", self._record_path(ds, collection), params=params
+        )
+        try:
+            return RecordPage.model_validate(payload)
+        except ValidationError:
+            raise self._bad_response(status) from None
+
+    async def iter_records(
+        self, ds: str, collection: str, **filters: Any
+    ) -> AsyncIterator[Record]:
+        """Every record matching ``filters``, following the ``next`` cursor page by page."""
+        after = filters.pop("after", None)
+        while True:
+            page = await self.list(ds, collection, after=after, **filters)
+            for record in page.items:
+                yield record
+            if not page.next:
+                return
+            after = page.next
+
+    async def get(self, ds: str, collection: str, id: str) -> Stored:
+        return self._stored(*await self._call("GET", self._record_path(ds, collection, id)))
+
+    async def create(
+        self, ds: str, collection: str, data: Mapping[str, Any], id: str | None = None
+    ) -> Stored:
+        body: dict[str, Any] = {"data": dict(data)}
+        if id is not None:
+            body["id"] = id
+        return self._stored(
+            *await self._call("POST", self._record_path(ds, collection), json=body)
+        )
+
+    async def update(
+        self, ds: str, collection: str, id: str, data: Mapping[str, Any], etag: str | int
+    ) -> Stored:
+        return self._stored(
+            *await self._call(
+                "PUT", self._record_path(ds, collection, id),
+                json={"data": dict(data)}, headers={"If-Match": if_match(etag)},
+            )
+        )
+
+    async def delete(self, ds: str, collection: str, id: str, etag: str | int) -> Stored | None:
+        status, payload, headers = await self._call(
+            "DELETE", self._record_path(ds, collection, id), headers={"If-Match": if_match(etag)}
+        )
+        return None if payload is None else self._stored(status, payload, headers)
+
+    async def post(self, ds: str, collection: str, id: str, etag: str | int) -> Stored:
+        return await self._action(ds, collection, id, "post", etag)
+
+    async def unpost(self, ds: str, collection: str, id: str, etag: str | int) -> Stored:
+        return await self._action(ds, collection, id, "unpost", etag)
+
+    async def refresh(self, ds: str, collection: str, id: str) -> Stored:
+        """Download this record's cloud version now (S9/S11)."""
+        return await self._action(ds, collection, id, "refresh", None)
+
+    async def resolve(
+        self, ds: str, collection: str, id: str, action: str, **fields: Any
+    ) -> dict[str, Any]:
+        body = {"action": action, **{k: v for k, v in fields.items() if v is not None}}
+        path = self._record_path(ds, collection, id) + "/resolve"
+        _, payload, _ = await self._call("POST", path, json=body)
+        return dict(payload or {})
+
+    async def _action(
+        self, ds: str, collection: str, id: str, action: str, etag: str | int | None
+    ) -> Stored:
+        headers = {"If-Match": if_match(etag)} if etag is not None else {}
+        path = self._record_path(ds, collection, id) + "/" + action
+        return self._stored(*await self._call("POST", path, headers=headers))
+
+    # --- sync state ------------------------------------------------------------------------
+
+    async def sync_summary(self, ds: str) -> dict[str, Any]:
+        _, payload, _ = await self._call("GET", f"/datasets/{ds}/sync")
+        return dict(payload or {})
+
+    async def sync_issues(self, ds: str) -> RecordList:
+        status, payload, _ = await self._call("GET", f"/datasets/{ds}/sync/issues")
+        items = payload.get("items", []) if isinstance(payload, dict) else payload
+        try:
+            return [Record.model_validate(item) for item in items or []]
+        except (ValidationError, TypeError):
+            raise self._bad_response(status) from None
+
+    async def sync_now(self, ds: str) -> dict[str, Any]:
+        _, payload, _ = await self._call("POST", f"/datasets/{ds}/sync")
+        return dict(payload or {})
+
+    # --- events ----------------------------------------------------------------------------
+
+    async def events(
+        self, dataset: str | None = None, *, reconnect: bool = False, max_backoff: float = 5.0
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Events pushed by the node's ``/events`` WebSocket, as dicts.
+
+        With ``dataset``, events about another dataset are skipped (events without a
+        ``dataset`` field, e.g. connectivity, always pass). With ``reconnect``, a dropped
+        connection is reopened with capped, jittered backoff; otherwise the iterator ends.
+        """
+        delay = 0.2
+        while True:
+            try:
+                async for event in self._one_connection():
+                    delay = 0.2
+                    if dataset is None or event.get("dataset") in (None, dataset):
+                        yield event
+            except WorkstationError as err:
+                if not reconnect or err.status != 0:
+                    raise
+            if not reconnect:
+                return
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, max_backoff)
+
+    async def _one_connection(self) -> AsyncIterator[dict[str, Any]]:
+        url = self.node_url + API + "/events"
+        try:
+            async with self._session_().ws_connect(
+                url, headers=self._auth(), heartbeat=30, timeout=aiohttp.ClientWSTimeout(ws_close=5)
+            ) as ws:
+                async for msg in ws:
+                    if msg.type == aiohttp.WSMsgType.TEXT:
+                        event = orjson.loads(msg.data)
+                        if isinstance(event, dict):
+                            yield event
+                    elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE):
+                        return
+        except aiohttp.WSServerHandshakeError as err:
+            code = _code_for_status(err.status)
+            raise WorkstationError(code, err.status, render(code, self.language)) from err
+        except (aiohttp.ClientError, TimeoutError) as err:
+            raise self._unreachable(err) from err
