@@ -176,7 +176,13 @@ def render(code: ErrorCode, lang: Lang, params: dict[str, Any] | None = None) ->
     """The message of ``code`` in ``lang`` with ``params`` filled in."""
     vi, en = MESSAGES[code]
     template = vi if lang == "vi" else en
-    values = _Defaulting(params or {})
+    # A parameter may itself be bilingual ({"vi": …, "en": …}), e.g. a collection's label.
+    values = _Defaulting(
+        {
+            k: (v.get(lang, v.get("en")) if isinstance(v, dict) and "vi" in v else v)
+            for k, v in (params or {}).items()
+        }
+    )
     return string.Formatter().vformat(template, (), values)
 
 

@@ -1,0 +1,302 @@
+"""One dataset's store: its SQLite file, single writer, readers and the async API.
+
+The APIs call these coroutines; they validate on the loop, run the write on the single
+writer (group-committed, durable when they return) and publish ``record`` events after the
+commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import builtins
+import datetime as dt
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from agent.events import EventBus
+from agent.store import rows, writes
+from agent.store.writer import Readers, Writer, WriteResult
+from protocol.accounting import ACCOUNTING_PACK
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.i18n import Lang
+from protocol.models import Record, RecordPage, SyncState, Uuid
+from protocol.schema import CollectionSchema, SchemaRegistry
+
+MAX_PAGE = 1000
+_UUID_CHECK = Uuid.__metadata__[0].pattern  # type: ignore[attr-defined]
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+class DatasetStore:
+    def __init__(
+        self,
+        dataset_id: str,
+        path: Path,
+        *,
+        registry: SchemaRegistry = ACCOUNTING_PACK,
+        bus: EventBus | None = None,
+        language: Lang = "vi",
+        local_numbering: bool = True,
+    ) -> None:
+        self.dataset_id = dataset_id
+        self.path = path
+        self.registry = registry
+        self.bus = bus
+        self.language: Lang = language
+        self.local_numbering = local_numbering
+        self._writer: Writer | None = None
+        self._readers: Readers | None = None
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._writer = await asyncio.to_thread(Writer, self.path, loop)
+        self._readers = Readers(self.path)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer.close()
+            self._writer = None
+        if self._readers is not None:
+            await asyncio.to_thread(self._readers.close)
+            self._readers = None
+
+    @property
+    def writer(self) -> Writer:
+        if self._writer is None:
+            raise ProtocolError(ErrorCode.DATASET_NOT_CONNECTED, {"dataset": self.dataset_id})
+        return self._writer
+
+    @property
+    def readers(self) -> Readers:
+        if self._readers is None:
+            raise ProtocolError(ErrorCode.DATASET_NOT_CONNECTED, {"dataset": self.dataset_id})
+        return self._readers
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def schema(self, collection: str) -> CollectionSchema:
+        return self.registry.get(collection)
+
+    def label_of(self, collection: str) -> dict[str, str]:
+        return writes.label(self.registry.get(collection))
+
+    def _ctx(self) -> writes.WriteContext:
+        return writes.WriteContext(now=utc_now(), local_numbering=self.local_numbering)
+
+    def _publish(self, action: str, record: Record) -> None:
+        if self.bus is not None:
+            self.bus.publish(
+                {
+                    "type": "record",
+                    "dataset": self.dataset_id,
+                    "action": action,
+                    "record": record.model_dump(mode="json"),
+                }
+            )
+
+    async def _write(self, action: str, fn: Any) -> Record:
+        def run(conn: sqlite3.Connection) -> WriteResult:
+            record = fn(conn)
+            return WriteResult(record, lambda: self._publish(action, record))
+
+        result: Record = await self.writer.submit(run)
+        return result
+
+    # -- workstation writes -----------------------------------------------------------------
+
+    async def create(
+        self, collection: str, data: dict[str, Any], *, id: str | None = None
+    ) -> Record:
+        schema = self.schema(collection)
+        clean = schema.validate(data)
+        record_id = _check_id(id) if id is not None else str(uuid.uuid4())
+        ctx = self._ctx()
+        return await self._write(
+            "create",
+            lambda conn: writes.create(conn, schema, record_id, clean, ctx, self.label_of),
+        )
+
+    async def update(
+        self, collection: str, id: str, data: dict[str, Any], *, if_match: int
+    ) -> Record:
+        schema = self.schema(collection)
+        clean = schema.validate(data)
+        ctx = self._ctx()
+        return await self._write(
+            "update",
+            lambda conn: writes.update(
+                conn, schema, id, clean, if_match, ctx, self.label_of, self.language
+            ),
+        )
+
+    async def delete(self, collection: str, id: str, *, if_match: int) -> Record:
+        schema = self.schema(collection)
+        ctx = self._ctx()
+        return await self._write(
+            "delete", lambda conn: writes.delete(conn, schema, id, if_match, ctx, self.language)
+        )
+
+    async def post(self, collection: str, id: str, *, if_match: int) -> Record:
+        return await self._set_posted(collection, id, if_match, True)
+
+    async def unpost(self, collection: str, id: str, *, if_match: int) -> Record:
+        return await self._set_posted(collection, id, if_match, False)
+
+    async def _set_posted(self, collection: str, id: str, if_match: int, posted: bool) -> Record:
+        schema = self.schema(collection)
+        ctx = self._ctx()
+        return await self._write(
+            "post" if posted else "unpost",
+            lambda conn: writes.set_posted(
+                conn, schema, id, if_match, posted, ctx, self.language
+            ),
+        )
+
+    # -- reads ------------------------------------------------------------------------------
+
+    async def get(self, collection: str, id: str, *, lang: Lang | None = None) -> Record:
+        self.schema(collection)
+        language = lang or self.language
+        return await self.readers.run(
+            lambda conn: rows.to_record(rows.fetch_in(conn, collection, id), language)
+        )
+
+    async def list(
+        self,
+        collection: str,
+        *,
+        key: str | None = None,
+        q: str | None = None,
+        date_from: str | None = None,
+        date_to: str | None = None,
+        sync_state: str | None = None,
+        limit: int = 100,
+        after: str | None = None,
+        include_deleted: bool = False,
+        lang: Lang | None = None,
+    ) -> RecordPage:
+        self.schema(collection)
+        language = lang or self.language
+        if sync_state is not None and sync_state not in set(SyncState):
+            raise _bad_filter("sync_state", sync_state)
+        for name, value in (("date_from", date_from), ("date_to", date_to)):
+            if value is not None:
+                try:
+                    dt.date.fromisoformat(value)
+                except ValueError:
+                    raise _bad_filter(name, value) from None
+        limit = max(1, min(int(limit), MAX_PAGE))
+        where = ["collection = ?"]
+        args: list[Any] = [collection]
+        if not include_deleted:
+            where.append("deleted = 0")
+        if key is not None:
+            where.append("key = ?")
+            args.append(key)
+        if q:
+            where.append("(key LIKE ? ESCAPE '\\' OR data LIKE ? ESCAPE '\\')")
+            pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            args += [pattern, pattern]
+        if date_from is not None:
+            where.append("date >= ?")
+            args.append(date_from)
+        if date_to is not None:
+            where.append("date <= ?")
+            args.append(date_to)
+        if sync_state is not None:
+            where.append("sync_state = ?")
+            args.append(sync_state)
+        if after:
+            after_key, after_id = _decode_cursor(after)
+            where.append("(key > ? OR (key = ? AND id > ?))")
+            args += [after_key, after_key, after_id]
+        sql = (
+            f"SELECT {rows.RECORD_COLUMNS} FROM records WHERE {' AND '.join(where)} "
+            f"ORDER BY key, id LIMIT {limit + 1}"
+        )
+
+        def run(conn: sqlite3.Connection) -> RecordPage:
+            found = conn.execute(sql, args).fetchall()
+            items = [rows.to_record(r, language) for r in found[:limit]]
+            cursor = _encode_cursor(items[-1].key, items[-1].id) if len(found) > limit else None
+            return RecordPage(items=items, next=cursor)
+
+        return await self.readers.run(run)
+
+    async def sync_counts(self) -> dict[str, int]:
+        def run(conn: sqlite3.Connection) -> dict[str, int]:
+            counts = {state.value: 0 for state in SyncState}
+            for state, n in conn.execute(
+                "SELECT sync_state, count(*) FROM records WHERE sync_state <> 'synced' "
+                "GROUP BY sync_state"
+            ):
+                counts[state] = n
+            counts["synced"] = conn.execute(
+                "SELECT count(*) FROM records WHERE sync_state = 'synced'"
+            ).fetchone()[0]
+            return counts
+
+        return await self.readers.run(run)
+
+    async def sync_issues(
+        self, limit: int = 500, *, lang: Lang | None = None
+    ) -> builtins.list[Record]:
+        language = lang or self.language
+
+        def run(conn: sqlite3.Connection) -> builtins.list[Record]:
+            found = conn.execute(
+                f"SELECT {rows.RECORD_COLUMNS} FROM records "
+                "WHERE sync_state IN ('error', 'conflict', 'blocked') "
+                "ORDER BY updated_at LIMIT ?",
+                (max(1, min(limit, 5000)),),
+            ).fetchall()
+            return [rows.to_record(r, language) for r in found]
+
+        return await self.readers.run(run)
+
+    async def meta(self, key: str, default: Any = None) -> Any:
+        return await self.readers.run(lambda conn: rows.get_meta(conn, key, default))
+
+    async def set_meta(self, key: str, value: Any) -> None:
+        await self.writer.submit(lambda conn: rows.set_meta(conn, key, value))
+
+
+def _check_id(value: str) -> str:
+    import re
+
+    if not isinstance(value, str) or not re.fullmatch(_UUID_CHECK, value):
+        raise ProtocolError(
+            ErrorCode.VALIDATION_FAILED,
+            {"reason": "id must be a lowercase UUID"},
+            {"field": "id"},
+        )
+    return value
+
+
+def _bad_filter(name: str, value: str) -> ProtocolError:
+    return ProtocolError(
+        ErrorCode.VALIDATION_FAILED,
+        {"reason": f"{name}={value!r} is not valid"},
+        {"field": name},
+    )
+
+
+def _encode_cursor(key: str, record_id: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([key, record_id])).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        key, record_id = orjson.loads(base64.urlsafe_b64decode(padded))
+        return str(key), str(record_id)
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        raise _bad_filter("after", cursor) from None

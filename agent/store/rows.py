@@ -1,0 +1,116 @@
+"""SQL and row conversions shared by the workstation write path and the sync path.
+
+Functions here take the writer's (or a reader's) DB-API connection; they never touch the event
+loop. Time comes in as an ISO string so callers control it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from typing import Any
+
+import orjson
+
+from protocol.errors import ErrorCode, ProtocolError, render
+from protocol.i18n import Lang
+from protocol.models import Record, SyncState, SyncStatus
+
+RECORD_COLUMNS = (
+    "id, collection, key, data, deleted, version, local_rev, sync_state, sync_code, "
+    "sync_params, blocked_by, date, updated_at, base_data"
+)
+
+
+def dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def loads(text: str | bytes | None) -> Any:
+    return None if text is None else orjson.loads(text)
+
+
+def to_record(row: sqlite3.Row, lang: Lang) -> Record:
+    code = ErrorCode(row["sync_code"]) if row["sync_code"] else None
+    message = None
+    if code is not None:
+        message = render(code, lang, loads(row["sync_params"]) or {})
+    return Record(
+        id=row["id"],
+        collection=row["collection"],
+        key=row["key"],
+        data=loads(row["data"]),
+        deleted=bool(row["deleted"]),
+        version=row["version"],
+        local_rev=row["local_rev"],
+        sync=SyncStatus(
+            state=SyncState(row["sync_state"]),
+            code=code,
+            message=message,
+            blocked_by=row["blocked_by"],
+        ),
+        updated_at=row["updated_at"],
+    )
+
+
+def fetch(conn: sqlite3.Connection, record_id: str) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute(
+        f"SELECT {RECORD_COLUMNS} FROM records WHERE id = ?", (record_id,)
+    ).fetchone()
+    return row
+
+
+def fetch_in(conn: sqlite3.Connection, collection: str, record_id: str) -> sqlite3.Row:
+    row = fetch(conn, record_id)
+    if row is None or row["collection"] != collection:
+        raise ProtocolError(
+            ErrorCode.NOT_FOUND,
+            {"what": f"{collection}/{record_id}"},
+            {"collection": collection, "id": record_id},
+        )
+    return row
+
+
+def find_by_key(
+    conn: sqlite3.Connection, collection: str, key: str, exclude_id: str | None = None
+) -> sqlite3.Row | None:
+    for row in conn.execute(
+        f"SELECT {RECORD_COLUMNS} FROM records WHERE collection = ? AND key = ? AND deleted = 0",
+        (collection, key),
+    ):
+        if row["id"] != exclude_id:
+            return row  # type: ignore[no-any-return]
+    return None
+
+
+def append_op(
+    conn: sqlite3.Connection,
+    *,
+    record_id: str,
+    collection: str,
+    action: str,
+    base_version: int | None,
+    data: dict[str, Any] | None,
+    now: str,
+) -> str:
+    op_id = str(uuid.uuid4())
+    conn.execute(
+        "INSERT INTO outbox (op_id, record_id, collection, action, base_version, data, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (op_id, record_id, collection, action, base_version,
+         None if data is None else dumps(data), now),
+    )
+    return op_id
+
+
+def get_meta(conn: sqlite3.Connection, key: str, default: Any = None) -> Any:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return default if row is None else loads(row[0])
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: Any) -> None:
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, dumps(value)),
+    )

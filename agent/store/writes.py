@@ -1,0 +1,286 @@
+"""Workstation writes, as functions run by the single writer inside one transaction.
+
+Each builds on :mod:`agent.store.rows`: check (keys, references, ETag), change the record, and
+append the op to the outbox in the same transaction — the outbox is what sync drains.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from agent.store import rows
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.models import Action, Record, SyncState, SyncStatus
+from protocol.schema import CollectionSchema
+
+
+@dataclass(frozen=True)
+class WriteContext:
+    now: str
+    local_numbering: bool
+
+
+def label(schema: CollectionSchema) -> dict[str, str]:
+    return {"vi": schema.label_vi, "en": schema.label_en}
+
+
+def check_unique(
+    conn: sqlite3.Connection, schema: CollectionSchema, key: str, exclude_id: str | None
+) -> None:
+    existing = rows.find_by_key(conn, schema.name, key, exclude_id)
+    if existing is not None:
+        raise ProtocolError(
+            ErrorCode.DUPLICATE_KEY,
+            {"label": label(schema), "key": key},
+            {
+                "collection": schema.name,
+                "key": key,
+                "existing": {
+                    "id": existing["id"],
+                    "version": existing["version"],
+                    "data": rows.loads(existing["data"]),
+                },
+            },
+        )
+
+
+def check_references(
+    conn: sqlite3.Connection, schema: CollectionSchema, data: dict[str, Any], registry_label: Any
+) -> None:
+    for ref, value in schema.refs_of(data):
+        row = conn.execute(
+            "SELECT collection, deleted FROM records WHERE id = ?", (value,)
+        ).fetchone()
+        if row is None or row[0] != ref.target or row[1]:
+            raise ProtocolError(
+                ErrorCode.MISSING_REFERENCE,
+                {"label": registry_label(ref.target), "field": ref.path, "ref": value},
+                {"collection": schema.name, "field": ref.path, "ref": value, "target": ref.target},
+            )
+
+
+def assign_number(
+    conn: sqlite3.Connection, schema: CollectionSchema, data: dict[str, Any], ctx: WriteContext
+) -> None:
+    """Give a voucher without a number the next one of its series (DESIGN §3, S6)."""
+    series = schema.series
+    if series is None or data.get(series.number_field):
+        return
+    prefix = series.name_for(data)
+    if prefix is None:
+        return
+    while True:
+        block = conn.execute(
+            'SELECT start, next FROM series WHERE name = ? AND next <= "end" ORDER BY start '
+            "LIMIT 1",
+            (prefix,),
+        ).fetchone()
+        if block is not None:
+            n = int(block["next"])
+            conn.execute(
+                "UPDATE series SET next = ? WHERE name = ? AND start = ?",
+                (n + 1, prefix, block["start"]),
+            )
+        elif ctx.local_numbering:
+            n = int(rows.get_meta(conn, f"series_local:{prefix}", 0)) + 1
+            rows.set_meta(conn, f"series_local:{prefix}", n)
+        else:
+            raise ProtocolError(
+                ErrorCode.VALIDATION_FAILED,
+                {
+                    "reason": {
+                        "vi": f"chưa có dải số cho sổ {prefix}: hãy nhập số chứng từ, "
+                        "hoặc kết nối Cloud một lần để nhận dải số",
+                        "en": f"no number block for series {prefix} yet: enter a number, "
+                        "or connect to the cloud once to lease one",
+                    }
+                },
+                {"collection": schema.name, "series": prefix},
+            )
+        data[series.number_field] = series.format(prefix, n)
+        if rows.find_by_key(conn, schema.name, schema.key_of(data)) is None:
+            return
+
+
+def _pending_record(
+    record_id: str,
+    schema: CollectionSchema,
+    key: str,
+    data: dict[str, Any],
+    *,
+    deleted: bool,
+    version: int | None,
+    local_rev: int,
+    now: str,
+) -> Record:
+    return Record.model_construct(
+        id=record_id,
+        collection=schema.name,
+        key=key,
+        data=data,
+        deleted=deleted,
+        version=version,
+        local_rev=local_rev,
+        sync=SyncStatus.model_construct(
+            state=SyncState.PENDING, code=None, message=None, blocked_by=None
+        ),
+        updated_at=now,
+    )
+
+
+def create(
+    conn: sqlite3.Connection,
+    schema: CollectionSchema,
+    record_id: str,
+    data: dict[str, Any],
+    ctx: WriteContext,
+    registry_label: Any,
+) -> Record:
+    if rows.fetch(conn, record_id) is not None:
+        raise ProtocolError(
+            ErrorCode.VALIDATION_FAILED,
+            {"reason": f"id {record_id} is already used"},
+            {"collection": schema.name, "id": record_id},
+        )
+    if schema.postable and data.get("posted"):
+        raise _posting_error(schema, "create")
+    assign_number(conn, schema, data, ctx)
+    key = schema.key_of(data)
+    check_unique(conn, schema, key, None)
+    check_references(conn, schema, data, registry_label)
+    conn.execute(
+        "INSERT INTO records (id, collection, key, data, deleted, version, local_rev, "
+        "sync_state, date, updated_at) VALUES (?, ?, ?, ?, 0, NULL, 1, 'pending', ?, ?)",
+        (record_id, schema.name, key, rows.dumps(data), schema.date_of(data), ctx.now),
+    )
+    rows.append_op(
+        conn, record_id=record_id, collection=schema.name, action=Action.CREATE,
+        base_version=None, data=data, now=ctx.now,
+    )
+    return _pending_record(
+        record_id, schema, key, data, deleted=False, version=None, local_rev=1, now=ctx.now
+    )
+
+
+def _current_for_write(
+    conn: sqlite3.Connection, schema: CollectionSchema, record_id: str, if_match: int, lang: Any
+) -> sqlite3.Row:
+    row = rows.fetch_in(conn, schema.name, record_id)
+    if row["local_rev"] != if_match:
+        raise ProtocolError(
+            ErrorCode.STALE_LOCAL_COPY,
+            {},
+            {"current": rows.to_record(row, lang).model_dump(mode="json"),
+             "etag": f'"{row["local_rev"]}"'},
+        )
+    if row["deleted"]:
+        raise ProtocolError(
+            ErrorCode.RECORD_DELETED,
+            {},
+            {"current": rows.to_record(row, lang).model_dump(mode="json")},
+        )
+    return row
+
+
+def _posting_error(schema: CollectionSchema, what: str) -> ProtocolError:
+    reasons = {
+        "create": ("chứng từ mới phải ở trạng thái chưa ghi sổ; hãy dùng chức năng Ghi sổ",
+                   "a new voucher starts unposted; use Post"),
+        "posted": ("chứng từ đã ghi sổ: hãy Bỏ ghi trước khi sửa hoặc xóa",
+                   "the voucher is posted: unpost it before editing or deleting"),
+        "field": ("không sửa trường posted trực tiếp; hãy dùng Ghi sổ / Bỏ ghi",
+                  "posted cannot be edited directly; use post / unpost"),
+        "not_postable": (f"{schema.label_vi} không có ghi sổ",
+                         f"{schema.label_en} records cannot be posted"),
+        "already": ("chứng từ đã ở trạng thái này", "the voucher is already in that state"),
+    }
+    vi, en = reasons[what]
+    return ProtocolError(
+        ErrorCode.VALIDATION_FAILED, {"reason": {"vi": vi, "en": en}},
+        {"collection": schema.name, "reason": what},
+    )
+
+
+def update(
+    conn: sqlite3.Connection,
+    schema: CollectionSchema,
+    record_id: str,
+    data: dict[str, Any],
+    if_match: int,
+    ctx: WriteContext,
+    registry_label: Any,
+    lang: Any,
+) -> Record:
+    row = _current_for_write(conn, schema, record_id, if_match, lang)
+    current = rows.loads(row["data"])
+    if schema.postable:
+        if current.get("posted"):
+            raise _posting_error(schema, "posted")
+        if bool(data.get("posted", False)) != bool(current.get("posted", False)):
+            raise _posting_error(schema, "field")
+    if schema.series is not None and not data.get(schema.series.number_field):
+        data[schema.series.number_field] = current.get(schema.series.number_field)
+    key = schema.key_of(data)
+    check_unique(conn, schema, key, record_id)
+    check_references(conn, schema, data, registry_label)
+    return _save(conn, schema, row, key, data, Action.UPDATE, ctx, deleted=False)
+
+
+def delete(
+    conn: sqlite3.Connection, schema: CollectionSchema, record_id: str, if_match: int,
+    ctx: WriteContext, lang: Any,
+) -> Record:
+    row = _current_for_write(conn, schema, record_id, if_match, lang)
+    current = rows.loads(row["data"])
+    if schema.postable and current.get("posted"):
+        raise _posting_error(schema, "posted")
+    return _save(conn, schema, row, row["key"], current, Action.DELETE, ctx, deleted=True)
+
+
+def set_posted(
+    conn: sqlite3.Connection, schema: CollectionSchema, record_id: str, if_match: int,
+    posted: bool, ctx: WriteContext, lang: Any,
+) -> Record:
+    if not schema.postable:
+        raise _posting_error(schema, "not_postable")
+    row = _current_for_write(conn, schema, record_id, if_match, lang)
+    current = rows.loads(row["data"])
+    if bool(current.get("posted")) == posted:
+        raise _posting_error(schema, "already")
+    current["posted"] = posted
+    action = Action.POST if posted else Action.UNPOST
+    return _save(conn, schema, row, row["key"], current, action, ctx, deleted=False)
+
+
+def _save(
+    conn: sqlite3.Connection, schema: CollectionSchema, row: sqlite3.Row, key: str,
+    data: dict[str, Any], action: Action, ctx: WriteContext, *, deleted: bool,
+) -> Record:
+    local_rev = row["local_rev"] + 1
+    # An edit of a record in error/conflict stays there: the user resolves it; otherwise the
+    # record waits to sync again.
+    keep = row["sync_state"] in (SyncState.CONFLICT, SyncState.BLOCKED, SyncState.ERROR)
+    state = row["sync_state"] if keep else SyncState.PENDING
+    conn.execute(
+        "UPDATE records SET key = ?, data = ?, deleted = ?, local_rev = ?, sync_state = ?, "
+        "date = ?, updated_at = ? WHERE id = ?",
+        (key, rows.dumps(data), int(deleted), local_rev, state, schema.date_of(data), ctx.now,
+         row["id"]),
+    )
+    op_data = None if action in (Action.DELETE, Action.POST, Action.UNPOST) else data
+    rows.append_op(
+        conn, record_id=row["id"], collection=schema.name, action=action,
+        base_version=row["version"], data=op_data, now=ctx.now,
+    )
+    record = _pending_record(
+        row["id"], schema, key, data, deleted=deleted, version=row["version"],
+        local_rev=local_rev, now=ctx.now,
+    )
+    if keep:
+        record.sync = SyncStatus.model_construct(
+            state=SyncState(state), code=row["sync_code"], message=None,
+            blocked_by=row["blocked_by"],
+        )
+    return record
