@@ -1,0 +1,144 @@
+"""The hub's tables (SQLAlchemy Core) and engine setup for SQLite and PostgreSQL.
+
+JSON payloads (record data, op results) are stored as TEXT written by orjson: the hot read path
+(the change feed) splices the stored text into its answer without parsing it again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine, make_url
+
+metadata = sa.MetaData()
+
+datasets = sa.Table(
+    "hub_datasets",
+    metadata,
+    sa.Column("id", sa.String(63), primary_key=True),
+    sa.Column("last_seq", sa.BigInteger, nullable=False, default=0),
+    sa.Column("created_at", sa.String(40), nullable=False),
+)
+
+nodes = sa.Table(
+    "hub_nodes",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.String(40), nullable=False),
+)
+
+enroll_codes = sa.Table(
+    "hub_enroll_codes",
+    metadata,
+    sa.Column("code_hash", sa.String(64), primary_key=True),
+    sa.Column("datasets", sa.Text, nullable=False),  # JSON list
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("expires_at", sa.String(40), nullable=False),
+    sa.Column("used_at", sa.String(40), nullable=True),
+    sa.Column("used_by", sa.String(36), nullable=True),
+)
+
+grants = sa.Table(
+    "hub_grants",
+    metadata,
+    sa.Column("node_id", sa.String(36), primary_key=True),
+    sa.Column("dataset", sa.String(63), primary_key=True),
+)
+
+records = sa.Table(
+    "hub_records",
+    metadata,
+    sa.Column("dataset", sa.String(63), primary_key=True),
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("collection", sa.String(63), nullable=False),
+    sa.Column("key", sa.String(200), nullable=False),
+    sa.Column("date", sa.String(10), nullable=True),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("deleted", sa.Boolean, nullable=False, default=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Index("ix_hub_records_key", "dataset", "collection", "key"),
+    sa.Index("ix_hub_records_date", "dataset", "collection", "date"),
+)
+
+changes = sa.Table(
+    "hub_changes",
+    metadata,
+    sa.Column("dataset", sa.String(63), primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True),
+    sa.Column("collection", sa.String(63), nullable=False),
+    sa.Column("id", sa.String(36), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("deleted", sa.Boolean, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("op_id", sa.String(36), nullable=False),
+    sa.Column("node_id", sa.String(36), nullable=False),
+)
+
+op_results = sa.Table(
+    "hub_op_results",
+    metadata,
+    sa.Column("dataset", sa.String(63), primary_key=True),
+    sa.Column("op_id", sa.String(36), primary_key=True),
+    sa.Column("result", sa.Text, nullable=False),  # the first answer, JSON
+)
+
+series = sa.Table(
+    "hub_series",
+    metadata,
+    sa.Column("dataset", sa.String(63), primary_key=True),
+    sa.Column("series", sa.String(20), primary_key=True),
+    sa.Column("next", sa.BigInteger, nullable=False),
+)
+
+
+def normalise_url(db_url: str) -> URL:
+    """``postgresql://`` (and ``postgres://``) use psycopg 3; SQLite stays pysqlite."""
+    url = make_url(db_url.replace("postgres://", "postgresql://", 1))
+    if url.drivername in ("postgresql", "postgresql+psycopg2"):
+        url = url.set(drivername="postgresql+psycopg")
+    if url.drivername not in ("postgresql+psycopg", "sqlite", "sqlite+pysqlite"):
+        raise ValueError(f"unsupported database URL scheme: {url.drivername}")
+    return url
+
+
+def is_postgres(url: URL) -> bool:
+    return url.get_backend_name() == "postgresql"
+
+
+def libpq_conninfo(url: URL) -> str:
+    """The URL as psycopg's own ``connect()`` takes it (for the LISTEN connection)."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def create_hub_engine(db_url: str) -> Engine:
+    url = normalise_url(db_url)
+    if is_postgres(url):
+        return sa.create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        immediate = conn.get_execution_options().get("write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def create_schema(engine: Engine) -> None:
+    metadata.create_all(engine)

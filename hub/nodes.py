@@ -1,0 +1,151 @@
+"""Datasets, enrollment codes, nodes and their grants: synchronous SQLAlchemy Core.
+
+Secrets (node tokens, enrollment codes) are stored only as sha256 hashes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+
+import orjson
+import sqlalchemy as sa
+from pydantic import TypeAdapter, ValidationError
+
+from hub.db import datasets, enroll_codes, grants, nodes
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.models import DatasetId
+
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+_DATASET_ID = TypeAdapter(DatasetId)
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str
+    name: str
+    datasets: frozenset[str]
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def normalise_code(code: str) -> str:
+    return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
+def new_code() -> str:
+    raw = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(12))
+    return "-".join(raw[i : i + 4] for i in range(0, 12, 4))
+
+
+def check_dataset_id(dataset: str) -> str:
+    try:
+        return _DATASET_ID.validate_python(dataset)
+    except ValidationError:
+        raise ProtocolError(
+            ErrorCode.VALIDATION_FAILED,
+            {"reason": f"dataset id '{dataset}' must match [a-z0-9][a-z0-9_-]{{0,62}}"},
+            {"dataset": dataset},
+        ) from None
+
+
+def create_dataset(conn: sa.Connection, dataset: str) -> bool:
+    """Create ``dataset``; ``False`` when it already exists."""
+    check_dataset_id(dataset)
+    if conn.execute(sa.select(datasets.c.id).where(datasets.c.id == dataset)).first():
+        return False
+    conn.execute(
+        datasets.insert().values(id=dataset, last_seq=0, created_at=now().isoformat())
+    )
+    return True
+
+
+def _require_datasets(conn: sa.Connection, wanted: list[str]) -> None:
+    found = set(conn.execute(sa.select(datasets.c.id).where(datasets.c.id.in_(wanted))).scalars())
+    for dataset in wanted:
+        if dataset not in found:
+            raise ProtocolError(ErrorCode.DATASET_NOT_FOUND, {"dataset": dataset},
+                                {"dataset": dataset})
+
+
+def create_enroll_code(conn: sa.Connection, wanted: list[str], ttl: dt.timedelta) -> str:
+    """A one-time code granting ``wanted``; only its hash is stored."""
+    _require_datasets(conn, wanted)
+    code = new_code()
+    conn.execute(
+        enroll_codes.insert().values(
+            code_hash=sha256(normalise_code(code)),
+            datasets=orjson.dumps(sorted(set(wanted))).decode(),
+            created_at=now().isoformat(), expires_at=(now() + ttl).isoformat(),
+        )
+    )
+    return code
+
+
+def _bad_code() -> ProtocolError:
+    return ProtocolError(ErrorCode.UNAUTHORIZED, {}, {"reason": "enroll_code"})
+
+
+def enroll(conn: sa.Connection, code: str, node_name: str) -> tuple[str, str, list[str]]:
+    """Use a one-time code: create the node (or rotate the token of the node with that name)
+    and add the code's grants. Answers ``(node_id, token, all datasets granted)``."""
+    code_hash = sha256(normalise_code(code))
+    row = conn.execute(
+        sa.select(enroll_codes.c.datasets, enroll_codes.c.expires_at).where(
+            enroll_codes.c.code_hash == code_hash, enroll_codes.c.used_at.is_(None)
+        ).with_for_update()
+    ).first()
+    if row is None or row.expires_at < now().isoformat():
+        raise _bad_code()
+    token = "osn_" + secrets.token_urlsafe(32)
+    node_id = conn.execute(sa.select(nodes.c.id).where(nodes.c.name == node_name)).scalar()
+    if node_id is None:
+        node_id = str(uuid.uuid4())
+        conn.execute(nodes.insert().values(
+            id=node_id, name=node_name, token_hash=sha256(token), created_at=now().isoformat()
+        ))
+    else:
+        conn.execute(nodes.update().where(nodes.c.id == node_id).values(token_hash=sha256(token)))
+    conn.execute(
+        enroll_codes.update().where(enroll_codes.c.code_hash == code_hash)
+        .values(used_at=now().isoformat(), used_by=node_id)
+    )
+    have = set(conn.execute(sa.select(grants.c.dataset).where(grants.c.node_id == node_id))
+               .scalars())
+    new = [d for d in orjson.loads(row.datasets) if d not in have]
+    if new:
+        conn.execute(grants.insert(), [{"node_id": node_id, "dataset": d} for d in new])
+    return node_id, token, sorted(have | set(new))
+
+
+def authenticate(conn: sa.Connection, token: str | None) -> Node:
+    if not token:
+        raise ProtocolError(ErrorCode.UNAUTHORIZED, {}, {"reason": "missing_token"})
+    node = conn.execute(
+        sa.select(nodes.c.id, nodes.c.name).where(nodes.c.token_hash == sha256(token))
+    ).first()
+    if node is None:
+        raise ProtocolError(ErrorCode.UNAUTHORIZED, {}, {"reason": "bad_token"})
+    granted = conn.execute(sa.select(grants.c.dataset).where(grants.c.node_id == node.id))
+    return Node(node.id, node.name, frozenset(granted.scalars()))
+
+
+def authorize(conn: sa.Connection, token: str | None, dataset: str) -> Node:
+    """The node behind ``token`` if it may use ``dataset``: 401, 404 or 403 otherwise."""
+    node = authenticate(conn, token)
+    if dataset in node.datasets:
+        return node
+    exists = conn.execute(sa.select(datasets.c.id).where(datasets.c.id == dataset)).first()
+    if exists is None:
+        raise ProtocolError(ErrorCode.DATASET_NOT_FOUND, {"dataset": dataset},
+                            {"dataset": dataset})
+    raise ProtocolError(ErrorCode.FORBIDDEN, {}, {"dataset": dataset})

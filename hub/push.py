@@ -1,0 +1,266 @@
+"""Push semantics as pure logic: given a batch of ops and the hub's current state of every
+record the batch touches, decide each op's result and the rows to write.
+
+The I/O shell (:mod:`hub.store`) loads that state in a few queries under the dataset's lock,
+calls :func:`plan_push`, and writes the plan with one ``executemany`` per table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from protocol.accounting import ACCOUNTING_PACK
+from protocol.errors import ErrorCode, ProtocolError, render
+from protocol.i18n import Lang
+from protocol.models import Action, Op
+from protocol.schema import CollectionSchema, SchemaRegistry
+
+
+@dataclass
+class Row:
+    """The hub's state of one record."""
+
+    id: str
+    collection: str
+    key: str
+    date: str | None
+    data_json: str
+    deleted: bool
+    version: int
+    seq: int
+    data_cache: dict[str, Any] | None = None
+
+    @property
+    def data(self) -> dict[str, Any]:
+        if self.data_cache is None:
+            self.data_cache = orjson.loads(self.data_json)
+        return self.data_cache
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "collection": self.collection, "key": self.key, "data": self.data,
+            "deleted": self.deleted, "version": self.version, "seq": self.seq,
+        }
+
+
+@dataclass
+class Prepared:
+    """One op after the checks that need no hub state."""
+
+    op: Op
+    schema: CollectionSchema | None = None
+    data: dict[str, Any] | None = None
+    key: str | None = None
+    refs: list[tuple[str, str, str]] = field(default_factory=list)  # (field, id, target)
+    error: ProtocolError | None = None
+
+
+@dataclass
+class Batch:
+    items: list[Prepared]
+    ids: set[str]
+    keys: dict[str, set[str]]  # collection -> keys wanted
+    op_ids: list[str]
+
+
+@dataclass
+class Plan:
+    results: list[dict[str, Any]]
+    rows: dict[str, Row]  # final state of every record the batch changed
+    changes: list[dict[str, Any]]
+    new_results: list[dict[str, Any]]  # op_results rows to insert
+    last_seq: int
+
+
+def _series_error(schema: CollectionSchema, data: dict[str, Any]) -> ProtocolError | None:
+    if schema.series is None or data.get(schema.series.number_field):
+        return None
+    number = schema.series.number_field
+    return ProtocolError(
+        ErrorCode.VALIDATION_FAILED,
+        {"reason": f"{number}: required when pushing to the hub"},
+        {"collection": schema.name, "errors": [{"field": number, "error": "required"}]},
+    )
+
+
+def _prepare_one(op: Op, registry: SchemaRegistry) -> Prepared:
+    item = Prepared(op)
+    try:
+        item.schema = registry.get(op.collection)
+        if op.action in (Action.CREATE, Action.UPDATE):
+            item.data = item.schema.validate(op.data)
+            item.error = _series_error(item.schema, item.data)
+            item.key = item.schema.key_of(item.data)
+            item.refs = [
+                (ref.path, value, ref.target) for ref, value in item.schema.refs_of(item.data)
+            ]
+        elif op.action in (Action.POST, Action.UNPOST) and not item.schema.postable:
+            item.error = ProtocolError(
+                ErrorCode.VALIDATION_FAILED,
+                {"reason": f"{op.collection} cannot be posted or unposted"},
+                {"collection": op.collection, "action": op.action.value},
+            )
+    except ProtocolError as err:
+        item.error = err
+    return item
+
+
+def prepare_batch(ops: list[Op], registry: SchemaRegistry = ACCOUNTING_PACK) -> Batch:
+    items = [_prepare_one(op, registry) for op in ops]
+    ids: set[str] = set()
+    keys: dict[str, set[str]] = {}
+    for item in items:
+        ids.add(item.op.id)
+        ids.update(ref_id for _, ref_id, _ in item.refs)
+        if item.key is not None:
+            keys.setdefault(item.op.collection, set()).add(item.key)
+    return Batch(items, ids, keys, [op.op_id for op in ops])
+
+
+class Planner:
+    """Applies prepared ops in order to an in-memory overlay of the hub's state."""
+
+    def __init__(
+        self,
+        node_id: str,
+        rows: dict[str, Row],
+        key_owners: dict[tuple[str, str], str],
+        replays: dict[str, dict[str, Any]],
+        last_seq: int,
+        lang: Lang,
+    ) -> None:
+        self.node_id = node_id
+        self.rows = rows
+        self.key_owners = key_owners
+        self.replays = replays
+        self.seq = last_seq
+        self.lang = lang
+        self.changed: dict[str, Row] = {}
+        self.changes: list[dict[str, Any]] = []
+        self.new_results: list[dict[str, Any]] = []
+
+    def run(self, batch: Batch) -> Plan:
+        results = [self._one(item) for item in batch.items]
+        return Plan(results, self.changed, self.changes, self.new_results, self.seq)
+
+    def _one(self, item: Prepared) -> dict[str, Any]:
+        op_id = item.op.op_id
+        if op_id in self.replays:
+            return {**self.replays[op_id], "replayed": True}
+        try:
+            result = self._apply(item)
+        except ProtocolError as err:
+            result = self._rejected(item.op, err)
+        self.replays[op_id] = result
+        self.new_results.append({"op_id": op_id, "result": orjson.dumps(result).decode()})
+        return result
+
+    def _rejected(self, op: Op, err: ProtocolError) -> dict[str, Any]:
+        details = dict(err.details)
+        current = details.pop("current", None)
+        return {
+            "op_id": op.op_id, "status": "rejected", "replayed": False,
+            "version": None, "seq": None,
+            "error": {
+                "code": err.code.value, "message": render(err.code, self.lang, err.params),
+                "details": details, "current": current,
+            },
+        }
+
+    def _apply(self, item: Prepared) -> dict[str, Any]:
+        if item.error is not None:
+            raise item.error
+        op, schema = item.op, item.schema
+        assert schema is not None
+        row = self.rows.get(op.id)
+        if op.action is Action.CREATE:
+            if row is not None:
+                code = ErrorCode.RECORD_DELETED if row.deleted else ErrorCode.STALE_VERSION
+                raise ProtocolError(code, {}, {"current": row.as_json()})
+        else:
+            row = self._existing(op, row)
+        if item.data is not None:
+            assert item.key is not None
+            self._check_key(schema, item.key, op.id)
+            self._check_refs(item)
+        return self._write(item, row)
+
+    def _existing(self, op: Op, row: Row | None) -> Row:
+        if row is None or row.collection != op.collection:
+            raise ProtocolError(
+                ErrorCode.NOT_FOUND, {"what": f"{op.collection}/{op.id}"},
+                {"collection": op.collection, "id": op.id},
+            )
+        if row.deleted:
+            raise ProtocolError(ErrorCode.RECORD_DELETED, {}, {"current": row.as_json()})
+        if op.base_version != row.version:
+            raise ProtocolError(
+                ErrorCode.STALE_VERSION, {},
+                {"base_version": op.base_version, "current": row.as_json()},
+            )
+        return row
+
+    def _check_key(self, schema: CollectionSchema, key: str, own_id: str) -> None:
+        owner = self.key_owners.get((schema.name, key))
+        if owner is None or owner == own_id:
+            return
+        existing = self.rows[owner]
+        raise ProtocolError(
+            ErrorCode.DUPLICATE_KEY,
+            {"label": schema.label(self.lang), "key": key},
+            {
+                "collection": schema.name, "key": key,
+                "existing": {"id": existing.id, "version": existing.version,
+                             "data": existing.data},
+            },
+        )
+
+    def _check_refs(self, item: Prepared) -> None:
+        for path, ref_id, target in item.refs:
+            found = self.rows.get(ref_id)
+            if found is None or found.deleted or found.collection != target:
+                label = ACCOUNTING_PACK.get(target).label(self.lang)
+                raise ProtocolError(
+                    ErrorCode.MISSING_REFERENCE,
+                    {"label": label, "field": path, "ref": ref_id},
+                    {
+                        "collection": item.op.collection, "field": path, "ref": ref_id,
+                        "target": target, "deleted": bool(found and found.deleted),
+                    },
+                )
+
+    def _write(self, item: Prepared, row: Row | None) -> dict[str, Any]:
+        op, schema = item.op, item.schema
+        assert schema is not None
+        if row is not None:
+            self._free_key(row)
+        data = item.data if item.data is not None else dict(row.data if row else {})
+        if op.action in (Action.POST, Action.UNPOST):
+            data["posted"] = op.action is Action.POST
+        self.seq += 1
+        new = Row(
+            id=op.id, collection=op.collection,
+            key=item.key if item.key is not None else (row.key if row else ""),
+            date=schema.date_of(data), data_json=orjson.dumps(data).decode(),
+            deleted=op.action is Action.DELETE, version=(row.version + 1) if row else 1,
+            seq=self.seq, data_cache=data,
+        )
+        self.rows[op.id] = self.changed[op.id] = new
+        if not new.deleted:
+            self.key_owners[(new.collection, new.key)] = new.id
+        self.changes.append({
+            "seq": new.seq, "collection": new.collection, "id": new.id,
+            "version": new.version, "deleted": new.deleted, "data": new.data_json,
+            "op_id": op.op_id, "node_id": self.node_id,
+        })
+        return {
+            "op_id": op.op_id, "status": "applied", "replayed": False,
+            "version": new.version, "seq": new.seq, "error": None,
+        }
+
+    def _free_key(self, row: Row) -> None:
+        if self.key_owners.get((row.collection, row.key)) == row.id:
+            del self.key_owners[(row.collection, row.key)]

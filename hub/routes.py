@@ -1,0 +1,217 @@
+"""HTTP handlers of the hub API v1 (DESIGN §4)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any, TypeVar
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from hub import keys
+from hub.records import RecordQuery
+from protocol.accounting import ACCOUNTING_PACK
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.i18n import pick_language
+from protocol.models import (
+    MAX_PUSH_OPS,
+    DigestRequest,
+    EnrollRequest,
+    LeaseRequest,
+    PushRequest,
+)
+from protocol.version import PROTOCOL_VERSION
+
+M = TypeVar("M", bound=BaseModel)
+MAX_WAIT = 60.0
+FALLBACK_POLL = 5.0  # re-check the feed even without a wake-up (lost NOTIFY, restarts)
+MAX_LIMIT = 5000
+SERIES = frozenset(
+    prefix for schema in ACCOUNTING_PACK if schema.series
+    for prefix in schema.series.prefixes.values()
+)
+
+
+def _json(obj: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(obj), status=status, content_type="application/json")
+
+
+def _invalid(reason: str, **details: Any) -> ProtocolError:
+    return ProtocolError(ErrorCode.VALIDATION_FAILED, {"reason": reason}, details)
+
+
+async def _body(request: web.Request) -> Any:
+    if request.content_type != "application/json":
+        raise ProtocolError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, {"expected": "application/json"},
+                            {"content_type": request.content_type})
+    raw = await request.read()
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        raise ProtocolError(ErrorCode.INVALID_JSON, {"reason": str(err)}) from None
+
+
+def _model(model: type[M], obj: Any) -> M:
+    try:
+        return model.model_validate(obj)
+    except ValidationError as err:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"]), "error": e["msg"]}
+            for e in err.errors(include_url=False, include_input=False)
+        ]
+        reason = "; ".join(f"{e['field']}: {e['error']}" for e in errors[:5])
+        raise ProtocolError(ErrorCode.VALIDATION_FAILED, {"reason": reason},
+                            {"errors": errors[:50]}) from None
+
+
+def _token(request: web.Request) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _invalid(f"{name} must be an integer", field=name) from None
+    if not low <= value <= high:
+        raise _invalid(f"{name} must be between {low} and {high}", field=name)
+    return value
+
+
+def _float_param(request: web.Request, name: str, high: float) -> float:
+    try:
+        value = float(request.query.get(name) or 0)
+    except ValueError:
+        raise _invalid(f"{name} must be a number", field=name) from None
+    if not 0 <= value <= 1e9:
+        raise _invalid(f"{name} must not be negative", field=name)
+    return min(value, high)
+
+
+def _date(value: str | None, name: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise _invalid(f"{name} must be a date YYYY-MM-DD", field=name) from None
+
+
+async def health(request: web.Request) -> web.Response:
+    return _json({"service": "officesync-hub", "protocol": PROTOCOL_VERSION,
+                  "min_protocol": request.app[keys.MIN_PROTOCOL]})
+
+
+async def enroll(request: web.Request) -> web.Response:
+    body = _model(EnrollRequest, await _body(request))
+    node_id, token, datasets = await request.app[keys.STORE].enroll(body.code, body.node_name)
+    return _json({"node_id": node_id, "token": token, "datasets": datasets})
+
+
+async def datasets(request: web.Request) -> web.Response:
+    node = await request.app[keys.STORE].authenticate(_token(request))
+    return _json({"datasets": sorted(node.datasets)})
+
+
+async def push(request: web.Request) -> web.Response:
+    obj = await _body(request)
+    ops = obj.get("ops") if isinstance(obj, dict) else None
+    if isinstance(ops, list) and len(ops) > MAX_PUSH_OPS:
+        raise ProtocolError(ErrorCode.PAYLOAD_TOO_LARGE, {"limit": f"{MAX_PUSH_OPS} ops"},
+                            {"max_ops": MAX_PUSH_OPS, "ops": len(ops)})
+    body = _model(PushRequest, obj)
+    dataset = request.match_info["ds"]
+    lang = pick_language(request.headers.get("Accept-Language"))
+    results = await request.app[keys.STORE].push(_token(request), dataset, body.ops, lang)
+    if any(r["status"] == "applied" and not r["replayed"] for r in results):
+        request.app[keys.NOTIFIER].notify(dataset)
+    return _json({"results": results})
+
+
+async def changes(request: web.Request) -> web.Response:
+    dataset = request.match_info["ds"]
+    since = _int_param(request, "since", 0, 0, 2**62)
+    limit = _int_param(request, "limit", 1000, 1, MAX_LIMIT)
+    wait = _float_param(request, "wait", MAX_WAIT)
+    store, notifier = request.app[keys.STORE], request.app[keys.NOTIFIER]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        woken = notifier.event(dataset)  # before the read: a commit after it sets this event
+        page = await store.changes(_token(request), dataset, since, limit)
+        if page is not None:
+            return web.Response(body=page, content_type="application/json")
+        remaining = deadline - loop.time()
+        if remaining <= 0 or notifier.closing:
+            return _json({"changes": [], "last_seq": since, "has_more": False})
+        try:
+            await asyncio.wait_for(woken.wait(), min(remaining, FALLBACK_POLL))
+        except TimeoutError:
+            pass
+
+
+async def get_record(request: web.Request) -> web.Response:
+    m = request.match_info
+    ACCOUNTING_PACK.get(m["collection"])
+    record = await request.app[keys.STORE].get_record(
+        _token(request), m["ds"], m["collection"], m["id"]
+    )
+    return _json(record)
+
+
+async def list_records(request: web.Request) -> web.Response:
+    m, q = request.match_info, request.query
+    ACCOUNTING_PACK.get(m["collection"])
+    query = RecordQuery(
+        collection=m["collection"], key=q.get("key"),
+        date_from=_date(q.get("date_from"), "date_from"),
+        date_to=_date(q.get("date_to"), "date_to"), after=q.get("after"),
+        limit=_int_param(request, "limit", 500, 1, MAX_LIMIT),
+        include_deleted=q.get("include_deleted", "").lower() in ("1", "true", "yes"),
+    )
+    page = await request.app[keys.STORE].list_records(_token(request), m["ds"], query)
+    return _json(page)
+
+
+async def digest(request: web.Request) -> web.Response:
+    body = _model(DigestRequest, await _body(request))
+    schema = ACCOUNTING_PACK.get(body.collection)
+    if schema.date_field is None:
+        raise _invalid(f"{body.collection} has no date field", collection=body.collection)
+    date_from, date_to = _date(body.date_from, "date_from"), _date(body.date_to, "date_to")
+    assert date_from is not None and date_to is not None
+    answer = await request.app[keys.STORE].digest(
+        _token(request), request.match_info["ds"], body.collection, date_from, date_to
+    )
+    return _json(answer)
+
+
+async def lease(request: web.Request) -> web.Response:
+    body = _model(LeaseRequest, await _body(request))
+    name = request.match_info["series"]
+    if name not in SERIES:
+        raise ProtocolError(ErrorCode.NOT_FOUND, {"what": f"series {name}"},
+                            {"series": name, "known": sorted(SERIES)})
+    answer = await request.app[keys.STORE].lease(
+        _token(request), request.match_info["ds"], name, body.count
+    )
+    return _json(answer)
+
+
+def setup_routes(app: web.Application) -> None:
+    ds = "/v1/datasets/{ds}"
+    app.router.add_get("/v1/health", health)
+    app.router.add_post("/v1/enroll", enroll)
+    app.router.add_get("/v1/datasets", datasets)
+    app.router.add_post(f"{ds}/push", push)
+    app.router.add_get(f"{ds}/changes", changes)
+    app.router.add_get(f"{ds}/records/{{collection}}", list_records)
+    app.router.add_get(f"{ds}/records/{{collection}}/{{id}}", get_record)
+    app.router.add_post(f"{ds}/digest", digest)
+    app.router.add_post(f"{ds}/series/{{series}}/lease", lease)

@@ -1,0 +1,130 @@
+"""The hub's one I/O component for the database.
+
+SQLAlchemy's engines are synchronous; every transaction runs on an executor thread so the event
+loop never blocks. SQLite gets ONE writer thread (its single-writer rule made explicit, WAL lets
+readers run beside it); PostgreSQL gets a small pool of writer threads and relies on a row lock
+per dataset to serialise pushes to the same dataset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+
+from hub import nodes, records
+from hub.db import create_hub_engine, create_schema, is_postgres, libpq_conninfo, normalise_url
+from hub.nodes import Node
+from hub.records import RecordQuery
+from protocol.i18n import Lang
+from protocol.models import Op
+
+T = TypeVar("T")
+
+
+class HubStore:
+    def __init__(self, db_url: str) -> None:
+        self.url = normalise_url(db_url)
+        self.postgres = is_postgres(self.url)
+        self.engine = create_hub_engine(db_url)
+        self._writer = ThreadPoolExecutor(4 if self.postgres else 1, "hub-write")
+        self._reader = ThreadPoolExecutor(4, "hub-read")
+
+    @property
+    def conninfo(self) -> str:
+        return libpq_conninfo(self.url)
+
+    def transaction(self, fn: Callable[..., T], *args: Any, write: bool = False) -> T:
+        """Run ``fn(conn, *args)`` in one transaction on the calling thread."""
+        with self.engine.connect() as conn:
+            conn.execution_options(write=write)
+            with conn.begin():
+                return fn(conn, *args)
+
+    async def _run(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any,
+                   write: bool) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            pool, partial(self.transaction, fn, *args, write=write)
+        )
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self._run(self._reader, fn, *args, write=False)
+
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self._run(self._writer, fn, *args, write=True)
+
+    async def open(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._writer, create_schema, self.engine)
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._shutdown)
+
+    def _shutdown(self) -> None:
+        self._writer.shutdown(wait=True)
+        self._reader.shutdown(wait=True)
+        self.engine.dispose()
+
+    # --- nodes and datasets ----------------------------------------------------------------
+
+    async def enroll(self, code: str, node_name: str) -> tuple[str, str, list[str]]:
+        return await self.write(nodes.enroll, code, node_name)
+
+    async def authenticate(self, token: str | None) -> Node:
+        return await self.read(nodes.authenticate, token)
+
+    async def create_dataset(self, dataset: str) -> bool:
+        return await self.write(nodes.create_dataset, dataset)
+
+    async def create_enroll_code(self, wanted: list[str], ttl: dt.timedelta) -> str:
+        return await self.write(nodes.create_enroll_code, wanted, ttl)
+
+    # --- dataset-scoped: authorise and act in one transaction -------------------------------
+
+    async def push(self, token: str | None, dataset: str, ops: list[Op],
+                   lang: Lang) -> list[dict[str, Any]]:
+        return await self.write(_push, token, dataset, ops, lang, self.postgres)
+
+    async def changes(self, token: str | None, dataset: str, since: int,
+                      limit: int) -> bytes | None:
+        return await self.read(_scoped(records.changes_page), token, dataset, since, limit)
+
+    async def get_record(self, token: str | None, dataset: str, collection: str,
+                         id: str) -> dict[str, Any]:
+        return await self.read(_scoped(records.get_record), token, dataset, collection, id)
+
+    async def list_records(self, token: str | None, dataset: str,
+                           query: RecordQuery) -> dict[str, Any]:
+        return await self.read(_scoped(records.list_records), token, dataset, query)
+
+    async def digest(self, token: str | None, dataset: str, collection: str, date_from: str,
+                     date_to: str) -> dict[str, Any]:
+        return await self.read(
+            _scoped(records.digest), token, dataset, collection, date_from, date_to
+        )
+
+    async def lease(self, token: str | None, dataset: str, series: str,
+                    count: int) -> dict[str, Any]:
+        return await self.write(_scoped(records.lease), token, dataset, series, count)
+
+
+def _push(conn: sa.Connection, token: str | None, dataset: str, ops: list[Op], lang: Lang,
+          postgres: bool) -> list[dict[str, Any]]:
+    node = nodes.authorize(conn, token, dataset)
+    return records.push(conn, dataset, node.id, ops, lang, postgres)
+
+
+def _scoped(fn: Callable[..., T]) -> Callable[..., T]:
+    """``fn(conn, dataset, *args)`` preceded by the token's authorisation for ``dataset``."""
+
+    def run(conn: sa.Connection, token: str | None, dataset: str, *args: Any) -> T:
+        nodes.authorize(conn, token, dataset)
+        return fn(conn, dataset, *args)
+
+    return run
