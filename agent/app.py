@@ -1,0 +1,210 @@
+"""The composition root of a node: builds the shared context (config, bus, stores, node.db,
+sync, pairing), the LAN and control aiohttp applications on it, and runs both.
+
+Tests build a context with :func:`build_context`, apps with :func:`create_lan_app` /
+:func:`create_control_app` and the aiohttp test client, then ``await ctx.close()``. A real sync
+engine is plugged in through ``build_context(..., sync_factory=...)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from agent import keys
+from agent.config import Config
+from agent.control_api import setup_control_api
+from agent.events import EventBus
+from agent.lan_api import setup_lan_api
+from agent.lan_api.pairing import Clock, Pairing
+from agent.lan_api.websocket import close_websockets
+from agent.runtime import RuntimeInfo, ensure_control_token, remove_runtime, write_runtime
+from agent.store import StoreManager
+from agent.store.node import NodeDB
+from agent.sync.api import SyncControl
+from agent.sync.standalone import StandaloneSync
+
+log = logging.getLogger("officesync.node")
+
+MIB = 1024 * 1024
+SHUTDOWN_TIMEOUT_S = 8.0
+LAST_SEEN_FLUSH_S = 60.0
+STATUS_INTERVAL_S = 0.2
+
+
+@dataclass
+class NodeContext:
+    """Everything both apps share. ``on_close`` callbacks run in reverse order on close."""
+
+    config: Config
+    bus: EventBus
+    node_db: NodeDB
+    stores: StoreManager
+    pairing: Pairing
+    sync: SyncControl
+    clock: Clock = time.time
+    on_close: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        for callback in reversed(self.on_close):
+            try:
+                await callback()
+            except Exception:
+                log.exception("error while closing the node")
+        self.on_close.clear()
+        self.bus.close()
+
+
+SyncFactory = Callable[[NodeContext], Awaitable[SyncControl]]
+
+
+async def _standalone(ctx: NodeContext) -> SyncControl:
+    return await StandaloneSync.load(ctx.node_db, ctx.bus)
+
+
+async def build_context(
+    config: Config, *, clock: Clock = time.time, sync_factory: SyncFactory | None = None
+) -> NodeContext:
+    """Open node.db and every configured dataset; ``sync_factory`` makes ``ctx.sync`` (default:
+    :class:`StandaloneSync`) and may register its own shutdown in ``ctx.on_close``."""
+    data_dir = config.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    bus = EventBus()
+    node_db = NodeDB(data_dir / "node.db")
+    await node_db.open()
+    closers: list[Callable[[], Awaitable[None]]] = [node_db.close]
+    try:
+        node_id = await node_db.get_setting("node_id")
+        if node_id is None:
+            node_id = str(uuid.uuid4())
+            await node_db.set_setting("node_id", node_id)
+        stores = StoreManager(data_dir, bus=bus, node_id=node_id, language=config.node.language)
+        closers.append(stores.close)
+        await stores.open(config.dataset_ids)
+        pairing = await Pairing.load(node_db, bus, clock)
+        closers.append(pairing.flush_seen)
+        ctx = NodeContext(config, bus, node_db, stores, pairing, StandaloneSync(node_db, bus),
+                          clock, closers)
+        ctx.sync = await (sync_factory or _standalone)(ctx)
+        return ctx
+    except BaseException:
+        for closer in reversed(closers):
+            await closer()
+        raise
+
+
+def _base_app(ctx: NodeContext, client_max_size: int) -> web.Application:
+    app = web.Application(client_max_size=client_max_size)
+    app[keys.CONTEXT] = ctx
+    app[keys.CONFIG] = ctx.config
+    app[keys.BUS] = ctx.bus
+    app[keys.STORES] = ctx.stores
+    app[keys.NODE_DB] = ctx.node_db
+    app[keys.SYNC] = ctx.sync
+    app[keys.PAIRING] = ctx.pairing
+    app[keys.LANGUAGE] = ctx.config.node.language
+    app[keys.WEBSOCKETS] = set()
+    app.on_shutdown.append(close_websockets)
+    return app
+
+
+async def _last_seen_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Flush workstations' ``last_seen`` every minute (never per request)."""
+    pairing = app[keys.PAIRING]
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(LAST_SEEN_FLUSH_S)
+            try:
+                await pairing.flush_seen()
+            except Exception:
+                log.exception("could not record when workstations were last seen")
+
+    task = asyncio.create_task(loop())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def create_lan_app(ctx: NodeContext) -> web.Application:
+    app = _base_app(ctx, int(ctx.config.lan.max_body_mb * MIB))
+    setup_lan_api(app)
+    app.cleanup_ctx.append(_last_seen_ctx)
+    return app
+
+
+def create_control_app(
+    ctx: NodeContext, *, status_interval: float = STATUS_INTERVAL_S
+) -> web.Application:
+    app = _base_app(ctx, MIB)
+    app[keys.CONTROL_TOKEN] = ensure_control_token(ctx.config.data_dir)
+    app[keys.STATUS_INTERVAL] = status_interval
+    setup_control_api(app)
+    return app
+
+
+# --- running -------------------------------------------------------------------------------
+
+
+def _url(host: str, port: int) -> str:
+    if host in ("0.0.0.0", "", "::"):
+        host = "127.0.0.1"  # a URL local tools can connect to
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def _start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S / 2,
+                           access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    await site.start()
+    bound = runner.addresses[0][1]
+    return runner, int(bound)
+
+
+def _stop_event() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows: no handlers
+            loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def run_node(
+    config: Config, *, sync_factory: SyncFactory | None = None, stop: asyncio.Event | None = None
+) -> None:
+    """Run the node until SIGTERM/SIGINT (or ``stop`` is set), then shut down cleanly."""
+    stop = stop or _stop_event()
+    ctx = await build_context(config, sync_factory=sync_factory)
+    runners: list[web.AppRunner] = []
+    pid = os.getpid()
+    try:
+        lan_runner, lan_port = await _start(create_lan_app(ctx), config.lan.host, config.lan.port)
+        runners.append(lan_runner)
+        control_runner, control_port = await _start(
+            create_control_app(ctx), config.control.host, config.control.port
+        )
+        runners.append(control_runner)
+        lan_url = _url(config.lan.host, lan_port)
+        control_url = _url(config.control.host, control_port)
+        write_runtime(config.data_dir, RuntimeInfo(pid, lan_url, control_url))
+        log.info("LAN API on %s:%d, control API on %s", config.lan.host, lan_port, control_url)
+        print(f"officesync node ready: lan={lan_url} control={control_url}", flush=True)
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        for runner in reversed(runners):
+            await runner.cleanup()
+        await ctx.close()
+        remove_runtime(config.data_dir, pid)

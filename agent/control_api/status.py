@@ -1,0 +1,91 @@
+"""The node's status as the tray and ``officesync status`` see it, and the watcher that pushes
+it to control WebSockets when it changes (bursts coalesced: at most one push per interval)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from agent import keys
+from agent.events import Event
+from protocol.version import PACKAGE_VERSION
+
+log = logging.getLogger("officesync.control")
+
+STATUS_EVENT = "status"
+# Events that may change what /status shows.
+_RELEVANT = frozenset({"record", "sync", "connectivity", "dataset", "workstation"})
+
+
+async def build_status(app: web.Application) -> dict[str, Any]:
+    sync = app[keys.SYNC]
+    stores = app[keys.STORES]
+    datasets: list[dict[str, Any]] = []
+    for ds, connected in stores.hosted():
+        counts = await stores.get(ds).sync_counts() if connected else None
+        datasets.append({"id": ds, "connected": connected, "counts": counts})
+    connectivity = sync.connectivity
+    return {
+        "online": sync.online,
+        "connectivity": connectivity.value,
+        "message": connectivity.messages(),
+        "datasets": datasets,
+        "workstations": app[keys.PAIRING].paired_count,
+        "version": PACKAGE_VERSION,
+    }
+
+
+async def status_event(app: web.Application) -> Event:
+    return {"type": STATUS_EVENT, **await build_status(app)}
+
+
+class StatusWatcher:
+    """Watches the bus; while control clients are connected, publishes a ``status`` event
+    when the status changed, at most once per ``interval`` seconds."""
+
+    def __init__(self, app: web.Application, interval: float) -> None:
+        self._app = app
+        self._interval = interval
+        self._dirty = asyncio.Event()
+        self._last: Event | None = None
+
+    async def _listen(self) -> None:
+        bus = self._app[keys.BUS]
+        while True:  # resubscribe if the subscription ever overflows
+            with bus.subscribe() as sub:
+                async for event in sub:
+                    if event.get("type") in _RELEVANT:
+                        self._dirty.set()
+            self._dirty.set()
+
+    async def _emit(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            if self._app[keys.WEBSOCKETS]:
+                try:
+                    event = await status_event(self._app)
+                except Exception:
+                    log.exception("could not build the node status")
+                else:
+                    if event != self._last:
+                        self._last = event
+                        self._app[keys.BUS].publish(event)
+            await asyncio.sleep(self._interval)  # rate limit: coalesce the next burst
+
+    async def run(self) -> None:
+        await asyncio.gather(self._listen(), self._emit())
+
+
+async def status_watcher_ctx(app: web.Application) -> AsyncIterator[None]:
+    """``cleanup_ctx`` owner of the status watcher task."""
+    task = asyncio.create_task(StatusWatcher(app, app[keys.STATUS_INTERVAL]).run())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

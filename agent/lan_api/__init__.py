@@ -1,0 +1,60 @@
+"""The LAN API v1 (workstations ↔ node), DESIGN §5.
+
+Routes are declared as :class:`~agent.lan_api.spec.ApiRoute` lists in the modules of
+:data:`ROUTE_MODULES`; :func:`setup_lan_api` registers them, installs the error and auth
+middlewares and serves the OpenAPI document built from the same list.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from agent import keys
+from agent.lan_api.http import bearer_token, dumps, error_middleware
+from agent.lan_api.node_routes import OPENAPI
+from agent.lan_api.spec import ApiRoute, build_openapi, public_handlers, register
+from protocol.errors import ErrorCode, ProtocolError
+
+# Modules exporting ROUTES: list[ApiRoute]. Add yours here to extend the API.
+ROUTE_MODULES: tuple[str, ...] = ("agent.lan_api.node_routes", "agent.lan_api.records")
+
+
+def all_routes() -> list[ApiRoute]:
+    routes: list[ApiRoute] = []
+    for name in ROUTE_MODULES:
+        routes.extend(importlib.import_module(name).ROUTES)
+    return routes
+
+
+def auth_middleware(public: frozenset[Handler]) -> Middleware:
+    """Everything but the public routes needs a paired workstation's Bearer token (a browser's
+    WebSocket may pass it as ``?token=``). Checked against memory only, never the database."""
+
+    @web.middleware
+    async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        match = request.match_info
+        if match.http_exception is not None or match.route.handler in public:
+            return await handler(request)
+        token = bearer_token(request)
+        if token is None and request.headers.get("Upgrade", "").lower() == "websocket":
+            token = request.query.get("token")
+        ws_id = request.app[keys.PAIRING].authenticate(token) if token else None
+        if ws_id is None:
+            raise ProtocolError(
+                ErrorCode.UNAUTHORIZED, headers={"WWW-Authenticate": 'Bearer realm="officesync"'}
+            )
+        request[keys.WORKSTATION] = ws_id
+        return await handler(request)
+
+    return authenticate
+
+
+def setup_lan_api(app: web.Application, routes: list[ApiRoute] | None = None) -> None:
+    routes = all_routes() if routes is None else routes
+    app.middlewares.append(error_middleware)
+    app.middlewares.append(auth_middleware(public_handlers(routes)))
+    register(app, routes)
+    app[OPENAPI] = dumps(build_openapi(routes))

@@ -1,0 +1,75 @@
+"""Node-level LAN routes: info, pairing, datasets, the event stream and the OpenAPI document."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from agent import keys
+from agent.events import Event
+from agent.lan_api.http import json_response, read_model
+from agent.lan_api.models import DatasetsResponse, InfoResponse
+from agent.lan_api.spec import ApiRoute, QueryParam
+from agent.lan_api.websocket import Revoked, stream_events
+from protocol.models import PairRequest, PairResponse
+from protocol.version import PACKAGE_VERSION, PROTOCOL_VERSION
+
+OPENAPI = web.AppKey("openapi", bytes)
+
+
+def _datasets(request: web.Request) -> list[dict[str, object]]:
+    return [{"id": d, "connected": c} for d, c in request.app[keys.STORES].hosted()]
+
+
+async def info(request: web.Request) -> web.Response:
+    config = request.app[keys.CONFIG]
+    return json_response({
+        "name": config.node.name,
+        "version": PACKAGE_VERSION,
+        "protocol": PROTOCOL_VERSION,
+        "datasets": _datasets(request),
+        "tls_fingerprint": None,
+    })
+
+
+async def pair(request: web.Request) -> web.Response:
+    body = await read_model(request, PairRequest)
+    address = request.remote or "unknown"
+    ws_id, token = await request.app[keys.PAIRING].pair(body.code, body.name, address)
+    return json_response({"workstation_id": ws_id, "token": token}, status=201)
+
+
+async def datasets(request: web.Request) -> web.Response:
+    return json_response({"datasets": _datasets(request)})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[OPENAPI], content_type="application/json")
+
+
+async def events(request: web.Request) -> web.WebSocketResponse:
+    me = request[keys.WORKSTATION]
+
+    def select(event: Event) -> Event | None:
+        if event.get("type") == "workstation":
+            if event.get("action") == "revoked" and event.get("workstation_id") == me:
+                raise Revoked
+            return None  # other devices' pairings are not a workstation's business
+        return event
+
+    return await stream_events(request, select)
+
+
+ROUTES: list[ApiRoute] = [
+    ApiRoute("GET", "/info", info, "Node name, version, protocol, datasets", public=True,
+             response=InfoResponse),
+    ApiRoute("POST", "/pair", pair, "Pair a workstation with a one-time code (201)",
+             public=True, request=PairRequest, response=PairResponse, status=201,
+             errors=(400, 403, 413, 415, 422, 429)),
+    ApiRoute("GET", "/datasets", datasets, "Datasets hosted, each with `connected`",
+             response=DatasetsResponse),
+    ApiRoute("GET", "/openapi.json", openapi, "This document", public=True),
+    ApiRoute("GET", "/events", events,
+             "WebSocket of events: record, sync, connectivity, dataset, status. "
+             "Browsers may pass the token as ?token=", websocket=True,
+             query=(QueryParam("token", "workstation token (instead of Authorization)"),)),
+]

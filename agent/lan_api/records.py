@@ -1,0 +1,200 @@
+"""Records and per-dataset sync routes of the LAN API (DESIGN §5).
+
+Writes carry ``If-Match`` (the record's ETag, its ``local_rev``): missing → 428
+``PRECONDITION_REQUIRED``; stale → 409 ``STALE_LOCAL_COPY`` with ``details.current`` (S10).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from aiohttp import web
+
+from agent import keys
+from agent.lan_api.http import etag, if_match, json_response, read_model
+from agent.lan_api.models import Accepted, IssuesResponse, SyncSummary
+from agent.lan_api.spec import ApiRoute, QueryParam
+from agent.store import DatasetStore
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.i18n import Lang
+from protocol.models import Record, RecordPage, RecordWrite, SyncState
+
+MAX_LIMIT = 1000
+RECORD = "/datasets/{ds}/records/{collection}"
+ONE = RECORD + "/{id}"
+
+
+def _store(request: web.Request) -> DatasetStore:
+    return request.app[keys.STORES].get(request.match_info["ds"])
+
+
+def _lang(request: web.Request) -> Lang:
+    return request[keys.LANG]
+
+
+def _record_response(record: Record, status: int = 200) -> web.Response:
+    return json_response(record, status=status, headers={"ETag": etag(record.local_rev)})
+
+
+def _invalid(param: str, reason: str) -> ProtocolError:
+    return ProtocolError(
+        ErrorCode.VALIDATION_FAILED,
+        {"reason": f"{param}: {reason}"},
+        {"errors": [{"field": param, "error": reason}]},
+    )
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None:
+        return 100
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise _invalid("limit", f"an integer from 1 to {MAX_LIMIT}")
+    return int(raw)
+
+
+def _date(name: str, raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    try:
+        return date.fromisoformat(raw).isoformat()
+    except ValueError:
+        raise _invalid(name, "a date YYYY-MM-DD") from None
+
+
+def _sync_state(raw: str | None) -> SyncState | None:
+    if raw is None:
+        return None
+    try:
+        return SyncState(raw)
+    except ValueError:
+        raise _invalid("sync_state", "one of " + ", ".join(s.value for s in SyncState)) from None
+
+
+async def list_records(request: web.Request) -> web.Response:
+    q = request.query
+    page = await _store(request).list(
+        request.match_info["collection"],
+        key=q.get("key"),
+        q=q.get("q"),
+        date_from=_date("date_from", q.get("date_from")),
+        date_to=_date("date_to", q.get("date_to")),
+        sync_state=_sync_state(q.get("sync_state")),
+        limit=_limit(q.get("limit")),
+        after=q.get("after"),
+        lang=_lang(request),
+    )
+    return json_response(page)
+
+
+async def create_record(request: web.Request) -> web.Response:
+    store = _store(request)
+    body = await read_model(request, RecordWrite)
+    record = await store.create(request.match_info["collection"], body.data, id=body.id)
+    response = _record_response(record, 201)
+    response.headers["Location"] = f"{request.path}/{record.id}"
+    return response
+
+
+async def get_record(request: web.Request) -> web.Response:
+    m = request.match_info
+    record = await _store(request).get(m["collection"], m["id"], lang=_lang(request))
+    return _record_response(record)
+
+
+async def update_record(request: web.Request) -> web.Response:
+    m = request.match_info
+    store = _store(request)
+    rev = if_match(request)
+    body = await read_model(request, RecordWrite)
+    if body.id is not None and body.id != m["id"]:
+        raise ProtocolError(
+            ErrorCode.VALIDATION_FAILED,
+            {"reason": "id: differs from the record in the path"},
+            {"errors": [{"field": "id", "error": "differs from the record in the path"}]},
+        )
+    record = await store.update(m["collection"], m["id"], body.data, if_match=rev)
+    return _record_response(record)
+
+
+async def delete_record(request: web.Request) -> web.Response:
+    m = request.match_info
+    store = _store(request)
+    record = await store.delete(m["collection"], m["id"], if_match=if_match(request))
+    return _record_response(record)
+
+
+async def post_record(request: web.Request) -> web.Response:
+    m = request.match_info
+    store = _store(request)
+    record = await store.post(m["collection"], m["id"], if_match=if_match(request))
+    return _record_response(record)
+
+
+async def unpost_record(request: web.Request) -> web.Response:
+    m = request.match_info
+    store = _store(request)
+    record = await store.unpost(m["collection"], m["id"], if_match=if_match(request))
+    return _record_response(record)
+
+
+async def sync_summary(request: web.Request) -> web.Response:
+    ds = request.match_info["ds"]
+    counts = await _store(request).sync_counts()
+    sync = request.app[keys.SYNC]
+    return json_response({
+        "connectivity": sync.connectivity.value,
+        "online": sync.online,
+        "counts": counts,
+        **sync.timestamps(ds),
+    })
+
+
+async def sync_issues(request: web.Request) -> web.Response:
+    items = await _store(request).sync_issues(lang=_lang(request))
+    return json_response({"items": items})
+
+
+async def sync_now(request: web.Request) -> web.Response:
+    _store(request)  # 404 / 409 for a dataset this node does not serve
+    await request.app[keys.SYNC].sync_now(request.match_info["ds"])
+    return json_response({"accepted": True}, status=202)
+
+
+_LIST_QUERY = (
+    QueryParam("key", "exact key, e.g. KH001 or receipt/PT000001"),
+    QueryParam("q", "text search in key and data"),
+    QueryParam("date_from", "first date (YYYY-MM-DD), collections with a date field",
+               {"type": "string", "format": "date"}),
+    QueryParam("date_to", "last date (YYYY-MM-DD)", {"type": "string", "format": "date"}),
+    QueryParam("sync_state", "synced|pending|syncing|error|conflict|blocked"),
+    QueryParam("limit", f"page size, 1-{MAX_LIMIT} (100)",
+               {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}),
+    QueryParam("after", "the previous page's `next` cursor"),
+)
+_DS_ERRORS = (404, 409)
+_WRITE_ERRORS = (400, 404, 409, 413, 415, 422)
+_IF_MATCH_ERRORS = (404, 409, 428)
+
+ROUTES: list[ApiRoute] = [
+    ApiRoute("GET", RECORD, list_records, "List records of a collection",
+             response=RecordPage, query=_LIST_QUERY, errors=(404, 409, 422)),
+    ApiRoute("POST", RECORD, create_record, "Create a record (201, ETag)", request=RecordWrite,
+             response=Record, status=201, errors=_WRITE_ERRORS),
+    ApiRoute("GET", ONE, get_record, "One record (ETag)", response=Record, errors=_DS_ERRORS),
+    ApiRoute("PUT", ONE, update_record, "Update a record; If-Match required",
+             request=RecordWrite, response=Record, headers=("If-Match",),
+             errors=_WRITE_ERRORS + (428,)),
+    ApiRoute("DELETE", ONE, delete_record, "Delete a record; If-Match required",
+             response=Record, headers=("If-Match",), errors=_IF_MATCH_ERRORS),
+    ApiRoute("POST", ONE + "/post", post_record, "Post a voucher; If-Match required",
+             response=Record, headers=("If-Match",), errors=_IF_MATCH_ERRORS),
+    ApiRoute("POST", ONE + "/unpost", unpost_record, "Unpost a voucher; If-Match required",
+             response=Record, headers=("If-Match",), errors=_IF_MATCH_ERRORS),
+    ApiRoute("GET", "/datasets/{ds}/sync", sync_summary, "Connectivity and sync counts",
+             response=SyncSummary, errors=_DS_ERRORS),
+    ApiRoute("GET", "/datasets/{ds}/sync/issues", sync_issues,
+             "Records in error, conflict or blocked, with reasons",
+             response=IssuesResponse, errors=_DS_ERRORS),
+    ApiRoute("POST", "/datasets/{ds}/sync", sync_now, "Sync this dataset now (202)",
+             response=Accepted, status=202, errors=_DS_ERRORS),
+]

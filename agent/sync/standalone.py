@@ -1,0 +1,59 @@
+"""The sync side of a node with no cloud configured: only the "Làm việc online" toggle.
+
+Connectivity is ``not_configured`` while the toggle is on and ``offline_by_user`` while it is
+off; the toggle is persisted in node.db (setting ``online``, default on).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.events import EventBus
+from agent.store.node import NodeDB
+from protocol.connectivity import Connectivity
+
+ONLINE_SETTING = "online"
+
+
+def connectivity_event(connectivity: Connectivity, online: bool) -> dict[str, Any]:
+    return {
+        "type": "connectivity",
+        "connectivity": connectivity.value,
+        "online": online,
+        "message": connectivity.messages(),
+    }
+
+
+class StandaloneSync:
+    """:class:`agent.sync.api.SyncControl` for a node that works without a hub."""
+
+    def __init__(self, node_db: NodeDB, bus: EventBus, online: bool = True) -> None:
+        self._db = node_db
+        self._bus = bus
+        self._online = online
+
+    @classmethod
+    async def load(cls, node_db: NodeDB, bus: EventBus) -> StandaloneSync:
+        online = bool(await node_db.get_setting(ONLINE_SETTING, True))
+        return cls(node_db, bus, online)
+
+    @property
+    def online(self) -> bool:
+        return self._online
+
+    @property
+    def connectivity(self) -> Connectivity:
+        return Connectivity.NOT_CONFIGURED if self._online else Connectivity.OFFLINE_BY_USER
+
+    async def set_online(self, online: bool) -> None:
+        await self._db.set_setting(ONLINE_SETTING, online)
+        if online == self._online:
+            return
+        self._online = online
+        self._bus.publish(connectivity_event(self.connectivity, online))
+
+    async def sync_now(self, dataset_id: str | None = None) -> None:
+        """Nothing to sync with: no cloud is configured."""
+
+    def timestamps(self, dataset_id: str) -> dict[str, Any]:
+        return {"last_push_at": None, "last_pull_at": None}
