@@ -13,7 +13,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 import orjson
@@ -58,7 +58,7 @@ def _record_json(stored: Stored | None) -> dict[str, Any] | None:
     return {**stored.record.model_dump(mode="json"), "etag": stored.etag}
 
 
-def _die(code: ErrorCode | str, message: str) -> None:
+def _die(code: ErrorCode | str, message: str) -> NoReturn:
     line = " ".join(f"{code}: {message}".split())
     click.echo(line, err=True)
     raise click.exceptions.Exit(EXIT_ERROR)
@@ -83,7 +83,6 @@ def _run(ctx: click.Context, make: Callable[[], Awaitable[T]]) -> T:
         _die(err.code.value, err.message)
     except CliFailure as err:
         _die(err.code.value, err.message)
-    raise AssertionError("unreachable")  # _die always raises
 
 
 async def _awaited(make: Callable[[], Awaitable[T]]) -> T:
@@ -128,10 +127,13 @@ def _parse_data(value: str, lang: Lang) -> dict[str, Any]:
             raw = value
         data = orjson.loads(raw)
     except (OSError, orjson.JSONDecodeError) as err:
-        raise _fail("bad_json", lang, reason=err) from None
-    if not isinstance(data, dict):
-        raise _fail("bad_json", lang, reason="expected a JSON object {…}")
-    return data
+        reason = str(err)
+    else:
+        if isinstance(data, dict):
+            return data
+        reason = "expected a JSON object {…}"
+    failure = _fail("bad_json", lang, reason=reason)
+    _die(failure.code.value, failure.message)
 
 
 async def _etag(client: WorkstationClient, ds: str, coll: str, id: str, etag: str) -> str:

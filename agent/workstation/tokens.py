@@ -15,6 +15,7 @@ from pathlib import Path
 import keyring
 import keyring.errors
 from keyring.backend import KeyringBackend
+from keyring.backends.chainer import ChainerBackend
 
 from agent.workstation.profile import TokenStore
 
@@ -36,21 +37,19 @@ class TokenLocation:
 
 
 def real_keyring(backend: KeyringBackend | None = None) -> KeyringBackend | None:
-    """The active keyring backend if it is a real OS secret store, else ``None``."""
+    """The keyring backend to use if it is a real OS secret store, else ``None``.
+
+    A chainer is looked through: its first real backend is used directly, so a secret never
+    lands in a plaintext backend that happens to rank first in the chain.
+    """
     kr = backend if backend is not None else keyring.get_keyring()
-    if _is_real(kr):
-        return kr
-    return None
+    if isinstance(kr, ChainerBackend):
+        return next((b for b in kr.backends if _is_real(b)), None)
+    return kr if _is_real(kr) else None
 
 
 def _is_real(kr: KeyringBackend) -> bool:
-    module = type(kr).__module__
-    if module.startswith(_NOT_REAL_MODULES):
-        return False
-    if module == "keyring.backends.chainer":
-        inner = list(getattr(kr, "backends", []))
-        return any(_is_real(b) for b in inner)
-    return True
+    return not type(kr).__module__.startswith(_NOT_REAL_MODULES)
 
 
 def token_file(home: Path) -> Path:
