@@ -1,0 +1,178 @@
+"""The tray's asyncio side: follows the node, runs menu actions, feeds the view-model.
+
+It runs on a worker thread's event loop (see ``tray.shell``); menu callbacks on the GUI
+thread only post :meth:`TrayController.perform` to that loop. What to draw and say comes
+from the pure ``tray.viewmodel``; the :class:`ViewSink` (the pystray icon, or a fake in
+tests) applies it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import webbrowser
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Final, Protocol
+
+import aiohttp
+
+from tray.client import ControlClient, ControlRefused, ControlUnavailable
+from tray.settings import (
+    NodeNotStarted,
+    TokenUnreadable,
+    TraySettings,
+    find_dashboard,
+    resolve_endpoint,
+)
+from tray.status import NodeStatus
+from tray.viewmodel import (
+    DownReason,
+    MenuAction,
+    Notification,
+    NotificationTracker,
+    PairingCode,
+    TrayView,
+    action_failed_note,
+    build_view,
+    pairing_note,
+)
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE_S: Final = 0.25
+BACKOFF_CAP_S: Final = 5.0
+TICK_S: Final = 1.0
+
+
+def backoff_delay(attempt: int, jitter: float) -> float:
+    """Capped exponential backoff; ``jitter`` in [0, 1) spreads it over [50 %, 100 %]."""
+    ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * (2 ** min(attempt, 16)))
+    return ceiling * (0.5 + 0.5 * jitter)
+
+
+class ViewSink(Protocol):
+    def show(self, view: TrayView) -> None: ...
+
+    def notify(self, note: Notification) -> None: ...
+
+
+class TrayController:
+    def __init__(
+        self,
+        settings: TraySettings,
+        sink: ViewSink,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        jitter: Callable[[], float] = random.random,
+        opener: Callable[[str], object] = webbrowser.open,
+    ) -> None:
+        self.settings, self.sink = settings, sink
+        self.lang = settings.language
+        self._clock, self._wall, self._jitter, self._opener = clock, wall, jitter, opener
+        self.tracker = NotificationTracker(settings.language)
+        self.status: NodeStatus | None = None
+        self.down = DownReason.NOT_RUNNING
+        self.pairing: PairingCode | None = None
+        self._client: ControlClient | None = None
+        self._shown: TrayView | None = None
+
+    # ------------------------------------------------------------------ following the node
+
+    async def run(self) -> None:
+        """Follow the node until cancelled, reconnecting with capped backoff."""
+        self._render()
+        async with aiohttp.ClientSession() as session:
+            ticker = asyncio.create_task(self._tick_forever())
+            try:
+                await self._follow(session)
+            finally:
+                ticker.cancel()
+                await asyncio.gather(ticker, return_exceptions=True)
+
+    async def _follow(self, session: aiohttp.ClientSession) -> None:
+        attempt = 0
+        while True:
+            try:
+                self._client = ControlClient(session, resolve_endpoint(self.settings), self.lang)
+                async for status in self._client.events():
+                    attempt = 0
+                    self.apply(status)
+            except ControlUnavailable as err:
+                self.lost(err.reason)
+            except TokenUnreadable:
+                self.lost(DownReason.NO_TOKEN)
+            except NodeNotStarted:
+                self.lost(DownReason.NOT_RUNNING)
+            self._client = None
+            await asyncio.sleep(backoff_delay(attempt, self._jitter()))
+            attempt += 1
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            self._emit(self.tracker.tick(self._clock()))
+            self._render()
+
+    def apply(self, status: NodeStatus) -> None:
+        """A fresh status from the node."""
+        self.status = status
+        self._emit(self.tracker.observe(status, self._clock()))
+        self._render()
+
+    def lost(self, reason: DownReason) -> None:
+        """The node is not reachable (any more)."""
+        if self.status is not None or reason != self.down:
+            log.info("control API unavailable: %s", reason.value)
+        self.status, self.down = None, reason
+        self._render()
+
+    def _render(self) -> None:
+        view = build_view(self.status, self.lang, down=self.down, pairing=self.pairing,
+                          now=self._wall())
+        if view != self._shown:
+            self._shown = view
+            self.sink.show(view)
+
+    def _emit(self, notes: list[Notification]) -> None:
+        for note in notes:
+            self.sink.notify(note)
+
+    # ------------------------------------------------------------------ menu actions
+
+    async def perform(self, action: MenuAction) -> None:
+        """Run one menu action; failures become one notification, never an exception."""
+        try:
+            await self._perform(action)
+        except ControlUnavailable as err:
+            if err.reason is not DownReason.NOT_RUNNING:
+                self.lost(err.reason)
+            self._emit([action_failed_note(None, self.lang)])
+        except ControlRefused as err:
+            self._emit([action_failed_note(str(err), self.lang)])
+
+    async def _perform(self, action: MenuAction) -> None:
+        if action is MenuAction.OPEN_DASHBOARD:
+            await self._open_dashboard()
+            return
+        client = self._client
+        if client is None:
+            raise ControlUnavailable(self.down)
+        if action is MenuAction.TOGGLE_ONLINE:
+            await client.set_online(not (self.status and self.status.online))
+        elif action is MenuAction.SYNC_NOW:
+            await client.sync_now()
+        elif action is MenuAction.PAIRING_CODE:
+            self.pairing = await client.pairing_code()
+            self._emit([pairing_note(self.pairing, self.lang)])
+        if self._client is client:  # show the effect now; the event will confirm it
+            self.apply(await client.status())
+
+    async def _open_dashboard(self) -> None:
+        url = find_dashboard(self.settings)
+        if url is None:
+            raise ControlUnavailable(DownReason.NOT_RUNNING, "no dashboard address yet")
+        await asyncio.get_running_loop().run_in_executor(None, self._opener, url)

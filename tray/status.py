@@ -1,0 +1,83 @@
+"""The node's ``GET /control/v1/status`` answer as the tray reads it (DESIGN §6).
+
+Parsing is lenient on purpose: unknown fields are ignored and an unknown connectivity value
+(a newer node) is kept as ``None`` so the tray still shows something sensible instead of
+crashing on a node it does not know yet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from protocol.connectivity import Connectivity
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Counts(_Lenient):
+    synced: int = 0
+    pending: int = 0
+    syncing: int = 0
+    error: int = 0
+    conflict: int = 0
+    blocked: int = 0
+
+    @property
+    def outstanding(self) -> int:
+        """Records still to be sent: waiting or in flight."""
+        return self.pending + self.syncing
+
+    @property
+    def failed(self) -> int:
+        """Records that need someone to look at them."""
+        return self.error + self.conflict + self.blocked
+
+
+class DatasetStatus(_Lenient):
+    id: str
+    connected: bool = True
+    counts: Counts = Field(default_factory=Counts)
+
+
+class NodeStatus(_Lenient):
+    online: bool = False
+    connectivity: Connectivity | None = None
+    message: dict[str, str] = Field(default_factory=dict)
+    datasets: tuple[DatasetStatus, ...] = ()
+    workstations: int = 0
+    version: str = ""
+
+    @field_validator("connectivity", mode="before")
+    @classmethod
+    def _known_or_none(cls, value: Any) -> Any:
+        if isinstance(value, str) and value not in Connectivity._value2member_map_:
+            return None
+        return value
+
+    @property
+    def is_online(self) -> bool:
+        return self.connectivity is Connectivity.ONLINE
+
+    @property
+    def totals(self) -> Counts:
+        """Counts summed over every dataset."""
+        fields = Counts.model_fields
+        return Counts(**{f: sum(getattr(d.counts, f) for d in self.datasets) for f in fields})
+
+    def message_in(self, lang: str) -> str:
+        """The node's own connectivity message, else ours for that state."""
+        text = self.message.get(lang)
+        if text:
+            return text
+        if self.connectivity is not None:
+            return self.connectivity.messages()[lang]
+        return ""
+
+
+def parse_status(raw: Any) -> NodeStatus:
+    """Validate one status document; raises ``pydantic.ValidationError`` when it is not one."""
+    return NodeStatus.model_validate(raw)
