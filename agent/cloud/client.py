@@ -1,0 +1,253 @@
+"""The hub client: the only node code that talks to the cloud hub (DESIGN §4).
+
+Every failure is converted at this boundary into one of a few exceptions the sync engine and
+the connectivity monitor act on: unreachable (no network / cloud unavailable), auth failed,
+upgrade required, rate limited, or a rejection with a protocol error code.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+import aiohttp
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from protocol.connectivity import Connectivity
+from protocol.errors import ErrorBody, ErrorCode
+from protocol.models import (
+    ChangesPage,
+    DigestResponse,
+    EnrollResponse,
+    Health,
+    HubRecord,
+    LeaseResponse,
+    Op,
+    OpResult,
+    PushResponse,
+)
+from protocol.version import PROTOCOL_HEADER, PROTOCOL_VERSION
+
+M = TypeVar("M", bound=BaseModel)
+_NO_NETWORK_ERRNOS = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN})
+
+
+class HubError(Exception):
+    """Base of every hub client error."""
+
+
+class HubUnreachable(HubError):
+    def __init__(self, kind: Connectivity, reason: str) -> None:
+        super().__init__(f"{kind.value}: {reason}")
+        self.kind = kind
+        self.reason = reason
+
+
+class HubAuthFailed(HubError):
+    def __init__(self, status: int, code: ErrorCode | None, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+
+
+class HubUpgradeRequired(HubError):
+    pass
+
+
+class HubRateLimited(HubError):
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"rate limited, retry after {retry_after:g} s")
+        self.retry_after = retry_after
+
+
+class HubRejected(HubError):
+    def __init__(self, code: ErrorCode, status: int, message: str,
+                 details: dict[str, Any]) -> None:
+        super().__init__(f"{status} {code.value}: {message}")
+        self.code = code
+        self.status = status
+        self.message = message
+        self.details = details
+
+
+def classify_connection_error(err: BaseException) -> Connectivity:
+    """NO_NETWORK for name resolution and unreachable networks, CLOUD_UNAVAILABLE otherwise."""
+    if isinstance(err, aiohttp.ClientConnectorDNSError | socket.gaierror):
+        return Connectivity.NO_NETWORK
+    os_error = getattr(err, "os_error", None) or err
+    if isinstance(os_error, socket.gaierror):
+        return Connectivity.NO_NETWORK
+    if isinstance(os_error, OSError) and os_error.errno in _NO_NETWORK_ERRNOS:
+        return Connectivity.NO_NETWORK
+    return Connectivity.CLOUD_UNAVAILABLE
+
+
+def _retry_after(headers: Any, default: float = 1.0) -> float | None:
+    raw = headers.get("Retry-After")
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return default
+
+
+def error_for_status(status: int, headers: Any, body: bytes) -> HubError | None:
+    """The exception an HTTP answer stands for, or ``None`` for a success."""
+    if status < 400:
+        return None
+    retry_after = _retry_after(headers)
+    if status == 429 or (status == 503 and retry_after is not None):
+        return HubRateLimited(retry_after if retry_after is not None else 1.0)
+    if status >= 500:
+        return HubUnreachable(Connectivity.CLOUD_UNAVAILABLE, f"HTTP {status}")
+    try:
+        error = ErrorBody.model_validate(orjson.loads(body)).error
+    except (orjson.JSONDecodeError, ValidationError):
+        error = None
+    if status == 426:
+        return HubUpgradeRequired(error.message if error else "upgrade required")
+    if status in (401, 403):
+        return HubAuthFailed(status, error.code if error else None,
+                             error.message if error else f"HTTP {status}")
+    if error is None:  # not our hub's answer (a proxy, a wrong URL)
+        return HubUnreachable(Connectivity.CLOUD_UNAVAILABLE, f"HTTP {status} without error body")
+    return HubRejected(error.code, status, error.message, error.details)
+
+
+def _parse(model: type[M], body: bytes) -> M:
+    try:
+        return model.model_validate(orjson.loads(body))
+    except (orjson.JSONDecodeError, ValidationError) as err:
+        raise HubUnreachable(Connectivity.CLOUD_UNAVAILABLE,
+                             f"invalid response: {str(err).splitlines()[0]}") from err
+
+
+class HubClient:
+    def __init__(self, base_url: str, token: str | None = None, *, timeout: float = 30.0,
+                 language: str = "vi") -> None:
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+        self.language = language
+        self._session: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    async def reset(self) -> None:
+        """Drop the HTTP session (and its pooled connections); the next call opens a new one."""
+        await self.close()
+
+    def _headers(self) -> dict[str, str]:
+        headers = {PROTOCOL_HEADER: str(PROTOCOL_VERSION), "Accept-Language": self.language}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return headers
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                headers=self._headers(), json_serialize=lambda o: orjson.dumps(o).decode()
+            )
+        return self._session
+
+    async def _request(self, method: str, path: str, *, body: Any = None,
+                       params: dict[str, Any] | None = None,
+                       seconds: float | None = None) -> tuple[int, bytes]:
+        data = None if body is None else orjson.dumps(body)
+        headers = {"Content-Type": "application/json"} if data is not None else None
+        limit = aiohttp.ClientTimeout(total=seconds if seconds is not None else self.timeout)
+        try:
+            async with self._http().request(
+                method, self.base_url + path, data=data, params=params, headers=headers,
+                timeout=limit,
+            ) as response:
+                payload = await response.read()
+                status, answer_headers = response.status, response.headers
+        except TimeoutError as err:
+            raise HubUnreachable(Connectivity.CLOUD_UNAVAILABLE, "timed out") from err
+        except (aiohttp.ClientError, OSError) as err:
+            raise HubUnreachable(classify_connection_error(err),
+                                 str(err) or type(err).__name__) from err
+        error = error_for_status(status, answer_headers, payload)
+        if error is not None:
+            raise error
+        return status, payload
+
+    async def health(self, timeout: float | None = None) -> Health:  # noqa: ASYNC109
+        _, body = await self._request("GET", "/v1/health", seconds=timeout)
+        return _parse(Health, body)
+
+    async def enroll(self, code: str, node_name: str) -> EnrollResponse:
+        _, body = await self._request(
+            "POST", "/v1/enroll", body={"code": code, "node_name": node_name}
+        )
+        return _parse(EnrollResponse, body)
+
+    async def datasets(self) -> list[str]:
+        _, body = await self._request("GET", "/v1/datasets")
+        return _parse(_Datasets, body).datasets
+
+    async def push(self, dataset: str, ops: Sequence[Op]) -> list[OpResult]:
+        payload = {"ops": [op.model_dump(mode="json") for op in ops]}
+        _, body = await self._request("POST", f"/v1/datasets/{dataset}/push", body=payload)
+        return _parse(PushResponse, body).results
+
+    async def changes(self, dataset: str, since: int, limit: int = 1000,
+                      wait: float = 0) -> ChangesPage:
+        params: dict[str, Any] = {"since": since, "limit": limit}
+        if wait > 0:
+            params["wait"] = f"{wait:g}"
+        _, body = await self._request(
+            "GET", f"/v1/datasets/{dataset}/changes", params=params, seconds=wait + self.timeout
+        )
+        return _parse(ChangesPage, body)
+
+    async def get_record(self, dataset: str, collection: str, id: str) -> HubRecord | None:
+        try:
+            _, body = await self._request(
+                "GET", f"/v1/datasets/{dataset}/records/{collection}/{id}"
+            )
+        except HubRejected as err:
+            if err.code is ErrorCode.NOT_FOUND:
+                return None
+            raise
+        return _parse(HubRecord, body)
+
+    async def list_records(self, dataset: str, collection: str,
+                           **filters: str | int) -> dict[str, Any]:
+        _, body = await self._request(
+            "GET", f"/v1/datasets/{dataset}/records/{collection}",
+            params={k: str(v) for k, v in filters.items()},
+        )
+        page = _parse(_RecordPage, body)
+        return {"items": page.items, "next": page.next}
+
+    async def digest(self, dataset: str, collection: str, date_from: str,
+                     date_to: str) -> DigestResponse:
+        _, body = await self._request(
+            "POST", f"/v1/datasets/{dataset}/digest",
+            body={"collection": collection, "date_from": date_from, "date_to": date_to},
+        )
+        return _parse(DigestResponse, body)
+
+    async def lease(self, dataset: str, series: str, count: int) -> LeaseResponse:
+        _, body = await self._request(
+            "POST", f"/v1/datasets/{dataset}/series/{series}/lease", body={"count": count}
+        )
+        return _parse(LeaseResponse, body)
+
+
+class _Datasets(BaseModel):
+    datasets: list[str]
+
+
+class _RecordPage(BaseModel):
+    items: list[HubRecord]
+    next: str | None = None
