@@ -27,6 +27,10 @@ class FeedNotifier:
     def event(self, dataset: str) -> asyncio.Event:
         return self._events.setdefault(dataset, asyncio.Event())
 
+    def waiting(self, dataset: str) -> bool:
+        """Whether a reader of ``dataset`` waits for a wake-up now."""
+        return dataset in self._events
+
     def close(self) -> None:
         """Shutting down: wake every reader; waits end at once from now on."""
         self.closing = True
