@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -32,6 +33,7 @@ from agent.store import StoreManager
 from agent.store.node import NodeDB
 from agent.sync.api import SyncControl
 from agent.sync.standalone import StandaloneSync
+from agent.tls import TlsMaterial, ensure_certificate, server_ssl_context
 
 log = logging.getLogger("officesync.node")
 
@@ -52,6 +54,7 @@ class NodeContext:
     pairing: Pairing
     sync: SyncControl
     clock: Clock = time.time
+    tls: TlsMaterial | None = None
     on_close: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -69,6 +72,13 @@ SyncFactory = Callable[[NodeContext], Awaitable[SyncControl]]
 
 async def _standalone(ctx: NodeContext) -> SyncControl:
     return await StandaloneSync.load(ctx.node_db, ctx.bus)
+
+
+def _hostnames(host: str) -> list[str]:
+    names = [socket.gethostname(), "localhost", "127.0.0.1", "::1"]
+    if host not in ("0.0.0.0", "::", ""):
+        names.append(host)
+    return names
 
 
 async def build_context(
@@ -93,7 +103,11 @@ async def build_context(
         pairing = await Pairing.load(node_db, bus, clock)
         closers.append(pairing.flush_seen)
         ctx = NodeContext(config, bus, node_db, stores, pairing, StandaloneSync(node_db, bus),
-                          clock, closers)
+                          clock=clock, on_close=closers)
+        if config.lan.tls:
+            ctx.tls = await asyncio.to_thread(
+                ensure_certificate, data_dir, _hostnames(config.lan.host), config.node.name
+            )
         ctx.sync = await (sync_factory or _standalone)(ctx)
         return ctx
     except BaseException:
@@ -156,17 +170,20 @@ def create_control_app(
 # --- running -------------------------------------------------------------------------------
 
 
-def _url(host: str, port: int) -> str:
+def _url(host: str, port: int, scheme: str = "http") -> str:
     if host in ("0.0.0.0", "", "::"):
         host = "127.0.0.1"  # a URL local tools can connect to
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
-async def _start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
+async def _start(
+    app: web.Application, host: str, port: int, tls: TlsMaterial | None = None
+) -> tuple[web.AppRunner, int]:
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S / 2,
                            access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
+    ssl_context = server_ssl_context(tls) if tls is not None else None
+    site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ssl_context)
     await site.start()
     bound = runner.addresses[0][1]
     return runner, int(bound)
@@ -190,13 +207,15 @@ async def run_node(
     runners: list[web.AppRunner] = []
     pid = os.getpid()
     try:
-        lan_runner, lan_port = await _start(create_lan_app(ctx), config.lan.host, config.lan.port)
+        lan_runner, lan_port = await _start(
+            create_lan_app(ctx), config.lan.host, config.lan.port, ctx.tls
+        )
         runners.append(lan_runner)
         control_runner, control_port = await _start(
             create_control_app(ctx), config.control.host, config.control.port
         )
         runners.append(control_runner)
-        lan_url = _url(config.lan.host, lan_port)
+        lan_url = _url(config.lan.host, lan_port, "https" if ctx.tls else "http")
         control_url = _url(config.control.host, control_port)
         write_runtime(config.data_dir, RuntimeInfo(pid, lan_url, control_url))
         log.info("LAN API on %s:%d, control API on %s", config.lan.host, lan_port, control_url)

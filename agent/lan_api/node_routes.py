@@ -22,12 +22,13 @@ def _datasets(request: web.Request) -> list[dict[str, object]]:
 
 async def info(request: web.Request) -> web.Response:
     config = request.app[keys.CONFIG]
+    tls = request.app[keys.CONTEXT].tls
     return json_response({
         "name": config.node.name,
         "version": PACKAGE_VERSION,
         "protocol": PROTOCOL_VERSION,
         "datasets": _datasets(request),
-        "tls_fingerprint": None,
+        "tls_fingerprint": tls.fingerprint_sha256 if tls is not None else None,
     })
 
 
