@@ -1,0 +1,241 @@
+"""The hub client against the real hub app (in-process, port 0) and against faulty servers."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from agent.cloud.client import (
+    HubAuthFailed,
+    HubClient,
+    HubRateLimited,
+    HubRejected,
+    HubUnreachable,
+    HubUpgradeRequired,
+)
+from hub import nodes
+from hub.app import create_app
+from hub.db import create_schema
+from hub.store import HubStore
+from protocol.connectivity import Connectivity
+from protocol.errors import ErrorCode
+from protocol.models import Action, Op
+
+DS = "cty-abc"
+
+
+def _admin_code(db_url: str) -> str:
+    store = HubStore(db_url)
+    try:
+        create_schema(store.engine)
+        store.transaction(nodes.create_dataset, DS, write=True)
+        return str(store.transaction(nodes.create_enroll_code, [DS], dt.timedelta(hours=1),
+                                     write=True))
+    finally:
+        store.engine.dispose()
+
+
+async def _serve(app: web.Application) -> TestServer:
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    return server
+
+
+@pytest.fixture
+async def hub_url(tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
+    db = f"sqlite:///{tmp_path}/hub.db"
+    code = _admin_code(db)
+    server = await _serve(create_app(db))
+    yield str(server.make_url("")), code
+    await server.close()
+
+
+@pytest.fixture
+async def enrolled(hub_url: tuple[str, str]) -> AsyncIterator[HubClient]:
+    base, code = hub_url
+    anonymous = HubClient(base)
+    answer = await anonymous.enroll(code, "office-a")
+    await anonymous.close()
+    client = HubClient(base, answer.token, timeout=5)
+    yield client
+    await client.close()
+
+
+def _op(action: Action, id: str, data: dict[str, object] | None = None,
+        base: int | None = None) -> Op:
+    return Op(op_id=str(uuid.uuid4()), collection="customers", id=id, action=action,
+              base_version=base, data=data)
+
+
+async def test_every_call_against_the_real_hub(enrolled: HubClient) -> None:
+    client = enrolled
+    assert (await client.health()).protocol == 1
+    assert await client.datasets() == [DS]
+    cid = str(uuid.uuid4())
+    create = _op(Action.CREATE, cid, {"code": "KH1", "name": "A"})
+    [applied] = await client.push(DS, [create])
+    assert (applied.status, applied.version, applied.seq) == ("applied", 1, 1)
+    [replayed] = await client.push(DS, [create])
+    assert replayed.replayed is True
+    [rejected] = await client.push(DS, [_op(Action.UPDATE, cid, {"code": "KH1", "name": "B"}, 7)])
+    assert rejected.error is not None and rejected.error.code is ErrorCode.STALE_VERSION
+    assert rejected.error.current is not None and rejected.error.current["version"] == 1
+
+    page = await client.changes(DS, 0)
+    assert [c.id for c in page.changes] == [cid] and page.last_seq == 1
+    record = await client.get_record(DS, "customers", cid)
+    assert record is not None and record.key == "KH1"
+    assert await client.get_record(DS, "customers", str(uuid.uuid4())) is None
+    listed = await client.list_records(DS, "customers", key="KH1", limit=10)
+    assert [r.id for r in listed["items"]] == [cid] and listed["next"] is None
+    assert (await client.digest(DS, "vouchers", "2024-01-01", "2024-12-31")).buckets == []
+    lease = await client.lease(DS, "PT", 50)
+    assert (lease.start, lease.end) == (1, 50)
+    with pytest.raises(HubRejected) as err:
+        await client.changes("cty-nowhere", 0)
+    assert (err.value.code, err.value.status) == (ErrorCode.DATASET_NOT_FOUND, 404)
+
+
+async def test_long_poll_outlives_the_request_timeout(enrolled: HubClient) -> None:
+    client = HubClient(enrolled.base_url, enrolled.token, timeout=0.5)
+    try:
+        waiting = asyncio.create_task(client.changes(DS, 0, wait=1.5))
+        page = await asyncio.wait_for(waiting, 10)
+        assert page.changes == [] and page.last_seq == 0
+    finally:
+        await client.close()
+
+
+async def test_reset_opens_a_fresh_session(enrolled: HubClient) -> None:
+    await enrolled.health()
+    await enrolled.reset()
+    assert (await enrolled.health()).service == "officesync-hub"
+
+
+async def test_auth_and_upgrade_errors(hub_url: tuple[str, str], tmp_path: Path) -> None:
+    client = HubClient(hub_url[0], "osn_wrong")
+    try:
+        with pytest.raises(HubAuthFailed) as err:
+            await client.datasets()
+        assert err.value.status == 401
+    finally:
+        await client.close()
+    server = await _serve(create_app(f"sqlite:///{tmp_path}/new.db", min_protocol=2))
+    client = HubClient(str(server.make_url("")), "osn_x")
+    try:
+        assert (await client.health()).min_protocol == 2
+        with pytest.raises(HubUpgradeRequired):
+            await client.datasets()
+    finally:
+        await client.close()
+        await server.close()
+
+
+async def _unreachable(base_url: str, seconds: float = 5.0) -> HubUnreachable:
+    client = HubClient(base_url, "osn_x", timeout=seconds)
+    try:
+        with pytest.raises(HubUnreachable) as err:
+            await client.datasets()
+        return err.value
+    finally:
+        await client.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_refused_port_is_cloud_unavailable() -> None:
+    err = await _unreachable(f"http://127.0.0.1:{_free_port()}")
+    assert err.kind is Connectivity.CLOUD_UNAVAILABLE
+
+
+async def test_unresolvable_host_is_no_network() -> None:
+    err = await _unreachable("http://nonexistent.invalid")
+    assert err.kind is Connectivity.NO_NETWORK
+
+
+RawHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def _raw_server(handler: RawHandler) -> tuple[asyncio.Server, str]:
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    return server, f"http://127.0.0.1:{port}"
+
+
+async def test_hanging_server_times_out_as_cloud_unavailable() -> None:
+    release = asyncio.Event()
+
+    async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await release.wait()
+        writer.close()
+
+    server, url = await _raw_server(hang)
+    try:
+        err = await _unreachable(url, seconds=0.3)
+        assert err.kind is Connectivity.CLOUD_UNAVAILABLE and "timed out" in err.reason
+    finally:
+        release.set()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_truncated_body_is_cloud_unavailable() -> None:
+    async def truncate(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 100\r\n\r\n{\"datasets\": [")
+        await writer.drain()
+        writer.close()
+
+    server, url = await _raw_server(truncate)
+    try:
+        assert (await _unreachable(url)).kind is Connectivity.CLOUD_UNAVAILABLE
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def _answering(status: int, body: bytes, headers: dict[str, str]) -> TestServer:
+    async def answer(_request: web.Request) -> web.Response:
+        return web.Response(status=status, body=body, headers=headers,
+                            content_type="application/json")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    return await _serve(app)
+
+
+@pytest.mark.parametrize("status,body", [(500, b"oops"), (502, b""), (200, b"{not json"),
+                                         (200, b'{"unexpected": true}'), (404, b"<html>")])
+async def test_server_faults_are_cloud_unavailable(status: int, body: bytes) -> None:
+    server = await _answering(status, body, {})
+    try:
+        assert (await _unreachable(str(server.make_url("")))).kind is \
+            Connectivity.CLOUD_UNAVAILABLE
+    finally:
+        await server.close()
+
+
+@pytest.mark.parametrize("status", [429, 503])
+async def test_retry_after_is_rate_limited(status: int) -> None:
+    server = await _answering(status, b"{}", {"Retry-After": "7"})
+    client = HubClient(str(server.make_url("")), "osn_x")
+    try:
+        with pytest.raises(HubRateLimited) as err:
+            await client.datasets()
+        assert err.value.retry_after == 7.0
+    finally:
+        await client.close()
+        await server.close()
