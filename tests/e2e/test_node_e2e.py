@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 
 from agent.workstation.client import WorkstationClient, WorkstationError
+from agent.workstation.profile import load_profile
+from agent.workstation.tokens import load_token
 from protocol.errors import ErrorCode
 
 from .procs import NodeProcess, officesync_cmd, run_cli, workstation_env
@@ -42,6 +44,22 @@ def ws_fails(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str
     return done
 
 
+def library(env: dict[str, str], **kwargs: Any) -> WorkstationClient:
+    """The client library with the CLI workstation's profile and token (fewer slow CLI runs)."""
+    home = Path(env["OFFICESYNC_WS_HOME"])
+    profile = load_profile(home)
+    token = load_token(home, profile.workstation_id, profile.token_store)
+    return WorkstationClient(profile.node_url, token, **kwargs)
+
+
+def call(env: dict[str, str], method: str, *args: Any) -> Any:
+    async def go() -> Any:
+        async with library(env) as client:
+            return await getattr(client, method)(*args)
+
+    return asyncio.run(go())
+
+
 @pytest.fixture(scope="module")
 def paired(node: NodeProcess, e2e_dir: Path) -> dict[str, str]:
     """A workstation paired through the CLI: ``officesync pair-code`` then ``ws pair``."""
@@ -57,12 +75,12 @@ def paired(node: NodeProcess, e2e_dir: Path) -> dict[str, str]:
 def test_records_stale_edit_and_sigkill(node: NodeProcess, paired: dict[str, str]) -> None:
     env = paired
     customer = ws(env, "create", DS, "customers", "--data", '{"code":"KH001","name":"Công ty A"}')
-    debit = ws(env, "create", DS, "accounts", "--data", '{"number":"131","name":"Phải thu"}')
-    credit = ws(env, "create", DS, "accounts", "--data", '{"number":"511","name":"Doanh thu"}')
+    debit, _ = call(env, "create", DS, "accounts", {"number": "131", "name": "Phải thu"})
+    credit, _ = call(env, "create", DS, "accounts", {"number": "511", "name": "Doanh thu"})
     voucher_data = {
         "type": "sales_invoice", "number": "BH000001", "date": "2026-11-28",
         "customer": customer["id"],
-        "lines": [{"debit": debit["id"], "credit": credit["id"], "amount": 1_500_000}],
+        "lines": [{"debit": debit.id, "credit": credit.id, "amount": 1_500_000}],
     }
     voucher = ws(env, "create", DS, "vouchers", "--data", json.dumps(voucher_data))
     assert voucher["data"]["customer"] == customer["id"]
@@ -82,9 +100,9 @@ def test_records_stale_edit_and_sigkill(node: NodeProcess, paired: dict[str, str
     refused_en = ws_fails(env, "--lang", "en", "post", DS, "vouchers", voucher["id"],
                           "--etag", first_etag)
     assert refused_en.stderr.startswith("STALE_LOCAL_COPY: Data has changed")
-    current = ws(env, "get", DS, "vouchers", voucher["id"])
-    assert current["data"]["description"] == "sửa lần 1"
-    assert current["etag"] == updated["etag"]
+    current, etag = call(env, "get", DS, "vouchers", voucher["id"])
+    assert current.data["description"] == "sửa lần 1"
+    assert etag == updated["etag"]
 
     # An acknowledged write survives SIGKILL right after the acknowledgement.
     acked = ws(env, "create", DS, "customers", "--data", '{"code":"KH002","name":"Công ty B"}')
@@ -92,7 +110,7 @@ def test_records_stale_edit_and_sigkill(node: NodeProcess, paired: dict[str, str
     node.start()
     found = ws(env, "get", DS, "customers", acked["id"])
     assert found["data"] == acked["data"]
-    assert ws(env, "get", DS, "vouchers", voucher["id"])["data"]["description"] == "sửa lần 1"
+    assert call(env, "get", DS, "vouchers", voucher["id"]).record.data["description"] == "sửa lần 1"
 
 
 def test_unpaired_device_reads_nothing(node: NodeProcess, paired: dict[str, str],
@@ -125,8 +143,8 @@ def test_watch_prints_record_events(node: NodeProcess, paired: dict[str, str]) -
         # The watcher's socket may open after our first write: keep writing until it reports.
         while watcher.poll() is None and time.monotonic() < deadline:
             n += 1
-            run_cli("ws", "create", DS, "customers", "--data",
-                    json.dumps({"code": f"W{n:03d}", "name": "Theo dõi"}), env=paired)
+            call(paired, "create", DS, "customers", {"code": f"W{n:03d}", "name": "Theo dõi"})
+            time.sleep(0.1)  # pacing only; the loop ends on the watcher's exit, not on time
         out, err = watcher.communicate(timeout=10)
     finally:
         if watcher.poll() is None:
