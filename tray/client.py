@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, Final
 
 import aiohttp
@@ -87,7 +87,7 @@ class ControlClient:
             raise ControlRefused("no pairing code in the answer")
         return parse_pairing(raw)
 
-    async def events(self) -> AsyncIterator[NodeStatus]:
+    async def events(self) -> AsyncGenerator[NodeStatus, None]:
         """The current status, then every status the node pushes, until it goes away.
 
         Falls back to polling ``/status`` when the node has no ``/events`` socket.
@@ -122,11 +122,16 @@ class ControlClient:
 
 
 def _status_event(data: str) -> NodeStatus | None:
-    """The status carried by a ``{"type":"status","status":{…}}`` event; None for others."""
+    """The status carried by a ``status`` event; None for other events.
+
+    Both shapes are accepted: ``{"type":"status","status":{…}}`` (the tray's brief) and the
+    status fields inline, ``{"type":"status","online":…}`` (what the node sends).
+    """
     try:
         event = json.loads(data)
         if isinstance(event, dict) and event.get("type") == "status":
-            return parse_status(event.get("status"))
+            inner = event.get("status")
+            return parse_status(inner if isinstance(inner, dict) else event)
     except (ValueError, ValidationError):
         return None
     return None

@@ -2,9 +2,9 @@
 
 Each icon is drawn on a canvas eight times larger than asked and scaled down, so edges stay
 smooth from 16 to 64 px; strokes are about an eighth of the icon wide, so a glyph is still
-two pixels thick at 16 px. Shapes (check, arrows, dots, pause bars, cross, crossed cloud, key,
-up arrow, dash, question mark; circle / warning triangle / hollow ring) tell the states apart
-without colour.
+two pixels thick at 16 px. Shapes (check, arrows, dots, pause bars, cross, crossed cloud,
+key, up arrow, empty circle, question mark; circle / warning triangle / hollow ring) tell the
+states apart without colour.
 """
 
 from __future__ import annotations
@@ -60,10 +60,10 @@ def _check(pen: _Pen) -> None:
 
 
 def _arrows(pen: _Pen) -> None:
-    pen.line((-0.4, 0.62), (-0.4, -0.45))
-    pen.polygon((-0.78, -0.2), (-0.4, -0.75), (-0.02, -0.2))
-    pen.line((0.4, -0.62), (0.4, 0.45))
-    pen.polygon((0.02, 0.2), (0.4, 0.75), (0.78, 0.2))
+    pen.line((-0.68, -0.36), (0.4, -0.36))
+    pen.polygon((0.2, -0.78), (0.78, -0.36), (0.2, 0.06))
+    pen.line((0.68, 0.36), (-0.4, 0.36))
+    pen.polygon((-0.2, -0.06), (-0.78, 0.36), (-0.2, 0.78))
 
 
 def _dots(pen: _Pen) -> None:
@@ -108,8 +108,11 @@ def _up_arrow(pen: _Pen) -> None:
     pen.polygon((-0.62, 0.05), (0.0, -0.75), (0.62, 0.05))
 
 
-def _dash(pen: _Pen) -> None:
-    pen.line((-0.55, 0.0), (0.55, 0.0))
+def _empty(pen: _Pen) -> None:
+    cx, cy = pen.p(0.0, 0.0)
+    rad = 0.5 * pen.r
+    pen.draw.ellipse((cx - rad, cy - rad, cx + rad, cy + rad), outline=pen.colour,
+                     width=pen.width)
 
 
 def _question(pen: _Pen) -> None:
@@ -131,7 +134,7 @@ GLYPHS: Final[dict[Glyph, Callable[[_Pen], None]]] = {
     Glyph.CROSSED_CLOUD: _crossed_cloud,
     Glyph.KEY: _key,
     Glyph.UP_ARROW: _up_arrow,
-    Glyph.DASH: _dash,
+    Glyph.EMPTY: _empty,
     Glyph.QUESTION: _question,
 }
 

@@ -42,6 +42,11 @@ class DatasetStatus(_Lenient):
     connected: bool = True
     counts: Counts = Field(default_factory=Counts)
 
+    @field_validator("counts", mode="before")
+    @classmethod
+    def _null_is_zero(cls, value: Any) -> Any:
+        return {} if value is None else value  # a disconnected dataset may report no counts
+
 
 class NodeStatus(_Lenient):
     online: bool = False

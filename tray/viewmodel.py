@@ -52,7 +52,7 @@ class Glyph(StrEnum):
     CROSSED_CLOUD = "crossed_cloud"
     KEY = "key"
     UP_ARROW = "up_arrow"
-    DASH = "dash"
+    EMPTY = "empty"
     QUESTION = "question"
 
 
@@ -79,7 +79,7 @@ ICONS: Final[dict[TrayState, IconSpec]] = {
     TrayState.CLOUD_UNAVAILABLE: IconSpec(Glyph.CROSSED_CLOUD, "#e37400"),
     TrayState.AUTH_FAILED: IconSpec(Glyph.KEY, "#a50e0e", "triangle"),
     TrayState.UPGRADE_REQUIRED: IconSpec(Glyph.UP_ARROW, "#7627bb", "triangle"),
-    TrayState.NOT_CONFIGURED: IconSpec(Glyph.DASH, "#80868b"),
+    TrayState.NOT_CONFIGURED: IconSpec(Glyph.EMPTY, "#80868b"),
     TrayState.AGENT_DOWN: IconSpec(Glyph.QUESTION, "#80868b", "ring"),
 }
 

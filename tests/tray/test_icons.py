@@ -1,0 +1,52 @@
+"""Icons: one per state, every size, told apart by shape alone (colour-blind users)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from PIL import Image
+
+from tray.icons import render_icon, state_icon
+from tray.viewmodel import ICONS, TrayState
+
+SIZES = (16, 24, 32, 48, 64)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_every_state_renders_at_every_size(size: int) -> None:
+    for state in TrayState:
+        icon = state_icon(state, size)
+        assert icon.mode == "RGBA" and icon.size == (size, size)
+        alpha = icon.getchannel("A")
+        assert alpha.getextrema() == (0, 255)  # transparent corners, an opaque badge
+
+
+def _shape_mask(icon: Image.Image) -> list[int]:
+    """What a colour-blind user sees: badge outline and white/grey glyph, no hue."""
+    grey = Image.alpha_composite(Image.new("RGBA", icon.size, "#808080"), icon).convert("L")
+    alpha = icon.getchannel("A").point(lambda a: 1 if a > 128 else 0)
+    light = grey.point(lambda v: 2 if v > 200 else 0)
+    return [a + b for a, b in zip(alpha.tobytes(), light.tobytes(), strict=True)]
+
+
+@pytest.mark.parametrize("size", (16, 32))
+def test_states_differ_in_shape_not_only_colour(size: int) -> None:
+    masks = {state: _shape_mask(state_icon(state, size)) for state in TrayState}
+    for a, b in itertools.combinations(TrayState, 2):
+        differing = sum(x != y for x, y in zip(masks[a], masks[b], strict=True))
+        assert differing >= size // 2, f"{a} and {b} look alike at {size}px ({differing} px)"
+
+
+def test_glyph_survives_at_16px() -> None:
+    """At the smallest size the white glyph is still a visible blob, not antialiased mush."""
+    for state in TrayState:
+        if ICONS[state].shape == "ring":
+            continue
+        mask = _shape_mask(state_icon(state, 16))
+        assert sum(v == 3 for v in mask) >= 8, state
+
+
+def test_icons_are_cached_and_not_redrawn() -> None:
+    spec = ICONS[TrayState.IDLE]
+    assert render_icon(spec, 32) is render_icon(spec, 32)
