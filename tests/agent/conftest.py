@@ -3,6 +3,7 @@ the LAN and control apps behind the aiohttp test client, and a paired workstatio
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -93,3 +94,10 @@ async def auth(lan: AppClient, ctx: NodeContext) -> dict[str, str]:
     """Headers of a paired workstation."""
     answer = await pair_workstation(lan, ctx)
     return {"Authorization": "Bearer " + answer["token"]}
+
+
+async def wait_subscribed(ctx: NodeContext, count: int, deadline_s: float = 5.0) -> None:
+    """Wait until ``count`` bus subscribers exist (a WebSocket's server side is listening)."""
+    async with asyncio.timeout(deadline_s):
+        while ctx.bus.subscribers < count:  # noqa: ASYNC110 - no event to await on the bus
+            await asyncio.sleep(0.01)

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from agent.app import NodeContext
-from tests.agent.conftest import DATASET, AppClient
+from tests.agent.conftest import DATASET, AppClient, wait_subscribed
 
 DEADLINE_S = 5.0
 
@@ -22,12 +22,6 @@ async def next_event(ws: aiohttp.ClientWebSocketResponse, type_: str) -> dict[st
             event = msg.json()
             if event["type"] == type_:
                 return dict(event)
-
-
-async def wait_subscribed(ctx: NodeContext, count: int) -> None:
-    async with asyncio.timeout(DEADLINE_S):
-        while ctx.bus.subscribers < count:
-            await asyncio.sleep(0.01)
 
 
 async def test_record_event_after_create(

@@ -11,7 +11,13 @@ import aiohttp
 from agent.app import NodeContext, build_context, create_lan_app
 from agent.config import Config
 from agent.lan_api.pairing import CODE_ALPHABET, FailureLimiter, normalize_code
-from tests.agent.conftest import DATASET, AppClient, FakeClock, pair_workstation
+from tests.agent.conftest import (
+    DATASET,
+    AppClient,
+    FakeClock,
+    pair_workstation,
+    wait_subscribed,
+)
 
 PAIR = "/api/v1/pair"
 RECORDS = f"/api/v1/datasets/{DATASET}/records/customers"
@@ -113,9 +119,7 @@ async def test_revoked_workstation_reads_nothing_and_its_socket_closes(
     gone = await pair_workstation(lan, ctx, "gone")
     gone_auth = {"Authorization": f"Bearer {gone['token']}"}
     ws = await lan.ws_connect("/api/v1/events", headers=gone_auth)
-    async with asyncio.timeout(5):
-        while ctx.bus.subscribers < 1:
-            await asyncio.sleep(0.01)
+    await wait_subscribed(ctx, 1)
 
     assert await ctx.pairing.revoke(gone["workstation_id"]) is True
     assert await ctx.pairing.revoke(gone["workstation_id"]) is False
