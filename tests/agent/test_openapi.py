@@ -19,6 +19,7 @@ def _router_operations(ctx: NodeContext) -> set[tuple[str, str]]:
         method = route.method.lower()
         if method == "head":  # added by aiohttp next to every GET
             continue
+        assert route.resource is not None
         path = re.sub(r"\{(\w+)(?::[^}]*)?\}", r"{\1}", route.resource.canonical)
         found.add((method, path))
     return found
