@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from agent import keys
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.i18n import pick_language
+from protocol.i18n import Lang, pick_language
 
 log = logging.getLogger("officesync.http")
 
@@ -58,11 +58,19 @@ def json_response(
     return web.Response(body=body, status=status, headers=headers, content_type=JSON_TYPE)
 
 
+def request_lang(request: web.Request) -> Lang:
+    """The message language of this request (Accept-Language, else the node's), computed once."""
+    lang = request.get(keys.LANG)
+    if lang is None:
+        lang = pick_language(request.headers.get("Accept-Language"), request.app[keys.LANGUAGE])
+        request[keys.LANG] = lang
+    return lang
+
+
 def error_response(request: web.Request, err: ProtocolError) -> web.Response:
-    lang = request.get(keys.LANG) or pick_language(
-        request.headers.get("Accept-Language"), request.app[keys.LANGUAGE]
+    return json_response(
+        err.body(request_lang(request)), status=err.status, headers=err.headers or None
     )
-    return json_response(err.body(lang), status=err.status, headers=err.headers or None)
 
 
 def _from_http_exception(exc: web.HTTPException, request: web.Request) -> ProtocolError:
@@ -89,9 +97,6 @@ def _from_http_exception(exc: web.HTTPException, request: web.Request) -> Protoc
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request[keys.LANG] = pick_language(
-        request.headers.get("Accept-Language"), request.app[keys.LANGUAGE]
-    )
     try:
         return await handler(request)
     except ProtocolError as err:

@@ -11,12 +11,11 @@ from datetime import date
 from aiohttp import web
 
 from agent import keys
-from agent.lan_api.http import etag, if_match, json_response, read_model
+from agent.lan_api.http import etag, if_match, json_response, read_model, request_lang
 from agent.lan_api.models import Accepted, IssuesResponse, SyncSummary
 from agent.lan_api.spec import ApiRoute, QueryParam
 from agent.store import DatasetStore
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.i18n import Lang
 from protocol.models import Record, RecordPage, RecordWrite, SyncState
 
 MAX_LIMIT = 1000
@@ -26,10 +25,6 @@ ONE = RECORD + "/{id}"
 
 def _store(request: web.Request) -> DatasetStore:
     return request.app[keys.STORES].get(request.match_info["ds"])
-
-
-def _lang(request: web.Request) -> Lang:
-    return request[keys.LANG]
 
 
 def _record_response(record: Record, status: int = 200) -> web.Response:
@@ -81,7 +76,7 @@ async def list_records(request: web.Request) -> web.Response:
         sync_state=_sync_state(q.get("sync_state")),
         limit=_limit(q.get("limit")),
         after=q.get("after"),
-        lang=_lang(request),
+        lang=request_lang(request),
     )
     return json_response(page)
 
@@ -97,7 +92,7 @@ async def create_record(request: web.Request) -> web.Response:
 
 async def get_record(request: web.Request) -> web.Response:
     m = request.match_info
-    record = await _store(request).get(m["collection"], m["id"], lang=_lang(request))
+    record = await _store(request).get(m["collection"], m["id"], lang=request_lang(request))
     return _record_response(record)
 
 
@@ -150,7 +145,7 @@ async def sync_summary(request: web.Request) -> web.Response:
 
 
 async def sync_issues(request: web.Request) -> web.Response:
-    items = await _store(request).sync_issues(lang=_lang(request))
+    items = await _store(request).sync_issues(lang=request_lang(request))
     return json_response({"items": items})
 
 
