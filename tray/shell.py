@@ -15,6 +15,7 @@ import asyncio
 import logging
 import os
 import threading
+import unicodedata
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -42,6 +43,20 @@ WORKER_JOIN_S: Final = 5.0
 Post = Callable[[MenuAction], None]
 
 
+def _poster(post: Post, action: MenuAction) -> Callable[[Any, Any], None]:
+    def on_click(_icon: Any, _item: Any) -> None:  # pystray inspects the arity: keep 2
+        post(action)
+
+    return on_click
+
+
+def _constant(value: bool) -> Callable[[Any], bool]:
+    def checked(_item: Any) -> bool:
+        return value
+
+    return checked
+
+
 def pystray_menu(entries: tuple[MenuEntry, ...], post: Post) -> pystray.Menu:
     """The view-model's menu as pystray items; each item only posts its action."""
     items = []
@@ -53,12 +68,20 @@ def pystray_menu(entries: tuple[MenuEntry, ...], post: Post) -> pystray.Menu:
         checked = entry.checked
         items.append(pystray.MenuItem(
             entry.text,
-            (lambda _icon, _item, a=action: post(a)) if action is not None else None,
-            checked=(lambda _item, c=checked: c) if checked is not None else None,
+            _poster(post, action) if action is not None else None,
+            checked=_constant(checked) if checked is not None else None,
             default=entry.default,
             enabled=entry.enabled and action is not None,
         ))
     return pystray.Menu(*items)
+
+
+def ascii_fold(label: str) -> str:
+    """``Đồng bộ`` -> ``Dong bo``: for backends that can only send Latin-1 window titles."""
+    label = label.replace("đ", "d").replace("Đ", "D")
+    decomposed = unicodedata.normalize("NFKD", label)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).encode(
+        "latin-1", "replace").decode("latin-1")
 
 
 class TrayShell:
@@ -69,8 +92,13 @@ class TrayShell:
         self.loop = asyncio.new_event_loop()
         self.controller = TrayController(settings, self)
         first = build_view(None, settings.language)
-        self.icon = (icon_cls or pystray.Icon)(
-            "officesync", icon=render_icon(first.icon, ICON_SIZE), title=first.tooltip,
+        icon_cls = icon_cls or pystray.Icon
+        # pystray's xorg backend sets the tooltip as a Latin-1 WM_NAME and fails on Vietnamese.
+        self._title: Callable[[str], str] = (
+            ascii_fold if icon_cls.__module__.endswith("_xorg") else str
+        )
+        self.icon = icon_cls(
+            "officesync", icon=render_icon(first.icon, ICON_SIZE), title=self._title(first.tooltip),
             menu=pystray_menu(first.menu, self.post),
         )
         self.failed = False
@@ -138,7 +166,7 @@ class TrayShell:
     # ViewSink, called on the worker thread; pystray backends marshal to the GUI thread.
     def show(self, view: TrayView) -> None:
         self.icon.icon = render_icon(view.icon, ICON_SIZE)
-        self.icon.title = view.tooltip
+        self.icon.title = self._title(view.tooltip)
         self.icon.menu = pystray_menu(view.menu, self.post)
         if self._toggle_after is not None and view.state is not TrayState.AGENT_DOWN:
             timer = threading.Timer(self._toggle_after, self.activate, (MenuAction.TOGGLE_ONLINE,))
