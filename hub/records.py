@@ -85,9 +85,36 @@ def push(
     return plan.results
 
 
+_INSERT_RESULT = op_results.insert().values(
+    {c.name: sa.bindparam(c.name) for c in op_results.columns})
+_INSERT_RECORD = records.insert().values({c.name: sa.bindparam(c.name) for c in records.columns})
+_INSERT_CHANGE = changes.insert().values({c.name: sa.bindparam(c.name) for c in changes.columns})
+_UPDATE_RECORD = records.update().where(
+    records.c.dataset == sa.bindparam("b_ds"), records.c.id == sa.bindparam("b_id")
+).values({c: sa.bindparam(c) for c in (
+    "collection", "key", "date", "data", "deleted", "version", "seq")})
+_compiled_cache: dict[tuple[str, int], tuple[str, tuple[str, ...] | None]] = {}
+
+
+def _executemany(conn: sa.Connection, stmt: sa.ClauseElement, rows: list[dict[str, Any]]) -> None:
+    """``cursor.executemany`` of a Core statement compiled once per dialect: SQLAlchemy's
+    per-row parameter processing costs more than SQLite's insert itself on this path."""
+    cache_key = (conn.dialect.name, id(stmt))
+    if cache_key not in _compiled_cache:
+        compiled: Any = stmt.compile(dialect=conn.dialect)
+        order = tuple(compiled.positiontup or ()) if compiled.positional else None
+        _compiled_cache[cache_key] = (str(compiled), order)
+    sql, order = _compiled_cache[cache_key]
+    if order is None:
+        conn.exec_driver_sql(sql, rows)
+    else:
+        conn.exec_driver_sql(sql, [tuple(row[name] for name in order) for row in rows])
+
+
 def _write_plan(conn: sa.Connection, dataset: str, plan: Plan, in_db: set[str]) -> None:
     if plan.new_results:
-        conn.execute(op_results.insert(), [{"dataset": dataset, **r} for r in plan.new_results])
+        _executemany(conn, _INSERT_RESULT,
+                     [{"dataset": dataset, **r} for r in plan.new_results])
     if not plan.changes:
         return
     inserts, updates = [], []
@@ -102,13 +129,10 @@ def _write_plan(conn: sa.Connection, dataset: str, plan: Plan, in_db: set[str]) 
         else:
             inserts.append({"dataset": dataset, "id": row.id, **values})
     if inserts:
-        conn.execute(records.insert(), inserts)
+        _executemany(conn, _INSERT_RECORD, inserts)
     if updates:
-        stmt = records.update().where(
-            records.c.dataset == sa.bindparam("b_ds"), records.c.id == sa.bindparam("b_id")
-        )
-        conn.execute(stmt, updates)
-    conn.execute(changes.insert(), [{"dataset": dataset, **c} for c in plan.changes])
+        _executemany(conn, _UPDATE_RECORD, updates)
+    _executemany(conn, _INSERT_CHANGE, [{"dataset": dataset, **c} for c in plan.changes])
     conn.execute(
         datasets.update().where(datasets.c.id == dataset).values(last_seq=plan.last_seq)
     )

@@ -1,0 +1,116 @@
+"""Benchmark: push and pull through HubClient against a real hub process (SQLite, loopback).
+
+    python bench/hub.py [--ops 100000] [--batch 1000] [--page 1000]
+
+Starts ``officesync hub serve`` on a free port with a temporary SQLite database, enrolls a
+node, pushes ``--ops`` creates of ~300-byte customer records, pulls them back, prints rates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+# This file is named hub.py: keep its folder off the path so ``import hub`` finds the package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+
+import orjson  # noqa: E402
+
+from agent.cloud.client import HubClient  # noqa: E402
+from hub import nodes  # noqa: E402
+from hub.db import create_schema  # noqa: E402
+from hub.store import HubStore  # noqa: E402
+from protocol.models import Action, Op  # noqa: E402
+
+DS = "bench"
+
+
+def customer(i: int) -> dict[str, str]:
+    return {
+        "code": f"KH{i:07d}",
+        "name": f"Công ty TNHH Thương mại và Dịch vụ Số {i}",
+        "tax_code": f"{i:010d}",
+        "address": f"Số {i % 500} đường Nguyễn Trãi, Phường Bến Thành, Quận 1, TP Hồ Chí Minh, "
+        "Việt Nam (tầng 3, toà nhà văn phòng)",
+        "phone": f"028{i:08d}",
+    }
+
+
+def prepare(db_url: str) -> str:
+    store = HubStore(db_url)
+    try:
+        create_schema(store.engine)
+        store.transaction(nodes.create_dataset, DS, write=True)
+        return str(store.transaction(nodes.create_enroll_code, [DS], dt.timedelta(hours=1),
+                                     write=True))
+    finally:
+        store.engine.dispose()
+
+
+def start_hub(db_url: str) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "officesync", "hub", "serve", "--db", db_url, "--port", "0"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if not line.startswith("officesync hub listening on "):
+        proc.kill()
+        raise SystemExit(f"hub did not start: {line!r}")
+    return proc, line.rsplit(" ", 1)[1]
+
+
+async def run(base: str, code: str, total: int, batch: int, page: int) -> None:
+    anonymous = HubClient(base)
+    token = (await anonymous.enroll(code, "bench-node")).token
+    await anonymous.close()
+    client = HubClient(base, token)
+    ops = [Op(op_id=str(uuid.uuid4()), collection="customers", id=str(uuid.uuid4()),
+              action=Action.CREATE, data=customer(i)) for i in range(total)]
+    size = sum(len(orjson.dumps(op.data)) for op in ops[:100]) / 100
+    started = time.perf_counter()
+    for start in range(0, total, batch):
+        results = await client.push(DS, ops[start : start + batch])
+        assert all(r.status == "applied" for r in results), results[0]
+    push_s = time.perf_counter() - started
+    started, since, pulled = time.perf_counter(), 0, 0
+    while True:
+        changes = await client.changes(DS, since, limit=page)
+        pulled += len(changes.changes)
+        since = changes.last_seq
+        if not changes.has_more:
+            break
+    pull_s = time.perf_counter() - started
+    await client.close()
+    assert pulled == total, (pulled, total)
+    print(f"records: {total} customers, ~{size:.0f} bytes of data each")
+    print(f"push: {total / push_s:,.0f} ops/s ({push_s:.2f} s, batches of {batch})")
+    print(f"pull: {total / pull_s:,.0f} changes/s ({pull_s:.2f} s, pages of {page})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--ops", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--page", type=int, default=1000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        db_url = f"sqlite:///{Path(tmp) / 'hub.db'}"
+        code = prepare(db_url)
+        proc, base = start_hub(db_url)
+        try:
+            asyncio.run(run(base, code, args.ops, args.batch, args.page))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
