@@ -161,7 +161,7 @@ def test_test_hook_clicks_work_online_once_after_the_first_status(
     monkeypatch.setenv(TEST_TOGGLE_ENV, "0")
     tray = TrayShell(TraySettings(tmp_path), icon_cls=FakeIcon)
     clicked: list[MenuAction] = []
-    tray.post = clicked.append  # type: ignore[method-assign]
+    tray.post = clicked.append  # type: ignore[method-assign,assignment]
     tray.show(build_view(None, "vi"))
     tray.show(build_view(make_status(), "vi"))
     tray.show(build_view(make_status("offline_by_user"), "vi"))

@@ -111,6 +111,12 @@ def _snapshot(name: str) -> tuple[str, Image.Image] | None:
         dpy.close()
 
 
+def _showing(name: str, word: str) -> tuple[str, Image.Image] | None:
+    """The icon's snapshot once its tooltip contains ``word``."""
+    shot = _snapshot(name)
+    return shot if shot is not None and word in shot[0] else None
+
+
 def _get_status(node: NodeProcess) -> dict[str, Any]:
     request = urllib.request.Request(
         node.control_url.rstrip("/") + "/control/v1/status",
@@ -135,17 +141,13 @@ def test_work_online_toggle_changes_the_icon_and_the_node(
         tray = subprocess.Popen(officesync_cmd("tray", "--config", str(config)), env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
         try:
-            before = wait_until(
-                lambda: (s := _snapshot(display)) and "Cloud" in s[0] and s, 20,
-                "the docked icon to show the node's state",
-            )
+            before = wait_until(lambda: _showing(display, "Cloud"), 20,
+                                "the docked icon to show the node's state")
             assert before[0] == "OfficeSync: Chua cau hinh Cloud"  # vi, folded for xorg
             wait_until(lambda: _get_status(node)["online"] is False, 20,
                        "the node to be offline after the Work online click")
-            after = wait_until(
-                lambda: (s := _snapshot(display)) and "offline" in s[0] and s, 10,
-                "the icon to show offline by user",
-            )
+            after = wait_until(lambda: _showing(display, "offline"), 10,
+                               "the icon to show offline by user")
         finally:
             tray.terminate()
             tray.wait(10)
