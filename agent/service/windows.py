@@ -15,6 +15,7 @@ import asyncio
 import logging
 import logging.handlers
 import os
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
@@ -40,7 +41,40 @@ DESCRIPTION = (
 STOP_WAIT_HINT_MS = 30_000
 
 NodeRunner = Callable[[Config, asyncio.Event], Awaitable[None]]
+Prepare = Callable[[Config], None]
 log = logging.getLogger(__name__)
+
+# Written at the first start when %ProgramData%\OfficeSync\config.toml is absent, so the MSI
+# never owns (overwrites, removes) the admin's configuration.
+DEFAULT_CONFIG = """\
+# OfficeSync node configuration, written by the service at its first start. Your edits
+# survive upgrades and uninstall. Every key is explained in config.example.toml. Most changes
+# apply while the service runs; `officesync status` says when a restart is needed.
+
+[node]
+# name = "office-primary"    # default: this computer's name
+data_dir = "data"            # relative to this file: %ProgramData%\\OfficeSync\\data
+language = "vi"
+
+[lan]
+host = "0.0.0.0"
+port = 8470
+tls = false
+
+[control]
+host = "127.0.0.1"
+port = 8471
+
+[cloud]
+# url = "https://hub.example.vn"
+
+[discovery]
+enabled = true
+
+[log]
+level = "INFO"
+file = "data/officesync.log"
+"""
 
 
 def program_data_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -77,17 +111,54 @@ def split_config_arg(
     return program_data_dir(env) / "config.toml", rest
 
 
+def ensure_config(path: Path) -> bool:
+    """Write ``DEFAULT_CONFIG`` at ``path`` when there is no config yet; True if written."""
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(DEFAULT_CONFIG, encoding="utf-8")
+    return True
+
+
+def lock_down_command(data_dir: Path) -> list[str]:
+    """``icacls`` making ``data_dir`` readable by SYSTEM and Administrators only (the control
+    token and the hub token file live there; ProgramData lets every user read by default)."""
+    return [
+        "icacls",
+        str(data_dir),
+        "/inheritance:r",
+        "/grant:r",
+        "*S-1-5-18:(OI)(CI)F",  # LocalSystem, the service account
+        "*S-1-5-32-544:(OI)(CI)F",  # Administrators
+    ]
+
+
+def lock_down_data_dir(config: Config) -> None:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(lock_down_command(config.data_dir), capture_output=True, text=True)
+    if done.returncode != 0:
+        log.warning("could not restrict %s: %s", config.data_dir, done.stderr.strip())
+
+
 async def _run_node(config: Config, stop: asyncio.Event) -> None:
     from agent.app import run_node  # the composition root; imported late on purpose
 
-    await run_node(config, stop)
+    await run_node(config, stop=stop)
 
 
 async def serve_until_stopped(
-    config_path: Path, stop: StopRequest, runner: NodeRunner | None = None
+    config_path: Path,
+    stop: StopRequest,
+    runner: NodeRunner | None = None,
+    prepare: Prepare | None = None,
 ) -> None:
-    """Load the config and run the node until ``stop`` is requested (from any thread)."""
+    """Load the config (writing the default one first if there is none), ``prepare`` the
+    machine for it, and run the node until ``stop`` is requested (from any thread)."""
+    if ensure_config(config_path):
+        log.info("wrote the default config %s", config_path)
     config = load_config(config_path)
+    if prepare is not None:
+        await asyncio.to_thread(prepare, config)
     event = stop.bind()
     await (runner or _run_node)(config, event)
 
@@ -121,7 +192,9 @@ if HAVE_PYWIN32:  # pragma: no cover - exercised on Windows only
             logging.getLogger().addHandler(handler)
             servicemanager.LogInfoMsg(f"{SERVICE_NAME}: starting with {self.config_path}")
             try:
-                asyncio.run(serve_until_stopped(self.config_path, self._stop))
+                asyncio.run(
+                    serve_until_stopped(self.config_path, self._stop, None, lock_down_data_dir)
+                )
             except Exception:
                 log.exception("the node stopped with an error")
                 raise

@@ -70,3 +70,39 @@ async def test_repeated_requests_keep_the_first_reason() -> None:
     stop.request("second")
     await asyncio.wait_for(stop.wait(), timeout=1)
     assert stop.reason == "signal SIGTERM"
+
+
+async def test_first_start_writes_a_valid_default_config_and_keeps_it_after(
+    tmp_path: Path,
+) -> None:
+    config_file = tmp_path / "ProgramData" / "OfficeSync" / "config.toml"
+    prepared: list[Path] = []
+
+    async def fake_node(config: Config, event: asyncio.Event) -> None:
+        assert config.data_dir == config_file.parent / "data"
+        assert config.log.file is not None
+
+    stop = StopRequest()
+    await windows.serve_until_stopped(
+        config_file, stop, fake_node, lambda c: prepared.append(c.data_dir)
+    )
+    assert config_file.read_text(encoding="utf-8") == windows.DEFAULT_CONFIG
+    assert prepared == [config_file.parent / "data"]
+    _edit(config_file, '[node]\nname = "edited"\n')
+    await windows.serve_until_stopped(config_file, StopRequest(), fake_node_keeps_name)
+    assert config_file.read_text(encoding="utf-8") == '[node]\nname = "edited"\n'
+
+
+def _edit(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+
+
+async def fake_node_keeps_name(config: Config, event: asyncio.Event) -> None:
+    assert config.node.name == "edited"
+
+
+def test_data_dir_lock_down_keeps_only_system_and_administrators() -> None:
+    data = r"C:\ProgramData\OfficeSync\data"
+    command = windows.lock_down_command(Path(data))
+    assert command[:4] == ["icacls", data, "/inheritance:r", "/grant:r"]
+    assert command[4:] == ["*S-1-5-18:(OI)(CI)F", "*S-1-5-32-544:(OI)(CI)F"]
