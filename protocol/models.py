@@ -39,6 +39,7 @@ class SyncStatus(BaseModel):
     code: ErrorCode | None = None
     message: str | None = None
     blocked_by: str | None = None
+    details: dict[str, Any] | None = None
 
 
 class Record(BaseModel):

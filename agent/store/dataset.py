@@ -14,20 +14,24 @@ import datetime as dt
 import sqlite3
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from agent.events import EventBus
-from agent.store import rows, writes
+from agent.store import rows, syncing, writes
 from agent.store.writer import Readers, Writer, WriteResult
 from protocol.accounting import ACCOUNTING_PACK
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.i18n import Lang
-from protocol.models import Record, RecordPage, SyncState, Uuid
+from protocol.models import ChangesPage, OpResult, Record, RecordPage, SyncState, Uuid
 from protocol.schema import CollectionSchema, SchemaRegistry
 
+if TYPE_CHECKING:
+    from agent.store.syncing import PendingOp
+
 MAX_PAGE = 1000
+EVENT_DETAIL_LIMIT = 100  # above this many records, one summary event instead of one each
 _UUID_CHECK = Uuid.__metadata__[0].pattern  # type: ignore[attr-defined]
 
 
@@ -261,6 +265,89 @@ class DatasetStore:
             return [rows.to_record(r, language) for r in found]
 
         return await self.readers.run(run)
+
+    # -- sync side (called by agent/sync; see agent/store/syncing.py) ------------------------
+
+    def _records_changed(self, conn: sqlite3.Connection, ids: builtins.list[str],
+                         action: str) -> WriteResult:
+        if len(ids) > EVENT_DETAIL_LIMIT:
+            def summary() -> None:
+                if self.bus is not None:
+                    self.bus.publish({"type": "sync", "dataset": self.dataset_id,
+                                      "action": action, "records": len(ids)})
+            return WriteResult(len(ids), summary)
+        found = [rows.fetch(conn, rid) for rid in ids]
+        records = [rows.to_record(r, self.language) for r in found if r is not None]
+
+        def publish() -> None:
+            for record in records:
+                self._publish(action, record)
+
+        return WriteResult(len(ids), publish)
+
+    async def reset_syncing(self) -> int:
+        n: int = await self.writer.submit(syncing.reset_syncing)
+        return n
+
+    async def take_batch(
+        self, limit: int
+    ) -> tuple[builtins.list[PendingOp], dict[str, int | None]]:
+        """Up to ``limit`` ops to push, marked syncing, with their records' hub versions."""
+        def run(conn: sqlite3.Connection) -> WriteResult:
+            batch, versions, blocked = syncing.take_batch(conn, self.registry, limit)
+            result = self._records_changed(conn, blocked, "sync")
+            return WriteResult((batch, versions), result.after_commit)
+
+        taken: tuple[builtins.list[PendingOp], dict[str, int | None]] = (
+            await self.writer.submit(run))
+        return taken
+
+    async def requeue(self, ops: builtins.list[PendingOp]) -> None:
+        await self.writer.submit(lambda conn: syncing.requeue(conn, ops))
+
+    async def store_results(self, ops: builtins.list[PendingOp],
+                            results: builtins.list[OpResult]) -> int:
+        now = utc_now()
+
+        def run(conn: sqlite3.Connection) -> WriteResult:
+            touched = syncing.store_results(conn, self.registry, ops, results, now)
+            return self._records_changed(conn, touched, "sync")
+
+        n: int = await self.writer.submit(run)
+        return n
+
+    async def apply_changes(self, page: ChangesPage, node_id: str) -> int:
+        """Apply one page of the hub's feed; the cursor moves in the same transaction."""
+        now = utc_now()
+        writer = self.writer
+
+        def run(conn: sqlite3.Connection) -> WriteResult:
+            changed = syncing.apply_changes(conn, writer.sa, self.registry, page.changes,
+                                            page.last_seq, node_id, now)
+            return self._records_changed(conn, changed, "pull")
+
+        n: int = await writer.submit(run)
+        return n
+
+    async def cursor(self) -> int:
+        return int(await self.meta("cursor", 0))
+
+    async def outbox_size(self) -> int:
+        return int(await self.readers.run(
+            lambda conn: conn.execute("SELECT count(*) FROM outbox").fetchone()[0]))
+
+    async def series_remaining(self) -> dict[str, int]:
+        def run(conn: sqlite3.Connection) -> dict[str, int]:
+            return {name: int(n) for name, n in conn.execute(
+                'SELECT name, sum("end" - next + 1) FROM series WHERE next <= "end" '
+                "GROUP BY name")}
+
+        return await self.readers.run(run)
+
+    async def add_series_block(self, name: str, start: int, end: int) -> None:
+        await self.writer.submit(lambda conn: conn.execute(
+            'INSERT OR IGNORE INTO series (name, start, "end", next) VALUES (?, ?, ?, ?)',
+            (name, start, end, start)))
 
     async def meta(self, key: str, default: Any = None) -> Any:
         return await self.readers.run(lambda conn: rows.get_meta(conn, key, default))

@@ -27,6 +27,7 @@ class RecordRow(SQLModel, table=True):
     date: str | None = None
     updated_at: str
     base_data: str | None = None
+    sync_details: str | None = None
 
 
 class OutboxRow(SQLModel, table=True):
@@ -58,3 +59,6 @@ class SeriesRow(SQLModel, table=True):
     start: int = Field(primary_key=True)
     end: int
     next: int
+
+
+RECORDS = SQLModel.metadata.tables["records"]

@@ -18,7 +18,7 @@ from protocol.models import Record, SyncState, SyncStatus
 
 RECORD_COLUMNS = (
     "id, collection, key, data, deleted, version, local_rev, sync_state, sync_code, "
-    "sync_params, blocked_by, date, updated_at, base_data"
+    "sync_params, blocked_by, date, updated_at, base_data, sync_details"
 )
 
 
@@ -48,6 +48,7 @@ def to_record(row: sqlite3.Row, lang: Lang) -> Record:
             code=code,
             message=message,
             blocked_by=row["blocked_by"],
+            details=loads(row["sync_details"]),
         ),
         updated_at=row["updated_at"],
     )

@@ -21,6 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from sqlalchemy import Connection, create_engine
+from sqlalchemy.pool import StaticPool
+
 from agent.store.sqlite import connect_reader, connect_writer
 
 T = TypeVar("T")
@@ -56,6 +59,18 @@ class Writer:
         self.path = path
         self._loop = loop
         self._conn = connect_writer(path)
+        # SQLAlchemy Core over the same DB-API connection, for the bulk paths (executemany).
+        # Transactions stay ours (BEGIN IMMEDIATE … COMMIT around each group): AUTOCOMMIT
+        # keeps SQLAlchemy from issuing its own, and the connection is never returned to the
+        # pool mid-transaction.
+        self._engine = create_engine(
+            "sqlite://",
+            creator=lambda: self._conn,
+            poolclass=StaticPool,
+            isolation_level="AUTOCOMMIT",
+            pool_reset_on_return=None,
+        )
+        self.sa: Connection = self._engine.connect()
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=f"writer:{path.stem}", daemon=True)
         self._closed = False
@@ -76,6 +91,8 @@ class Writer:
         self._closed = True
         self._queue.put(None)
         await asyncio.to_thread(self._thread.join)
+        self.sa.close()
+        self._engine.dispose()
         self._conn.close()
 
     # -- the writer thread ------------------------------------------------------------------

@@ -7,6 +7,7 @@ append the op to the outbox in the same transaction — the outbox is what sync 
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -259,28 +260,65 @@ def _save(
     data: dict[str, Any], action: Action, ctx: WriteContext, *, deleted: bool,
 ) -> Record:
     local_rev = row["local_rev"] + 1
-    # An edit of a record in error/conflict stays there: the user resolves it; otherwise the
-    # record waits to sync again.
-    keep = row["sync_state"] in (SyncState.CONFLICT, SyncState.BLOCKED, SyncState.ERROR)
-    state = row["sync_state"] if keep else SyncState.PENDING
+    state = SyncState.PENDING
+    fixed = _fix_failed_head(conn, row, data, action)
+    if fixed is not None:
+        state = fixed
+    else:
+        # A record in conflict (or still waiting on a failed op) stays so: the user resolves
+        # it; otherwise it waits to sync again.
+        if row["sync_state"] in (SyncState.CONFLICT, SyncState.BLOCKED, SyncState.ERROR):
+            state = SyncState(row["sync_state"])
+        op_data = None if action in (Action.DELETE, Action.POST, Action.UNPOST) else data
+        rows.append_op(
+            conn, record_id=row["id"], collection=schema.name, action=action,
+            base_version=row["version"], data=op_data, now=ctx.now,
+        )
+    keep = state in (SyncState.CONFLICT, SyncState.BLOCKED, SyncState.ERROR)
     conn.execute(
         "UPDATE records SET key = ?, data = ?, deleted = ?, local_rev = ?, sync_state = ?, "
-        "date = ?, updated_at = ? WHERE id = ?",
-        (key, rows.dumps(data), int(deleted), local_rev, state, schema.date_of(data), ctx.now,
-         row["id"]),
-    )
-    op_data = None if action in (Action.DELETE, Action.POST, Action.UNPOST) else data
-    rows.append_op(
-        conn, record_id=row["id"], collection=schema.name, action=action,
-        base_version=row["version"], data=op_data, now=ctx.now,
+        "date = ?, updated_at = ?" + ("" if keep else ", sync_code = NULL, sync_params = NULL, "
+                                      "blocked_by = NULL, sync_details = NULL") +
+        " WHERE id = ?",
+        (key, rows.dumps(data), int(deleted), local_rev, state.value, schema.date_of(data),
+         ctx.now, row["id"]),
     )
     record = _pending_record(
         row["id"], schema, key, data, deleted=deleted, version=row["version"],
         local_rev=local_rev, now=ctx.now,
     )
-    if keep:
-        record.sync = SyncStatus.model_construct(
-            state=SyncState(state), code=row["sync_code"], message=None,
-            blocked_by=row["blocked_by"],
-        )
+    if state is not SyncState.PENDING:
+        record.sync = rows.to_record(rows.fetch_in(conn, schema.name, row["id"]), "en").sync
     return record
+
+
+def _fix_failed_head(
+    conn: sqlite3.Connection, row: sqlite3.Row, data: dict[str, Any], action: Action
+) -> SyncState | None:
+    """An edit of a record whose queued change the hub refused (error) or that waits on a
+    refused dependency (blocked) is the user's fix: the refused op is rewritten with the new
+    content under a fresh op id (the hub remembers the refused one) and queued again, so the
+    record — and whatever waits on it — flows by itself (S5, S6). A record that never reached
+    the hub and is deleted simply leaves the queue."""
+    head = conn.execute(
+        "SELECT seq, action, state FROM outbox WHERE record_id = ? ORDER BY seq LIMIT 1",
+        (row["id"],),
+    ).fetchone()
+    if head is None or head["state"] not in ("error", "blocked"):
+        return None
+    if action is Action.UPDATE and head["action"] in ("create", "update"):
+        conn.execute(
+            "UPDATE outbox SET op_id = ?, data = ?, state = 'pending' WHERE seq = ?",
+            (str(uuid.uuid4()), rows.dumps(data), head["seq"]),
+        )
+        conn.execute(
+            "DELETE FROM outbox WHERE record_id = ? AND seq > ? AND action = 'update'",
+            (row["id"], head["seq"]),
+        )
+        conn.execute("UPDATE outbox SET state = 'pending' WHERE record_id = ? AND seq > ?",
+                     (row["id"], head["seq"]))
+        return SyncState.PENDING
+    if action is Action.DELETE and row["version"] is None:
+        conn.execute("DELETE FROM outbox WHERE record_id = ?", (row["id"],))
+        return SyncState.SYNCED  # it never reached the hub: nothing left to send
+    return None

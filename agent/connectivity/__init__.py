@@ -1,0 +1,1 @@
+"""Connectivity between the node and the hub: a pure state machine and the monitor around it."""

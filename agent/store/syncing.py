@@ -1,0 +1,340 @@
+"""The sync side of the store, run by the single writer: take a batch from the outbox, store
+the hub's per-op results, apply pulled changes with the cursor in the same transaction.
+
+An op leaves the outbox only in the transaction that stores the hub's result for it (or the
+echo of it in the change feed), so nothing is lost and nothing is applied twice.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from agent.store import rows
+from agent.store.models import RECORDS
+from protocol.errors import ErrorCode
+from protocol.models import Change, OpResult, SyncState
+from protocol.schema import SchemaRegistry
+
+_CHUNK = 500
+
+
+@dataclass
+class PendingOp:
+    """An outbox entry as the push side sees it."""
+
+    seq: int
+    op_id: str
+    record_id: str
+    collection: str
+    action: str
+    data: dict[str, Any] | None
+    refs: tuple[str, ...] = ()
+    base_version: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def rejection_state(code: ErrorCode, blocked_by: str | None) -> SyncState:
+    """What a rejected op means for its record (S5, S6, S8, S9)."""
+    if blocked_by is not None:
+        return SyncState.BLOCKED
+    if code in (ErrorCode.STALE_VERSION, ErrorCode.RECORD_DELETED):
+        return SyncState.CONFLICT
+    return SyncState.ERROR
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def reset_syncing(conn: sqlite3.Connection) -> int:
+    """After a crash or a failed request: ops that were in flight go back to pending. The hub
+    remembers op ids, so sending one again never applies it twice."""
+    n = conn.execute("UPDATE outbox SET state = 'pending' WHERE state = 'syncing'").rowcount
+    conn.execute("UPDATE records SET sync_state = 'pending' WHERE sync_state = 'syncing'")
+    return int(n)
+
+
+def _record_label(conn: sqlite3.Connection, registry: SchemaRegistry, record_id: str) -> Any:
+    row = conn.execute("SELECT collection, key FROM records WHERE id = ?", (record_id,)).fetchone()
+    if row is None or row[0] not in registry:
+        return record_id
+    schema = registry.get(row[0])
+    return {"vi": f"{schema.label_vi} {row[1]}", "en": f"{schema.label_en} {row[1]}"}
+
+
+def take_batch(
+    conn: sqlite3.Connection, registry: SchemaRegistry, limit: int
+) -> tuple[list[PendingOp], dict[str, int | None], list[str]]:
+    """The next ops to push in outbox order, marked ``syncing``; the hub versions of their
+    records; and the ids of records newly found blocked by a failed dependency (S5). The
+    sync side orders the batch and gives each op its base version (agent/sync/ordering)."""
+    stuck = {r[0] for r in conn.execute(
+        "SELECT DISTINCT record_id FROM outbox WHERE state IN ('error', 'conflict')")}
+    failed_creates = {r[0] for r in conn.execute(
+        "SELECT DISTINCT o.record_id FROM outbox o JOIN records r ON r.id = o.record_id "
+        "WHERE r.version IS NULL AND o.state IN ('error', 'conflict', 'blocked')")}
+    candidates = conn.execute(
+        "SELECT seq, op_id, record_id, collection, action, data, state FROM outbox "
+        "WHERE state IN ('pending', 'blocked') ORDER BY seq LIMIT ?",
+        (limit * 2 + len(stuck),),
+    ).fetchall()
+    batch: list[PendingOp] = []
+    newly_blocked: list[str] = []
+    held: set[str] = set(stuck)
+    for row in candidates:
+        record_id = row["record_id"]
+        if record_id in held:
+            continue
+        data = rows.loads(row["data"])
+        refs: tuple[str, ...] = ()
+        if data and row["collection"] in registry:
+            refs = tuple(v for _, v in registry.get(row["collection"]).refs_of(data))
+        blocker = next((r for r in refs if r in failed_creates and r != record_id), None)
+        if blocker is not None:
+            if row["state"] != "blocked":
+                _mark_blocked(conn, registry, row["seq"], record_id, blocker)
+                newly_blocked.append(record_id)
+            held.add(record_id)
+            failed_creates.add(record_id)
+            continue
+        op_id = row["op_id"]
+        if row["state"] == "blocked":
+            # It was refused (or never sent) while its dependency failed. The hub remembers a
+            # refused op id and would replay the refusal, so the retry gets a fresh one.
+            op_id = str(uuid.uuid4())
+            conn.execute("UPDATE outbox SET op_id = ? WHERE seq = ?", (op_id, row["seq"]))
+        batch.append(PendingOp(row["seq"], op_id, record_id, row["collection"],
+                               row["action"], data, refs))
+        if len(batch) >= limit:
+            break
+    if not batch:
+        return [], {}, newly_blocked
+    ordered = batch
+    versions: dict[str, int | None] = {}
+    for chunk in _chunks(sorted({op.record_id for op in ordered})):
+        marks = ",".join("?" * len(chunk))
+        versions.update(conn.execute(
+            f"SELECT id, version FROM records WHERE id IN ({marks})", list(chunk)).fetchall())
+    conn.executemany("UPDATE outbox SET state = 'syncing', attempts = attempts + 1 "
+                     "WHERE seq = ?", [(op.seq,) for op in ordered])
+    conn.executemany(
+        "UPDATE records SET sync_state = 'syncing', sync_code = NULL, sync_params = NULL, "
+        "blocked_by = NULL, sync_details = NULL WHERE id = ?",
+        [(rid,) for rid in {op.record_id for op in ordered}])
+    return ordered, versions, newly_blocked
+
+
+def _mark_blocked(conn: sqlite3.Connection, registry: SchemaRegistry, seq: int,
+                  record_id: str, blocker: str) -> None:
+    conn.execute("UPDATE outbox SET state = 'blocked' WHERE seq = ?", (seq,))
+    conn.execute(
+        "UPDATE records SET sync_state = 'blocked', sync_code = ?, sync_params = ?, "
+        "blocked_by = ?, sync_details = NULL WHERE id = ?",
+        (ErrorCode.BLOCKED.value,
+         rows.dumps({"blocked_by": _record_label(conn, registry, blocker)}), blocker, record_id))
+
+
+def requeue(conn: sqlite3.Connection, ops: Sequence[PendingOp]) -> None:
+    """A push that got no answer: its ops go back to pending, untouched."""
+    conn.executemany("UPDATE outbox SET state = 'pending' WHERE seq = ? AND state = 'syncing'",
+                     [(op.seq,) for op in ops])
+    conn.executemany("UPDATE records SET sync_state = 'pending' WHERE id = ? "
+                     "AND sync_state = 'syncing'", [(op.record_id,) for op in ops])
+
+
+def _rejection_params(registry: SchemaRegistry, collection: str, code: ErrorCode,
+                      details: dict[str, Any], message: str) -> dict[str, Any]:
+    if code is ErrorCode.DUPLICATE_KEY and collection in registry:
+        schema = registry.get(collection)
+        return {"label": {"vi": schema.label_vi, "en": schema.label_en},
+                "key": details.get("key", "")}
+    if code is ErrorCode.MISSING_REFERENCE:
+        target = details.get("target")
+        label: Any = target
+        if isinstance(target, str) and target in registry:
+            schema = registry.get(target)
+            label = {"vi": schema.label_vi, "en": schema.label_en}
+        return {"label": label, "field": details.get("field"), "ref": details.get("ref")}
+    if code is ErrorCode.VALIDATION_FAILED:
+        return {"reason": message}
+    return {}
+
+
+def store_results(
+    conn: sqlite3.Connection, registry: SchemaRegistry, ops: Sequence[PendingOp],
+    results: Sequence[OpResult], now: str,
+) -> list[str]:
+    """Store the hub's answer for each op of a push; return the ids of records that changed."""
+    by_op = {r.op_id: r for r in results}
+    failed: set[str] = set()
+    failed_creates = {r[0] for r in conn.execute(
+        "SELECT DISTINCT o.record_id FROM outbox o JOIN records r ON r.id = o.record_id "
+        "WHERE r.version IS NULL AND o.state IN ('error', 'conflict', 'blocked')")}
+    applied: list[tuple[str]] = []
+    versions: dict[str, int] = {}
+    back_to_pending: list[tuple[int]] = []
+    refused_again: list[tuple[str, int]] = []
+    touched: set[str] = set()
+    for op in ops:
+        result = by_op.get(op.op_id)
+        touched.add(op.record_id)
+        if result is None:
+            back_to_pending.append((op.seq,))
+        elif result.status == "applied":
+            applied.append((op.op_id,))
+            if result.version is not None:
+                versions[op.record_id] = max(result.version, versions.get(op.record_id, 0))
+        elif op.record_id in failed:
+            # Its record's earlier op failed, so the hub refused this one too; it waits for the
+            # fix, and goes again under a fresh op id (the hub would replay the refusal).
+            refused_again.append((str(uuid.uuid4()), op.seq))
+        else:
+            failed.add(op.record_id)
+            _store_rejection(conn, registry, op, result, failed_creates)
+            if op.action == "create":
+                failed_creates.add(op.record_id)
+    conn.executemany("DELETE FROM outbox WHERE op_id = ?", applied)
+    conn.executemany("UPDATE outbox SET state = 'pending' WHERE seq = ?", back_to_pending)
+    conn.executemany("UPDATE outbox SET state = 'pending', op_id = ? WHERE seq = ?",
+                     refused_again)
+    conn.executemany("UPDATE records SET version = ? WHERE id = ?",
+                     [(v, rid) for rid, v in versions.items()])
+    settle_records(conn, [rid for rid in touched if rid not in failed])
+    rows.set_meta(conn, "last_push_at", now)
+    return sorted(touched)
+
+
+def _store_rejection(conn: sqlite3.Connection, registry: SchemaRegistry, op: PendingOp,
+                     result: OpResult, failed_creates: set[str]) -> None:
+    error = result.error
+    code = error.code if error is not None else ErrorCode.INTERNAL
+    details = dict(error.details) if error is not None else {}
+    if error is not None and error.current is not None:
+        details["current"] = error.current
+    blocked_by = None
+    if code is ErrorCode.MISSING_REFERENCE and details.get("ref") in failed_creates:
+        blocked_by = str(details["ref"])
+    state = rejection_state(code, blocked_by)
+    if state is SyncState.BLOCKED and blocked_by is not None:
+        _mark_blocked(conn, registry, op.seq, op.record_id, blocked_by)
+        return
+    params = _rejection_params(registry, op.collection, code, details,
+                               error.message if error is not None else "")
+    conn.execute("UPDATE outbox SET state = ? WHERE seq = ?", (state.value, op.seq))
+    conn.execute(
+        "UPDATE records SET sync_state = ?, sync_code = ?, sync_params = ?, blocked_by = NULL, "
+        "sync_details = ? WHERE id = ?",
+        (state.value, code.value, rows.dumps(params), rows.dumps(details), op.record_id))
+
+
+def settle_records(conn: sqlite3.Connection, record_ids: Sequence[str]) -> None:
+    """Give each record the state of the head of its outbox chain, or ``synced`` (with its data
+    as the new merge base) when nothing is left to push."""
+    if not record_ids:
+        return
+    heads: dict[str, str] = {}
+    for chunk in _chunks(list(record_ids)):
+        marks = ",".join("?" * len(chunk))
+        for rid, state in conn.execute(
+            f"SELECT record_id, state FROM outbox WHERE record_id IN ({marks}) ORDER BY seq DESC",
+            list(chunk),
+        ):
+            heads[rid] = state  # descending: the last assignment is the lowest seq
+    synced = [(rid,) for rid in record_ids if rid not in heads]
+    conn.executemany(
+        "UPDATE records SET sync_state = 'synced', sync_code = NULL, sync_params = NULL, "
+        "blocked_by = NULL, sync_details = NULL, base_data = data WHERE id = ?", synced)
+    conn.executemany(
+        "UPDATE records SET sync_state = ? WHERE id = ? AND sync_state NOT IN "
+        "('error', 'conflict', 'blocked')",
+        [("pending" if state == "syncing" else state, rid) for rid, state in heads.items()
+         if state in ("pending", "syncing")])
+
+
+def apply_changes(
+    conn: sqlite3.Connection, sa: Connection, registry: SchemaRegistry,
+    changes: Sequence[Change], last_seq: int, node_id: str, now: str,
+) -> list[str]:
+    """Apply a page of the hub's feed and save the cursor, in the caller's transaction.
+
+    A change for a record with ops still in the outbox leaves the local change pending (the
+    conflict is decided at push); the echo of this node's own op confirms it.
+    """
+    latest: dict[str, Change] = {}
+    for change in changes:
+        latest[change.id] = change  # a page may hold several versions of one record
+    ids = list(latest)
+    local: dict[str, tuple[int, int | None]] = {}
+    pending: set[str] = set()
+    for chunk in _chunks(ids):
+        marks = ",".join("?" * len(chunk))
+        for rid, rev, version in conn.execute(
+            f"SELECT id, local_rev, version FROM records WHERE id IN ({marks})", list(chunk)
+        ):
+            local[rid] = (rev, version)
+        pending.update(r[0] for r in conn.execute(
+            f"SELECT DISTINCT record_id FROM outbox WHERE record_id IN ({marks})", list(chunk)))
+    confirmed = [(c.op_id,) for c in changes if c.node_id == node_id and c.op_id]
+    if confirmed:
+        # Our own ops echoed back: applied at the hub even if its answer to the push was lost.
+        conn.executemany("DELETE FROM outbox WHERE op_id = ?", confirmed)
+        still: set[str] = set()
+        for chunk in _chunks([rid for rid in ids if rid in pending]):
+            marks = ",".join("?" * len(chunk))
+            still.update(r[0] for r in conn.execute(
+                f"SELECT DISTINCT record_id FROM outbox WHERE record_id IN ({marks})",
+                list(chunk)))
+        pending = still
+    upserts: list[dict[str, Any]] = []
+    versions_only: list[dict[str, Any]] = []
+    for rid, change in latest.items():
+        rev, version = local.get(rid, (0, None))
+        if version is not None and version >= change.version:
+            continue  # already have it (our own echo, or a replayed page)
+        if rid in pending:
+            continue  # local edits win locally until the push decides (STALE_VERSION)
+        if change.node_id == node_id and rid in local:
+            versions_only.append({"b_id": rid, "version": change.version})
+            continue
+        upserts.append(_row_of(registry, change, rev + 1, now))
+    if upserts:
+        stmt = sqlite_insert(RECORDS)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["id"],
+            set_={name: stmt.excluded[name] for name in (
+                "collection", "key", "data", "deleted", "version", "local_rev", "sync_state",
+                "sync_code", "sync_params", "blocked_by", "date", "updated_at", "base_data",
+                "sync_details")},
+        )
+        sa.execute(stmt, upserts)
+    if versions_only:
+        sa.execute(update(RECORDS).where(RECORDS.c.id == bindparam("b_id")), versions_only)
+    settle_records(conn, [rid for rid in ids if rid in local and rid not in pending])
+    rows.set_meta(conn, "cursor", last_seq)
+    rows.set_meta(conn, "last_pull_at", now)
+    return [u["id"] for u in upserts] + [v["b_id"] for v in versions_only]
+
+
+def _row_of(registry: SchemaRegistry, change: Change, local_rev: int, now: str
+            ) -> dict[str, Any]:
+    data = change.data or {}
+    key, date = "", None
+    if change.collection in registry:
+        schema = registry.get(change.collection)
+        key = schema.key_of(data) if data else ""
+        date = schema.date_of(data)
+    text = rows.dumps(data)
+    return {
+        "id": change.id, "collection": change.collection, "key": key, "data": text,
+        "deleted": int(change.deleted), "version": change.version, "local_rev": local_rev,
+        "sync_state": "synced", "sync_code": None, "sync_params": None, "blocked_by": None,
+        "date": date, "updated_at": now, "base_data": text, "sync_details": None,
+    }

@@ -1,0 +1,159 @@
+"""The sync engine of a node with a hub: implements :class:`agent.sync.api.SyncControl`.
+
+It owns the hub client, the connectivity monitor and one :class:`DatasetWorker` per hosted
+dataset. Local writes wake the push loops; the "Làm việc online" toggle starts and stops all
+hub traffic; turning it on opens a fresh HTTP session and probes at once (S7), after which the
+queue drains and the feed catches up with no click (S2, S4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from agent.cloud.client import HubClient
+from agent.connectivity.monitor import ConnectivityMonitor
+from agent.events import EventBus
+from agent.store import StoreManager
+from agent.store.node import NodeDB
+from agent.sync.worker import DatasetWorker
+from protocol.connectivity import Connectivity
+
+log = logging.getLogger("officesync.sync")
+
+ONLINE_SETTING = "online"
+HUB_SETTING = "hub"
+LOCAL_ACTIONS = frozenset({"create", "update", "delete", "post", "unpost"})
+
+
+class SyncEngine:
+    def __init__(
+        self,
+        stores: StoreManager,
+        node_db: NodeDB,
+        bus: EventBus,
+        client: HubClient | None,
+        *,
+        hub_node_id: str,
+        online: bool,
+        probe_interval: float,
+        probe_timeout: float,
+        batch_size: int,
+        long_poll: float,
+        max_backoff: float,
+    ) -> None:
+        self.stores = stores
+        self.node_db = node_db
+        self.bus = bus
+        self.client = client
+        self.hub_node_id = hub_node_id
+        self._online = online
+        self.monitor = ConnectivityMonitor(client, bus, online=online,
+                                           probe_interval=probe_interval,
+                                           probe_timeout=probe_timeout)
+        self._settings = {"batch_size": batch_size, "long_poll": long_poll,
+                          "max_backoff": max_backoff}
+        self.workers: dict[str, DatasetWorker] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- SyncControl ------------------------------------------------------------------------
+
+    @property
+    def online(self) -> bool:
+        return self._online
+
+    @property
+    def connectivity(self) -> Connectivity:
+        return self.monitor.state
+
+    async def set_online(self, online: bool) -> None:
+        await self.node_db.set_setting(ONLINE_SETTING, online)
+        changed = online != self._online
+        self._online = online
+        if not online:
+            self.monitor.set_toggle(False)
+            await self._stop_workers()  # no hub traffic at all from here on
+            if self.client is not None:
+                await self.client.reset()
+            return
+        if changed or self.monitor.state is not Connectivity.ONLINE:
+            if self.client is not None:
+                await self.client.reset()  # a fresh connection, not a stale pooled one
+            self.monitor.set_toggle(True)
+            self._start_workers()
+
+    async def sync_now(self, dataset_id: str | None = None) -> None:
+        self.monitor.wake()
+        for ds, worker in self.workers.items():
+            if dataset_id is None or ds == dataset_id:
+                worker.wake()
+
+    def timestamps(self, dataset_id: str) -> dict[str, Any]:
+        worker = self.workers.get(dataset_id)
+        if worker is None:
+            return {"last_push_at": None, "last_pull_at": None}
+        return {"last_push_at": worker.last_push_at, "last_pull_at": worker.last_pull_at}
+
+    # -- life -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.client is not None:
+            for store in self.stores.connected():
+                await self.add_dataset(store.dataset_id)
+        self.monitor.start()
+        self._tasks.append(asyncio.create_task(self._follow_writes(), name="sync-wakeups"))
+        if self._online:
+            self._start_workers()
+
+    async def add_dataset(self, dataset_id: str) -> None:
+        if self.client is None or dataset_id in self.workers:
+            return
+        worker = DatasetWorker(
+            self.stores.get(dataset_id), self.client, self.monitor, self.bus,
+            node_id=self.hub_node_id,
+            batch_size=int(self._settings["batch_size"]),
+            long_poll=float(self._settings["long_poll"]),
+            max_backoff=float(self._settings["max_backoff"]),
+        )
+        await worker.load()
+        self.workers[dataset_id] = worker
+        if self._online and self._tasks:
+            worker.start()
+
+    async def remove_dataset(self, dataset_id: str) -> None:
+        worker = self.workers.pop(dataset_id, None)
+        if worker is not None:
+            await worker.stop()
+
+    def _start_workers(self) -> None:
+        for worker in self.workers.values():
+            worker.start()
+
+    async def _stop_workers(self) -> None:
+        await asyncio.gather(*(w.stop() for w in self.workers.values()))
+
+    async def _follow_writes(self) -> None:
+        with self.bus.subscribe(maxsize=100_000) as sub:
+            async for event in sub:
+                if event.get("type") == "record" and event.get("action") in LOCAL_ACTIONS:
+                    worker = self.workers.get(str(event.get("dataset")))
+                    if worker is not None:
+                        worker.wake()
+        if sub.overflowed:  # fell behind: wake everyone, then follow again
+            for worker in self.workers.values():
+                worker.wake()
+            self._tasks.append(asyncio.create_task(self._follow_writes()))
+
+    async def stop(self) -> None:
+        await self._stop_workers()
+        await self.monitor.stop()
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.client is not None:
+            await self.client.close()

@@ -1,0 +1,221 @@
+"""One dataset's sync worker: the push loop drains the outbox, the pull loop follows the hub's
+change feed. Both run only while the connectivity monitor says online, back off on failure,
+and are cancelled outright when the user turns "Làm việc online" off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from typing import Any
+
+from agent.cloud.client import (
+    HubAuthFailed,
+    HubClient,
+    HubError,
+    HubRateLimited,
+    HubRejected,
+)
+from agent.connectivity.monitor import ConnectivityMonitor
+from agent.events import EventBus
+from agent.store import DatasetStore
+from agent.store.syncing import PendingOp
+from agent.sync.backoff import Backoff
+from agent.sync.ordering import assign_base_versions, order_batch
+from protocol.errors import ErrorCode
+from protocol.models import Action, Op
+
+log = logging.getLogger("officesync.sync")
+
+SERIES_LOW = 100        # lease more numbers when fewer than this are left
+SERIES_BLOCK = 1000     # numbers leased at a time
+SERIES_CHECK_S = 10.0
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def to_wire(op: PendingOp) -> Op:
+    return Op.model_construct(op_id=op.op_id, collection=op.collection, id=op.record_id,
+                              action=Action(op.action), base_version=op.base_version,
+                              data=op.data)
+
+
+def _dataset_level(err: HubError) -> bool:
+    """A refusal about this dataset (not granted, unknown) rather than about the node's link:
+    it must not flip the whole node offline."""
+    if isinstance(err, HubRejected):
+        return True
+    return isinstance(err, HubAuthFailed) and err.code is ErrorCode.FORBIDDEN
+
+
+class DatasetWorker:
+    def __init__(
+        self,
+        store: DatasetStore,
+        client: HubClient,
+        monitor: ConnectivityMonitor,
+        bus: EventBus,
+        *,
+        node_id: str,
+        batch_size: int,
+        long_poll: float,
+        max_backoff: float,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.monitor = monitor
+        self.bus = bus
+        self.node_id = node_id
+        self.batch_size = batch_size
+        self.long_poll = long_poll
+        self.max_backoff = max_backoff
+        self.dataset_id = store.dataset_id
+        self.last_push_at: str | None = None
+        self.last_pull_at: str | None = None
+        self.pushed = 0
+        self.pulled = 0
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._series_checked = 0.0
+
+    async def load(self) -> None:
+        self.last_push_at = await self.store.meta("last_push_at")
+        self.last_pull_at = await self.store.meta("last_pull_at")
+        await self.store.reset_syncing()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    @property
+    def running(self) -> bool:
+        return bool(self._tasks)
+
+    def start(self) -> None:
+        if not self._tasks:
+            self._wake.set()
+            self._tasks = [
+                asyncio.create_task(self._guard(self.push_loop), name=f"push:{self.dataset_id}"),
+                asyncio.create_task(self._guard(self.pull_loop), name=f"pull:{self.dataset_id}"),
+            ]
+
+    async def stop(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _guard(self, loop: Any) -> None:
+        """Keep a loop alive through unexpected errors (logged, then retried after a pause)."""
+        backoff = Backoff(cap=self.max_backoff)
+        while True:
+            try:
+                await loop()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s: sync loop failed; retrying", self.dataset_id)
+                await asyncio.sleep(backoff.next_delay())
+
+    def _publish(self, **fields: Any) -> None:
+        self.bus.publish({"type": "sync", "dataset": self.dataset_id, **fields})
+
+    async def _pause(self, backoff: Backoff, err: HubError) -> None:
+        retry_after = err.retry_after if isinstance(err, HubRateLimited) else None
+        delay = backoff.next_delay(retry_after)
+        log.debug("%s: %s; next try in %.2f s", self.dataset_id, err, delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), delay)
+
+    # -- push -------------------------------------------------------------------------------
+
+    async def push_loop(self) -> None:
+        backoff = Backoff(cap=self.max_backoff)
+        while True:
+            await self.monitor.wait_online()
+            self._wake.clear()
+            try:
+                await self._ensure_series()
+                pushed = await self.push_once()
+            except HubError as err:
+                if _dataset_level(err):
+                    log.warning("%s: the hub refused this dataset: %s", self.dataset_id, err)
+                else:
+                    self.monitor.report_failure(err)
+                await self._pause(backoff, err)
+                continue
+            backoff.reset()
+            if pushed == 0:
+                await self._wake.wait()
+
+    async def push_once(self) -> int:
+        """Push one batch; return how many ops it held (0: the outbox had nothing to send)."""
+        batch, versions = await self.store.take_batch(self.batch_size)
+        if not batch:
+            return 0
+        ordered = order_batch(batch)
+        assign_base_versions(ordered, versions)
+        self._publish(state="syncing", ops=len(ordered))
+        try:
+            results = await self.client.push(self.dataset_id, [to_wire(op) for op in ordered])
+        except BaseException:
+            # No answer: the ops go back to pending. If the hub did apply them, sending them
+            # again is harmless (the op_id replays the first result).
+            await asyncio.shield(self.store.requeue(ordered))
+            raise
+        await asyncio.shield(self.store.store_results(ordered, results))
+        self.monitor.report_success()
+        applied = sum(1 for r in results if r.status == "applied")
+        self.pushed += applied
+        self.last_push_at = _now()
+        self._publish(state="pushed", applied=applied, rejected=len(results) - applied)
+        return len(ordered)
+
+    async def _ensure_series(self) -> None:
+        """Keep a block of voucher numbers leased from the hub, so numbering offline can
+        never collide with another office (S6)."""
+        if time.monotonic() - self._series_checked < SERIES_CHECK_S:
+            return
+        self._series_checked = time.monotonic()
+        remaining = await self.store.series_remaining()
+        for schema in self.store.registry:
+            if schema.series is None:
+                continue
+            for prefix in schema.series.prefixes.values():
+                if remaining.get(prefix, 0) < SERIES_LOW:
+                    lease = await self.client.lease(self.dataset_id, prefix, SERIES_BLOCK)
+                    await self.store.add_series_block(lease.series, lease.start, lease.end)
+
+    # -- pull -------------------------------------------------------------------------------
+
+    async def pull_loop(self) -> None:
+        backoff = Backoff(cap=self.max_backoff)
+        cursor = await self.store.cursor()
+        caught_up = False
+        while True:
+            await self.monitor.wait_online()
+            try:
+                page = await self.client.changes(
+                    self.dataset_id, since=cursor, limit=1000,
+                    wait=self.long_poll if caught_up else 0)
+            except HubError as err:
+                if not _dataset_level(err):
+                    self.monitor.report_failure(err)
+                caught_up = False
+                await self._pause(backoff, err)
+                continue
+            backoff.reset()
+            self.monitor.report_success()
+            if page.changes:
+                await asyncio.shield(self.store.apply_changes(page, self.node_id))
+                cursor = page.last_seq
+                self.pulled += len(page.changes)
+                self._publish(state="pulled", changes=len(page.changes), cursor=cursor)
+            self.last_pull_at = _now()
+            caught_up = not page.has_more

@@ -1,0 +1,128 @@
+"""A hub in-process and nodes made of the real store + sync engine, for the sync tests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from agent.cloud.client import HubClient
+from agent.events import EventBus
+from agent.store import DatasetStore, StoreManager
+from agent.store.node import NodeDB
+from agent.sync.engine import SyncEngine
+from hub import nodes
+from hub.app import create_app
+from tests.hub.helpers import admin, make_code
+
+DS = "cty-abc"
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
+    """Wait until ``check`` holds, polling; fail with the deadline, never pass by luck."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(0.02)
+
+
+@dataclass
+class Hub:
+    db_url: str
+    server: TestServer | None
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.close()
+            self.server = None
+
+    async def start(self) -> None:
+        self.server = TestServer(create_app(self.db_url), host="127.0.0.1", port=self.port)
+        await self.server.start_server()
+
+
+@dataclass
+class Node:
+    name: str
+    stores: StoreManager
+    engine: SyncEngine
+    node_db: NodeDB
+    bus: EventBus
+
+    @property
+    def store(self) -> DatasetStore:
+        return self.stores.get(DS)
+
+    async def close(self) -> None:
+        await self.engine.stop()
+        await self.stores.close()
+        await self.node_db.close()
+
+
+@pytest.fixture
+async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
+    db_url = f"sqlite:///{tmp_path}/hub.db"
+    admin(db_url, nodes.create_dataset, DS)
+    server = TestServer(create_app(db_url), host="127.0.0.1", port=0)
+    await server.start_server()
+    handle = Hub(db_url, server, server.port or 0)
+    yield handle
+    await handle.stop()
+
+
+@pytest.fixture
+async def make_node(tmp_path: Path, hub: Hub) -> AsyncIterator[Callable[..., Awaitable[Node]]]:
+    made: list[Node] = []
+
+    async def make(name: str, *, online: bool = True, batch_size: int = 100) -> Node:
+        enroller = HubClient(hub.url)
+        try:
+            enroll = await enroller.enroll(make_code(hub.db_url, DS), name)
+        finally:
+            await enroller.close()
+        bus = EventBus()
+        node_db = NodeDB(tmp_path / name / "node.db")
+        await node_db.open()
+        stores = StoreManager(tmp_path / name, bus=bus, language="en", local_numbering=False)
+        await stores.open([DS])
+        engine = SyncEngine(
+            stores, node_db, bus, HubClient(hub.url, enroll.token, timeout=5),
+            hub_node_id=enroll.node_id, online=online, probe_interval=0.1,
+            probe_timeout=1.0, batch_size=batch_size, long_poll=1.0, max_backoff=0.3,
+        )
+        await engine.start()
+        node = Node(name, stores, engine, node_db, bus)
+        made.append(node)
+        return node
+
+    yield make
+    for node in made:
+        await node.close()
+
+
+async def seed_catalog(store: DatasetStore, prefix: str = "") -> dict[str, Any]:
+    cash = await store.create("accounts", {"number": f"{prefix}111", "name": "Tiền mặt"})
+    recv = await store.create("accounts", {"number": f"{prefix}131", "name": "Phải thu"})
+    return {"cash": cash.id, "recv": recv.id}
+
+
+def voucher(ids: dict[str, Any], customer: str, number: str | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "type": "receipt", "date": "2026-11-20", "customer": customer,
+        "lines": [{"debit": ids["cash"], "credit": ids["recv"], "amount": 250_000}],
+    }
+    if number:
+        data["number"] = number
+    return data

@@ -1,0 +1,229 @@
+"""The sync engine against a real hub (in-process): offline queueing, automatic drain and
+catch-up, dependency order, per-record states, the toggle, faults."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from agent.cloud.client import HubClient
+from protocol.connectivity import Connectivity
+from tests.agent.sync.conftest import DS, Hub, Node, eventually, seed_catalog, voucher
+
+
+async def counts(node: Node) -> dict[str, int]:
+    return await node.store.sync_counts()
+
+
+async def online(node: Node) -> bool:
+    return node.engine.connectivity is Connectivity.ONLINE
+
+
+async def test_offline_writes_drain_on_toggle_and_reach_the_other_node(
+    make_node: Callable[..., Awaitable[Node]], hub: Hub
+) -> None:
+    a = await make_node("office-a")
+    b = await make_node("office-b")
+    await eventually(lambda: online(a))
+    await eventually(lambda: _has_series(a))
+    await a.engine.set_online(False)
+    assert a.engine.connectivity is Connectivity.OFFLINE_BY_USER
+    ids = await seed_catalog(a.store)
+    customers = [
+        (await a.store.create("customers", {"code": f"KH{i:03d}", "name": f"Khách {i}"})).id
+        for i in range(20)
+    ]
+    for i in range(60):
+        await a.store.create("vouchers", voucher(ids, customers[i % 20]))
+    assert (await counts(a))["pending"] == 82
+    assert a.engine.workers[DS].pushed == 0  # nothing left while offline
+
+    await a.engine.set_online(True)
+
+    async def all_synced() -> bool:
+        c = await counts(a)
+        return c["synced"] == 82 and c["pending"] == c["syncing"] == 0
+
+    await eventually(all_synced)
+    assert await a.store.outbox_size() == 0
+
+    async def b_has_all() -> bool:
+        return len((await b.store.list("vouchers", limit=1000)).items) == 60
+
+    await eventually(b_has_all)
+    page = await b.store.list("vouchers", limit=1000)
+    assert all(r.sync.state == "synced" and r.version == 1 for r in page.items)
+    numbers = sorted(r.data["number"] for r in page.items)
+    assert len(set(numbers)) == 60 and numbers[0].startswith("PT")
+
+
+async def _has_series(node: Node) -> bool:
+    return (await node.store.series_remaining()).get("PT", 0) > 0
+
+
+async def test_duplicate_code_errors_and_dependents_are_blocked_then_flow_when_fixed(
+    make_node: Callable[..., Awaitable[Node]],
+) -> None:
+    a = await make_node("office-a")
+    b = await make_node("office-b")
+    await eventually(lambda: online(a))
+    await eventually(lambda: online(b))
+    await eventually(lambda: _has_series(b))
+    await b.engine.set_online(False)
+    ids_b = await seed_catalog(b.store, "b")
+    mine = await b.store.create("customers", {"code": "KH001", "name": "B's customer"})
+    v = await b.store.create("vouchers", voucher(ids_b, mine.id))
+    theirs = await a.store.create("customers", {"code": "KH001", "name": "A's customer"})
+
+    async def a_synced() -> bool:
+        return (await a.store.get("customers", theirs.id)).sync.state == "synced"
+
+    await eventually(a_synced)
+    await b.engine.set_online(True)
+
+    async def b_settled() -> bool:
+        rec = await b.store.get("customers", mine.id)
+        return rec.sync.state == "error"
+
+    await eventually(b_settled)
+    rec = await b.store.get("customers", mine.id)
+    assert rec.sync.code == "DUPLICATE_KEY"
+    assert rec.sync.message and "KH001" in rec.sync.message
+    assert rec.sync.details and rec.sync.details["existing"]["id"] == theirs.id
+
+    async def voucher_blocked() -> bool:
+        return (await b.store.get("vouchers", v.id)).sync.state == "blocked"
+
+    await eventually(voucher_blocked)
+    blocked = await b.store.get("vouchers", v.id)
+    assert blocked.sync.blocked_by == mine.id
+    assert blocked.sync.message and "KH001" in blocked.sync.message
+    issues = await b.store.sync_issues()
+    assert {r.id for r in issues} == {mine.id, v.id}
+
+    # The fix: rename the code. The customer and then the voucher flow by themselves.
+    await b.store.update("customers", mine.id, {"code": "KH001-B", "name": "B's customer"},
+                         if_match=rec.local_rev)
+
+    async def both_synced() -> bool:
+        c = await b.store.get("customers", mine.id)
+        w = await b.store.get("vouchers", v.id)
+        return c.sync.state == w.sync.state == "synced"
+
+    await eventually(both_synced)
+    assert await b.store.outbox_size() == 0
+
+    async def a_has_voucher() -> bool:
+        try:
+            got = await a.store.get("vouchers", v.id)
+        except Exception:
+            return False
+        return got.data["customer"] == mine.id
+
+    await eventually(a_has_voucher)
+    assert (await a.store.get("customers", mine.id)).key == "KH001-B"
+
+
+async def test_edit_on_two_sides_is_a_conflict_and_nothing_is_overwritten(
+    make_node: Callable[..., Awaitable[Node]],
+) -> None:
+    a = await make_node("office-a")
+    b = await make_node("office-b")
+    created = await a.store.create("customers", {"code": "KH777", "name": "v1"})
+
+    async def b_has_it() -> bool:
+        return bool((await b.store.list("customers", key="KH777")).items)
+
+    await eventually(b_has_it)
+    await b.engine.set_online(False)
+    on_b = await b.store.get("customers", created.id)
+    await b.store.update("customers", created.id, {"code": "KH777", "name": "edited at B"},
+                         if_match=on_b.local_rev)
+    await a.store.update("customers", created.id, {"code": "KH777", "name": "edited at A"},
+                         if_match=1)
+
+    async def a_synced() -> bool:
+        return (await a.store.get("customers", created.id)).version == 2
+
+    await eventually(a_synced)
+    await b.engine.set_online(True)
+
+    async def b_conflict() -> bool:
+        return (await b.store.get("customers", created.id)).sync.state == "conflict"
+
+    await eventually(b_conflict)
+    rec = await b.store.get("customers", created.id)
+    assert rec.sync.code == "STALE_VERSION"
+    assert rec.data["name"] == "edited at B"  # the local edit is kept, not overwritten
+    assert rec.sync.details and rec.sync.details["current"]["data"]["name"] == "edited at A"
+
+
+async def test_hub_down_queues_then_drains_when_it_returns(
+    make_node: Callable[..., Awaitable[Node]], hub: Hub,
+) -> None:
+    a = await make_node("office-a")
+    await eventually(lambda: online(a))
+    await hub.stop()
+    await a.store.create("customers", {"code": "KH100", "name": "x"})
+
+    async def offline() -> bool:
+        return a.engine.connectivity is Connectivity.CLOUD_UNAVAILABLE
+
+    await eventually(offline)
+    for i in range(30):
+        await a.store.create("customers", {"code": f"KH2{i:02d}", "name": "y"})
+    assert (await counts(a))["synced"] == 0
+    await hub.start()
+
+    async def drained() -> bool:
+        return (await counts(a))["synced"] == 31
+
+    await eventually(drained)
+    assert a.engine.connectivity is Connectivity.ONLINE
+
+
+async def test_lost_push_answer_is_replayed_without_applying_twice(
+    make_node: Callable[..., Awaitable[Node]], hub: Hub,
+) -> None:
+    a = await make_node("office-a", online=False)
+    for i in range(10):
+        await a.store.create("customers", {"code": f"KH{i}", "name": "x"})
+    # Send the ops but "lose" the answer: take a batch, push it directly, then requeue it
+    # as a crashed node would find it after restart.
+    batch, versions = await a.store.take_batch(100)
+    from agent.sync.ordering import assign_base_versions
+    from agent.sync.worker import to_wire
+    assign_base_versions(batch, versions)
+    assert a.engine.client is not None
+    token = a.engine.client.token
+    direct = HubClient(hub.url, token)
+    first = await direct.push(DS, [to_wire(op) for op in batch])
+    await direct.close()
+    assert all(r.status == "applied" for r in first)
+    await a.store.reset_syncing()
+    await a.engine.set_online(True)
+
+    async def synced() -> bool:
+        return (await counts(a))["synced"] == 10
+
+    await eventually(synced)
+    check = HubClient(hub.url, token)
+    page = await check.changes(DS, since=0, limit=100)
+    await check.close()
+    assert len(page.changes) == 10  # each applied exactly once
+    assert all(c.version == 1 for c in page.changes)
+
+
+async def test_toggle_off_means_no_hub_traffic(
+    make_node: Callable[..., Awaitable[Node]],
+) -> None:
+    a = await make_node("office-a")
+    await eventually(lambda: online(a))
+    await a.engine.set_online(False)
+    assert not any(w.running for w in a.engine.workers.values())
+    assert await a.node_db.get_setting("online") is False
+    record = await a.store.create("customers", {"code": "KH9", "name": "x"})
+    await a.engine.sync_now()
+    rec: Any = await a.store.get("customers", record.id)
+    assert rec.sync.state == "pending"
+    assert a.engine.connectivity is Connectivity.OFFLINE_BY_USER
