@@ -394,7 +394,7 @@ class WorkstationClient:
         url = self.node_url + API + "/events"
         try:
             async with self._session_().ws_connect(
-                url, headers=self._auth(), heartbeat=30, timeout=aiohttp.ClientWSTimeout(ws_close=5)
+                url, headers=self._auth(), heartbeat=30
             ) as ws:
                 async for msg in ws:
                     if msg.type == aiohttp.WSMsgType.TEXT:
