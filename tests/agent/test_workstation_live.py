@@ -10,6 +10,7 @@ from typing import Any
 
 import keyring
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 from click.testing import CliRunner, Result
 
@@ -141,6 +142,53 @@ async def test_events_stream_record_changes(client: WorkstationClient) -> None:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert event["dataset"] == DS and event["record"]["collection"] == "customers"
+
+
+async def _serve(ctx: NodeContext, port: int) -> web.AppRunner:
+    runner = web.AppRunner(create_lan_app(ctx), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port, reuse_address=True).start()
+    return runner
+
+
+async def _next_record_event(client: WorkstationClient, seen: asyncio.Queue[Any], tag: str) -> Any:
+    """Write until a record event arrives (the socket may be (re)opening); bounded by 10 s."""
+    async with asyncio.timeout(10):
+        n = 0
+        while seen.empty():
+            n += 1
+            await client.create(DS, "customers", {"code": f"{tag}{n}", "name": "x"})
+            await asyncio.sleep(0.05)
+        return await seen.get()
+
+
+async def test_events_reconnect_after_the_node_restarts(
+    ctx: NodeContext, unused_tcp_port: int
+) -> None:
+    runner = await _serve(ctx, unused_tcp_port)
+    url = f"http://127.0.0.1:{unused_tcp_port}"
+    seen: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    async with WorkstationClient(url) as client:
+        await client.pair(ctx.pairing.issue_code().code, "KT-02")
+
+        async def listen() -> None:
+            async for event in client.events(DS, reconnect=True, max_backoff=0.2):
+                if event.get("type") == "record":
+                    await seen.put(event)
+
+        task = asyncio.create_task(listen())
+        try:
+            await _next_record_event(client, seen, "A")
+            await runner.cleanup()  # the node goes away: the socket closes
+            runner = await _serve(ctx, unused_tcp_port)
+            while not seen.empty():
+                seen.get_nowait()
+            event = await _next_record_event(client, seen, "B")
+            assert event["record"]["data"]["code"].startswith("B")
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await runner.cleanup()
 
 
 async def test_unpaired_client_reads_nothing(node_url: str, client: WorkstationClient) -> None:
