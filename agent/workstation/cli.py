@@ -333,6 +333,7 @@ def watch(
     """Print the node's events as JSON lines until Ctrl-C, --count or --timeout."""
 
     async def action(c: WorkstationClient) -> None:
+        await c.info()  # a wrong URL fails now; a node restarted later is reconnected to
         seen = 0
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
