@@ -164,6 +164,7 @@ def summarize(shards: list[Shard], node_cpu_s: float, seconds: float) -> dict[st
         "errors": errors,
         "generator_cpu_pct_of_one_core": round(100 * gen_cpu / wall, 1) if wall else None,
         "node_cpu_pct_of_one_core": round(100 * node_cpu_s / wall, 1) if wall else None,
+        "node_cpu_ms_per_write": round(1000 * node_cpu_s / len(lat), 3) if lat else None,
         "loadavg_1m_after": round(os.getloadavg()[0], 2),
         "seconds_requested": seconds,
     }
@@ -228,6 +229,7 @@ def _report(r: dict[str, Any]) -> None:
     print(f"  errors             {r['errors'] or 'none'}")
     print(f"  CPU (% of 1 core)  node {r['node_cpu_pct_of_one_core']}  "
           f"load generator {r['generator_cpu_pct_of_one_core']}")
+    print(f"  node CPU per write {r['node_cpu_ms_per_write']} ms")
     print(f"  load average 1m    {r['loadavg_1m_after']}")
     print(f"  bar (>= {BAR_WRITES_S}/s, p99 <= {BAR_P99_MS:.0f} ms): {'MET' if ok else 'NOT MET'}")
 
