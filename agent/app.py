@@ -32,6 +32,8 @@ from agent.runtime import RuntimeInfo, ensure_control_token, remove_runtime, wri
 from agent.store import StoreManager
 from agent.store.node import NodeDB
 from agent.sync.api import SyncControl
+from agent.sync.engine import SyncEngine
+from agent.sync.factory import make_sync
 from agent.sync.standalone import StandaloneSync
 from agent.tls import TlsMaterial, ensure_certificate, server_ssl_context
 
@@ -70,8 +72,12 @@ class NodeContext:
 SyncFactory = Callable[[NodeContext], Awaitable[SyncControl]]
 
 
-async def _standalone(ctx: NodeContext) -> SyncControl:
-    return await StandaloneSync.load(ctx.node_db, ctx.bus)
+async def default_sync(ctx: NodeContext) -> SyncControl:
+    """The sync engine when this node is enrolled with a hub, else the standalone toggle."""
+    sync = await make_sync(ctx.config, ctx.stores, ctx.node_db, ctx.bus)
+    if isinstance(sync, SyncEngine):
+        ctx.on_close.append(sync.stop)
+    return sync
 
 
 def _hostnames(host: str) -> list[str]:
@@ -108,7 +114,7 @@ async def build_context(
             ctx.tls = await asyncio.to_thread(
                 ensure_certificate, data_dir, _hostnames(config.lan.host), config.node.name
             )
-        ctx.sync = await (sync_factory or _standalone)(ctx)
+        ctx.sync = await (sync_factory or default_sync)(ctx)
         return ctx
     except BaseException:
         for closer in reversed(closers):

@@ -152,4 +152,40 @@ def sync(config_path: Path) -> None:
     click.echo(label("sync_requested", config.node.language))
 
 
-node_commands: list[click.Command] = [serve, pair_code, status, _toggle(True), _toggle(False), sync]
+_ENROLLED = (
+    "Đã đăng ký với Cloud {hub} (mã máy chủ {node_id}); dữ liệu được cấp: {datasets}. "
+    "Mã truy cập được lưu {where}. Hãy khởi động lại dịch vụ nếu nó đang chạy.",
+    "Enrolled with {hub} (node id {node_id}); datasets granted: {datasets}. "
+    "The token is kept {where}. Restart the service if it is running.",
+)
+_WHERE = {
+    "keyring": ("trong kho khóa của hệ điều hành ({detail})", "in the OS keyring ({detail})"),
+    "file": ("trong tệp chỉ tài khoản dịch vụ đọc được: {detail}",
+             "in a file only the service account can read: {detail}"),
+}
+
+
+@click.command()
+@CONFIG_OPTION
+@click.option("--hub", "hub_url", required=True, help="The hub's base URL.")
+@click.option("--code", required=True, help="One-time enrollment code from the hub admin.")
+def enroll(config_path: Path, hub_url: str, code: str) -> None:
+    """Enroll this node with a hub; the node token goes to the OS keyring (or a 0600 file)."""
+    from agent.cloud.client import HubError
+    from agent.enrollment import enroll as do_enroll
+
+    config = _load(config_path)
+    try:
+        done = asyncio.run(do_enroll(config, hub_url, code))
+    except HubError as err:
+        fail(f"enrollment failed: {err}")
+    lang = config.node.language
+    index = 0 if lang == "vi" else 1
+    where = _WHERE[done.secret.where][index].format(detail=done.secret.detail)
+    click.echo(_ENROLLED[index].format(hub=done.hub_url, node_id=done.node_id,
+                                       datasets=", ".join(done.datasets) or "-", where=where))
+
+
+node_commands: list[click.Command] = [
+    serve, pair_code, status, _toggle(True), _toggle(False), sync, enroll,
+]
