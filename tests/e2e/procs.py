@@ -270,8 +270,37 @@ class ManagedProcess(ABC):
         self.terminate()
 
 
+class LineReadyProcess(ManagedProcess):
+    """Ready once its stdout (of this start) matches ``ready_re``; the match is kept.
+
+    E.g. a hub: ``LineReadyProcess(officesync_cmd("hub", "serve", ...), log_dir,
+    re.compile(r"listening on (?P<url>\\S+)"))`` then ``proc.ready_match["url"]``.
+    """
+
+    def __init__(
+        self,
+        args: Sequence[str],
+        log_dir: Path,
+        ready_re: re.Pattern[str],
+        *,
+        label: str | None = None,
+        env: Mapping[str, str] | None = None,
+        ready_timeout: float = DEFAULT_READY_TIMEOUT,
+    ) -> None:
+        super().__init__(args, log_dir, env=env, ready_timeout=ready_timeout)
+        self.ready_re = ready_re
+        self.ready_match: re.Match[str] | None = None
+        if label:
+            self.label = label
+
+    def _ready(self) -> bool:
+        self.ready_match = self.ready_re.search(self.stdout())
+        return self.ready_match is not None
+
+
 class NodeProcess(ManagedProcess):
-    """``officesync serve --config FILE``; ready when it prints its ready line."""
+    """``officesync serve --config FILE``; ready when it prints its ready line (or, as a
+    fallback, when ``runtime.json`` names this process)."""
 
     label = "node"
 
