@@ -97,8 +97,11 @@ class TrayShell:
         self._title: Callable[[str], str] = (
             ascii_fold if icon_cls.__module__.endswith("_xorg") else str
         )
+        # What the icon shows now: only real changes reach the backend (with the xorg one each
+        # update is an X round trip from another thread, which python-xlib races on).
+        self._shown = (first.icon, self._title(first.tooltip))
         self.icon = icon_cls(
-            "officesync", icon=render_icon(first.icon, ICON_SIZE), title=self._title(first.tooltip),
+            "officesync", icon=render_icon(first.icon, ICON_SIZE), title=self._shown[1],
             menu=pystray_menu(first.menu, self.post),
         )
         self.failed = False
@@ -165,8 +168,12 @@ class TrayShell:
 
     # ViewSink, called on the worker thread; pystray backends marshal to the GUI thread.
     def show(self, view: TrayView) -> None:
-        self.icon.icon = render_icon(view.icon, ICON_SIZE)
-        self.icon.title = self._title(view.tooltip)
+        spec, title = view.icon, self._title(view.tooltip)
+        if spec != self._shown[0]:
+            self.icon.icon = render_icon(spec, ICON_SIZE)
+        if title != self._shown[1]:
+            self.icon.title = title
+        self._shown = (spec, title)
         self.icon.menu = pystray_menu(view.menu, self.post)
         if self._toggle_after is not None and view.state is not TrayState.AGENT_DOWN:
             timer = threading.Timer(self._toggle_after, self.activate, (MenuAction.TOGGLE_ONLINE,))

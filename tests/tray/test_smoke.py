@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -117,6 +118,18 @@ def _showing(name: str, word: str) -> tuple[str, Image.Image] | None:
     return shot if shot is not None and word in shot[0] else None
 
 
+def _wait_showing(
+    name: str, word: str, tray: subprocess.Popen[bytes], log: Path
+) -> tuple[str, Image.Image]:
+    try:
+        return wait_until(lambda: _showing(name, word), 20, f"the icon to say {word!r}")
+    except TimeoutError as err:
+        shot = _snapshot(name)
+        tray.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
+        tray.wait(10)
+        pytest.fail(f"{err}; icon now: {shot and shot[0]!r}\n{log.read_text()}")
+
+
 def _get_status(node: NodeProcess) -> dict[str, Any]:
     request = urllib.request.Request(
         node.control_url.rstrip("/") + "/control/v1/status",
@@ -136,18 +149,17 @@ def test_work_online_toggle_changes_the_icon_and_the_node(
         assert isinstance(node, NodeProcess)
         assert _get_status(node)["online"] is True
         env = {**os.environ, "DISPLAY": display, "PYSTRAY_BACKEND": "xorg",
-               TEST_TOGGLE_ENV: str(TOGGLE_AFTER_S), "PYTHONUNBUFFERED": "1"}
+               TEST_TOGGLE_ENV: str(TOGGLE_AFTER_S), "PYTHONUNBUFFERED": "1",
+               "PYTHONFAULTHANDLER": "1"}
         log = (tmp_path / "tray.log").open("wb")
         tray = subprocess.Popen(officesync_cmd("tray", "--config", str(config)), env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
         try:
-            before = wait_until(lambda: _showing(display, "Cloud"), 20,
-                                "the docked icon to show the node's state")
+            before = _wait_showing(display, "Cloud", tray, tmp_path / "tray.log")
             assert before[0] == "OfficeSync: Chua cau hinh Cloud"  # vi, folded for xorg
             wait_until(lambda: _get_status(node)["online"] is False, 20,
                        "the node to be offline after the Work online click")
-            after = wait_until(lambda: _showing(display, "offline"), 10,
-                               "the icon to show offline by user")
+            after = _wait_showing(display, "offline", tray, tmp_path / "tray.log")
         finally:
             tray.terminate()
             tray.wait(10)
