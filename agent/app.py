@@ -23,16 +23,19 @@ from aiohttp import web
 
 from agent import keys
 from agent.config import Config
+from agent.config_watch import ConfigWatcher
 from agent.control_api import setup_control_api
+from agent.discovery import Advertiser, advertised_addresses
 from agent.events import EventBus
 from agent.lan_api import setup_lan_api
 from agent.lan_api.pairing import Clock, Pairing
 from agent.lan_api.websocket import close_websockets
+from agent.lifecycle import LiveSync, apply_config
 from agent.runtime import RuntimeInfo, ensure_control_token, remove_runtime, write_runtime
+from agent.service.sdnotify import SystemdNotifier, watchdog_loop
 from agent.store import StoreManager
 from agent.store.node import NodeDB
 from agent.sync.api import SyncControl
-from agent.sync.engine import SyncEngine
 from agent.sync.factory import make_sync
 from agent.sync.standalone import StandaloneSync
 from agent.tls import TlsMaterial, ensure_certificate, server_ssl_context
@@ -58,6 +61,8 @@ class NodeContext:
     clock: Clock = time.time
     tls: TlsMaterial | None = None
     on_close: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Config changes that wait for a restart ({"vi", "en"}), shown by status.
+    pending_restart: dict[str, str] | None = None
 
     async def close(self) -> None:
         for callback in reversed(self.on_close):
@@ -73,11 +78,11 @@ SyncFactory = Callable[[NodeContext], Awaitable[SyncControl]]
 
 
 async def default_sync(ctx: NodeContext) -> SyncControl:
-    """The sync engine when this node is enrolled with a hub, else the standalone toggle."""
-    sync = await make_sync(ctx.config, ctx.stores, ctx.node_db, ctx.bus)
-    if isinstance(sync, SyncEngine):
-        ctx.on_close.append(sync.stop)
-    return sync
+    """The sync engine when this node is enrolled with a hub, else the standalone toggle;
+    behind a :class:`LiveSync` so a config change can swap it while the node runs."""
+    live = LiveSync(await make_sync(ctx.config, ctx.stores, ctx.node_db, ctx.bus))
+    ctx.on_close.append(live.close)
+    return live
 
 
 def _hostnames(host: str) -> list[str]:
@@ -207,10 +212,14 @@ def _stop_event() -> asyncio.Event:
 async def run_node(
     config: Config, *, sync_factory: SyncFactory | None = None, stop: asyncio.Event | None = None
 ) -> None:
-    """Run the node until SIGTERM/SIGINT (or ``stop`` is set), then shut down cleanly."""
+    """Run the node until SIGTERM/SIGINT (or ``stop`` is set), then shut down cleanly: the
+    current transaction finishes, WebSockets close with a reason, sync loops stop, within
+    ``SHUTDOWN_TIMEOUT_S``; the queue resumes where it was at the next start."""
     stop = stop or _stop_event()
+    notifier = SystemdNotifier.from_env()
     ctx = await build_context(config, sync_factory=sync_factory)
     runners: list[web.AppRunner] = []
+    services: list[Callable[[], Awaitable[None]]] = []
     pid = os.getpid()
     try:
         lan_runner, lan_port = await _start(
@@ -224,12 +233,62 @@ async def run_node(
         lan_url = _url(config.lan.host, lan_port, "https" if ctx.tls else "http")
         control_url = _url(config.control.host, control_port)
         write_runtime(config.data_dir, RuntimeInfo(pid, lan_url, control_url))
+        services += await _start_services(ctx, lan_port)
         log.info("LAN API on %s:%d, control API on %s", config.lan.host, lan_port, control_url)
+        notifier.ready(status=f"serving {lan_url}")
         print(f"officesync node ready: lan={lan_url} control={control_url}", flush=True)
         await stop.wait()
+        notifier.stopping()
         log.info("shutting down")
     finally:
+        for stop_service in reversed(services):
+            with contextlib.suppress(Exception):
+                await stop_service()
         for runner in reversed(runners):
             await runner.cleanup()
         await ctx.close()
         remove_runtime(config.data_dir, pid)
+        notifier.close()
+
+
+async def _start_services(ctx: NodeContext, lan_port: int) -> list[Callable[[], Awaitable[None]]]:
+    """The systemd watchdog, the mDNS advertisement and the config watcher; returns how to stop
+    each. None of them may stop the node from serving if it fails to start."""
+    stops: list[Callable[[], Awaitable[None]]] = []
+    watchdog = asyncio.create_task(watchdog_loop(), name="systemd-watchdog")
+
+    async def stop_watchdog() -> None:
+        watchdog.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watchdog
+
+    stops.append(stop_watchdog)
+    config = ctx.config
+    advertiser: Advertiser | None = None
+    if config.discovery.enabled:
+        advertiser = Advertiser(
+            config.node.name, lan_port, datasets=config.dataset_ids,
+            fingerprint=ctx.tls.fingerprint_sha256 if ctx.tls else None,
+            addresses=advertised_addresses(config.lan.host),
+        )
+        try:
+            await advertiser.start()
+            stops.append(advertiser.stop)
+        except Exception:
+            log.exception("mDNS advertisement failed; workstations can still use the address")
+            advertiser = None
+    if config.source is not None:
+        async def on_change(old: Config, new: Config) -> None:
+            await apply_config(ctx, old, new)
+            if advertiser is not None:
+                await advertiser.update(datasets=ctx.config.dataset_ids,
+                                        node_name=ctx.config.node.name)
+
+        async def on_refused(reason: str) -> None:
+            log.error("config change refused, keeping the running one: %s", reason)
+
+        watcher = ConfigWatcher(config.source, config.model_copy(deep=True), on_change,
+                                on_refused=on_refused)
+        await watcher.start()
+        stops.append(watcher.stop)
+    return stops

@@ -30,6 +30,8 @@ async def build_status(app: web.Application) -> dict[str, Any]:
         counts = await stores.get(ds).sync_counts() if connected else None
         datasets.append({"id": ds, "connected": connected, "counts": counts})
     connectivity = sync.connectivity
+    ctx = app[keys.CONTEXT]
+    hub = await ctx.node_db.get_setting("hub") or {}
     return {
         "online": sync.online,
         "connectivity": connectivity.value,
@@ -37,6 +39,12 @@ async def build_status(app: web.Application) -> dict[str, Any]:
         "datasets": datasets,
         "workstations": app[keys.PAIRING].paired_count,
         "version": PACKAGE_VERSION,
+        # Beyond DESIGN §6: where the hub token lives (never the token), the LAN TLS
+        # fingerprint, and config changes that wait for a restart.
+        "hub": {"url": ctx.config.cloud.url or hub.get("url"), "node_id": hub.get("node_id"),
+                "token_store": hub.get("token_store")},
+        "tls_fingerprint": ctx.tls.fingerprint_sha256 if ctx.tls else None,
+        "pending_restart": ctx.pending_restart,
     }
 
 

@@ -62,7 +62,8 @@ def request_lang(request: web.Request) -> Lang:
     """The message language of this request (Accept-Language, else the node's), computed once."""
     lang = request.get(keys.LANG)
     if lang is None:
-        lang = pick_language(request.headers.get("Accept-Language"), request.app[keys.LANGUAGE])
+        lang = pick_language(request.headers.get("Accept-Language"),
+                             request.app[keys.CONTEXT].config.node.language)
         request[keys.LANG] = lang
     return lang
 

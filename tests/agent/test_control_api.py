@@ -72,6 +72,9 @@ async def test_status_shape(
             "synced": 0, "pending": 0, "syncing": 0, "error": 0, "conflict": 0, "blocked": 0}}],
         "workstations": 1,
         "version": status["version"],
+        "hub": {"url": None, "node_id": None, "token_store": None},
+        "tls_fingerprint": None,
+        "pending_restart": None,
     }
     assert status["message"]["en"].startswith("No cloud configured")
 
