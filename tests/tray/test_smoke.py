@@ -108,6 +108,8 @@ def _snapshot(name: str) -> tuple[str, Image.Image] | None:
         raw = win.get_image(0, 0, geo.width, geo.height, X.ZPixmap, 0xFFFFFFFF)
         image = Image.frombytes("RGB", (geo.width, geo.height), raw.data, "raw", "BGRX")
         return str(win.get_wm_name()), image
+    except Exception:  # the window was re-embedded under us (python-xlib errors vary): retry
+        return None
     finally:
         dpy.close()
 
