@@ -4,7 +4,7 @@
 set -euo pipefail
 
 need=()
-for pkg in xvfb trayer x11-utils systemd iproute2 wixl msitools; do
+for pkg in xvfb trayer x11-utils systemd iproute2 wixl msitools chromium; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
