@@ -18,8 +18,12 @@ from typing import Any, NoReturn, TypeVar
 import click
 import orjson
 
+from agent.discovery import DiscoveredNode
+from agent.discovery import discover as find_nodes
 from agent.workstation import messages
 from agent.workstation.client import Stored, WorkstationClient, WorkstationError
+from agent.workstation.pairing import Paired, node_json, pair_target, pick_node
+from agent.workstation.pairing import pair as pair_with
 from agent.workstation.profile import Profile, ProfileError, home_dir, load_profile, save_profile
 from agent.workstation.tokens import TokenError, forget_token, load_token, store_token
 from protocol.errors import ErrorCode
@@ -83,6 +87,8 @@ def _run(ctx: click.Context, make: Callable[[], Awaitable[T]]) -> T:
         _die(err.code.value, err.message)
     except CliFailure as err:
         _die(err.code.value, err.message)
+    except messages.LocalError as err:
+        _die(err.code.value, err.text(_lang(ctx)))
 
 
 async def _awaited(make: Callable[[], Awaitable[T]]) -> T:
@@ -158,40 +164,87 @@ def ws(ctx: click.Context, lang: Lang | None) -> None:
 
 
 @ws.command()
-@click.option("--node", "node_url", required=True, help="The node's LAN URL, e.g. http://h:8470")
+@click.option("--timeout", type=click.FloatRange(0.1, 60), default=3.0, show_default=True,
+              help="Seconds to listen for answers.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def discover(ctx: click.Context, timeout: float, as_json: bool) -> None:
+    """Nodes found on the LAN with mDNS: name, URL, version, datasets, TLS fingerprint."""
+
+    async def go() -> list[DiscoveredNode]:
+        return await find_nodes(timeout)
+
+    nodes = _run(ctx, go)
+    if as_json:
+        _emit([node_json(n) for n in nodes])
+        return
+    lang = _lang(ctx)
+    if not nodes:
+        click.echo(messages.text("no_nodes", lang, timeout=f"{timeout:g}"))
+    for n in nodes:
+        shown = ", ".join(n.datasets) or messages.label("none", lang)
+        tls = f"TLS SHA-256: {n.fingerprint}" if n.fingerprint else messages.label("tls_off", lang)
+        click.echo(f"{n.name}  {n.url}  {messages.label('version', lang)} {n.version}")
+        click.echo(f"  {messages.label('datasets', lang)}: {shown}")
+        click.echo(f"  {tls}")
+
+
+@ws.command()
+@click.option("--node", "node_url", default=None, help="The node's LAN URL, e.g. http://h:8470")
+@click.option("--discover", "discover_name", is_flag=False, flag_value="", default=None,
+              metavar="[NAME]", help="Find the node with mDNS (the only one, or the one NAME).")
+@click.option("--discover-timeout", type=click.FloatRange(0.1, 60), default=3.0,
+              show_default=True, help="Seconds to listen for nodes with --discover.")
 @click.option("--code", required=True, help="One-time pairing code from the node.")
 @click.option("--name", default=None, help="This workstation's name [host name].")
-@click.option("--fingerprint", default=None, help="The node's TLS SHA-256 fingerprint (hex).")
+@click.option("--fingerprint", default=None,
+              help="The node's TLS SHA-256 fingerprint (hex, colons allowed).")
 @click.pass_context
 def pair(
-    ctx: click.Context, node_url: str, code: str, name: str | None, fingerprint: str | None
+    ctx: click.Context, node_url: str | None, discover_name: str | None,
+    discover_timeout: float, code: str, name: str | None, fingerprint: str | None,
 ) -> None:
-    """Pair this workstation with a node; the token goes to the OS keyring or a 0600 file."""
+    """Pair this workstation with a node; the token goes to the OS keyring or a 0600 file.
+
+    With an https node the certificate is pinned: to --fingerprint, to the fingerprint the
+    node advertises (--discover), or else to the one it states at first contact."""
     chosen = _chosen(ctx)
     lang = _lang(ctx)
     ws_name = name or socket.gethostname()
 
     async def go() -> dict[str, Any]:
-        async with WorkstationClient(node_url, language=chosen, fingerprint=fingerprint) as c:
-            answer = await c.pair(code, ws_name)
-        home = home_dir()
-        with contextlib.suppress(ProfileError):
-            old = load_profile(home)
-            forget_token(home, old.workstation_id, old.token_store)
-        where = store_token(home, answer.workstation_id, answer.token)
-        profile = Profile(
-            node_url=node_url.rstrip("/"), workstation_id=answer.workstation_id, name=ws_name,
-            fingerprint=fingerprint, token_store=where.store, language=chosen,
-        )
-        save_profile(profile, home)
-        note = "token_in_keyring" if where.store == "keyring" else "token_in_file"
-        return {
-            "workstation_id": answer.workstation_id, "node_url": profile.node_url,
-            "name": ws_name, "token_store": where.store, "token_location": where.where,
-            "message": messages.text(note, lang, where=where.where),
-        }
+        if (node_url is None) == (discover_name is None):
+            raise messages.LocalError("node_or_discover")
+        found = None
+        if discover_name is not None:
+            nodes = await find_nodes(discover_timeout)
+            found = pick_node(nodes, discover_name or None, discover_timeout)
+        target = pair_target(node_url, found, fingerprint)
+        paired = await pair_with(target, code, ws_name, chosen)
+        return _save_pairing(paired, ws_name, chosen, lang)
 
     _emit(_run(ctx, go))
+
+
+def _save_pairing(paired: Paired, ws_name: str, chosen: Lang | None, lang: Lang) -> dict[str, Any]:
+    """Keep the token and the profile (replacing an earlier pairing); the JSON to print."""
+    home = home_dir()
+    answer = paired.answer
+    with contextlib.suppress(ProfileError):
+        old = load_profile(home)
+        forget_token(home, old.workstation_id, old.token_store)
+    where = store_token(home, answer.workstation_id, answer.token)
+    profile = Profile(
+        node_url=paired.url, workstation_id=answer.workstation_id, name=ws_name,
+        fingerprint=paired.fingerprint, token_store=where.store, language=chosen,
+    )
+    save_profile(profile, home)
+    note = "token_in_keyring" if where.store == "keyring" else "token_in_file"
+    return {
+        "workstation_id": answer.workstation_id, "node_url": profile.node_url,
+        "name": ws_name, "fingerprint": paired.fingerprint, "token_store": where.store,
+        "token_location": where.where, "message": messages.text(note, lang, where=where.where),
+    }
 
 
 @ws.command()

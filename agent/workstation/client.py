@@ -16,12 +16,16 @@ import aiohttp
 import orjson
 from pydantic import ValidationError
 
+from agent.tls import pinned_fingerprint
 from agent.workstation import messages
 from protocol.errors import ErrorCode, render
 from protocol.i18n import Lang
 from protocol.models import PairResponse, Record, RecordPage
 
 API = "/api/v1"
+# ``WorkstationError.details["reason"]`` when the node's certificate is not the pinned one;
+# ``details["expected"]`` / ``details["got"]`` are the two SHA-256 fingerprints (hex).
+FINGERPRINT_MISMATCH = "tls_fingerprint_mismatch"
 
 
 class WorkstationError(Exception):
@@ -121,11 +125,13 @@ def _dumps(obj: Any) -> str:
     return orjson.dumps(obj).decode()
 
 
-def _ssl_for(fingerprint: str | None) -> aiohttp.Fingerprint | bool:
-    if not fingerprint:
-        return True
-    digest = bytes.fromhex(fingerprint.replace(":", "").replace(" ", "").removeprefix("sha256/"))
-    return aiohttp.Fingerprint(digest)
+def _ssl_for(fingerprint: str | None, verify: bool) -> aiohttp.Fingerprint | bool:
+    """A pinned certificate, CA verification (the default), or none at all (``verify`` off:
+    only for the first contact of trust-on-first-use pairing, see ``agent.workstation.pairing``).
+    A malformed fingerprint raises ``ValueError``."""
+    if fingerprint:
+        return pinned_fingerprint(fingerprint)
+    return verify
 
 
 class WorkstationClient:
@@ -138,6 +144,7 @@ class WorkstationClient:
         *,
         language: Lang | None = None,
         fingerprint: str | None = None,
+        verify_certificate: bool = True,
         timeout: float = 30.0,
         connector_limit: int = 100,
     ) -> None:
@@ -145,7 +152,7 @@ class WorkstationClient:
         self.token = token
         self.language: Lang = language or "vi"
         self._accept_language = language
-        self._ssl = _ssl_for(fingerprint)
+        self._ssl = _ssl_for(fingerprint, verify_certificate)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._limit = connector_limit
         self._session: aiohttp.ClientSession | None = None
@@ -180,12 +187,15 @@ class WorkstationClient:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     def _unreachable(self, err: BaseException) -> WorkstationError:
+        details: dict[str, Any] = {"url": self.node_url}
         if isinstance(err, aiohttp.ServerFingerprintMismatch):
             key, reason = "fingerprint", ""
+            details.update(reason=FINGERPRINT_MISMATCH, expected=err.expected.hex(),
+                           got=err.got.hex())
         else:
             key, reason = "unreachable", (str(err) or type(err).__name__)
         message = messages.text(key, self.language, url=self.node_url, reason=reason)
-        return WorkstationError(messages.code_of(key), 0, message, {"url": self.node_url})
+        return WorkstationError(messages.code_of(key), 0, message, details)
 
     async def _call(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent.tls import MISMATCH_MESSAGE
 from protocol.errors import ErrorCode
 from protocol.i18n import Lang
 
@@ -14,11 +15,7 @@ _MESSAGES: dict[str, tuple[ErrorCode, str, str]] = {
         "Không kết nối được máy chủ {url}: {reason}",
         "Cannot reach the server at {url}: {reason}",
     ),
-    "fingerprint": (
-        ErrorCode.FORBIDDEN,
-        "Dấu vân tay chứng chỉ TLS của máy chủ {url} không khớp với dấu vân tay đã ghép nối",
-        "The TLS certificate fingerprint of {url} does not match the paired one",
-    ),
+    "fingerprint": (ErrorCode.FORBIDDEN, MISMATCH_MESSAGE["vi"], MISMATCH_MESSAGE["en"]),
     "not_paired": (
         ErrorCode.UNAUTHORIZED,
         "Máy trạm chưa được ghép nối. Chạy: officesync ws pair --node URL --code MÃ",
@@ -56,7 +53,86 @@ _MESSAGES: dict[str, tuple[ErrorCode, str, str]] = {
         "No OS keyring available: the access token is kept in the file {where} "
         "(readable by this user only)",
     ),
+    "bad_fingerprint": (
+        ErrorCode.VALIDATION_FAILED,
+        "--fingerprint không phải dấu vân tay SHA-256 (64 chữ số hex): {value}",
+        "--fingerprint is not a SHA-256 fingerprint (64 hex digits): {value}",
+    ),
+    "fingerprint_needs_https": (
+        ErrorCode.VALIDATION_FAILED,
+        "Đã cho dấu vân tay TLS nhưng địa chỉ máy chủ {url} không dùng https",
+        "A TLS fingerprint was given but the node URL {url} is not https",
+    ),
+    "fingerprint_conflict": (
+        ErrorCode.FORBIDDEN,
+        "Dấu vân tay --fingerprint khác với dấu vân tay máy chủ {name} quảng bá ({advertised})",
+        "--fingerprint differs from the one node {name} advertises ({advertised})",
+    ),
+    "pair_fingerprint_mismatch": (
+        ErrorCode.FORBIDDEN,
+        "Chứng chỉ TLS của máy chủ {url} có dấu vân tay {got}, không phải {expected}. "
+        "Chưa ghép nối",
+        "The node at {url} presented a TLS certificate with fingerprint {got}, not "
+        "{expected}. Not paired.",
+    ),
+    "no_tls_fingerprint": (
+        ErrorCode.FORBIDDEN,
+        "Máy chủ {url} dùng https nhưng không cho biết dấu vân tay chứng chỉ. "
+        "Hãy dùng --fingerprint",
+        "The node at {url} uses https but does not state its certificate fingerprint. "
+        "Pass --fingerprint.",
+    ),
+    "node_or_discover": (
+        ErrorCode.VALIDATION_FAILED,
+        "Hãy chỉ định --node URL hoặc --discover [TÊN], không dùng cả hai",
+        "Give --node URL or --discover [NAME], not both",
+    ),
+    "no_nodes": (
+        ErrorCode.NOT_FOUND,
+        "Không tìm thấy máy chủ OfficeSync nào trong mạng LAN (đã chờ {timeout} giây)",
+        "No OfficeSync node found on the LAN (waited {timeout} s)",
+    ),
+    "node_not_found": (
+        ErrorCode.NOT_FOUND,
+        "Không tìm thấy máy chủ tên {name}. Các máy chủ tìm thấy: {found}",
+        "No node named {name}. Nodes found: {found}",
+    ),
+    "ambiguous_node": (
+        ErrorCode.VALIDATION_FAILED,
+        "Tìm thấy nhiều máy chủ: {found}. Hãy chọn một: --discover TÊN hoặc --node URL",
+        "Several nodes found: {found}. Choose one: --discover NAME or --node URL",
+    ),
 }
+
+# Labels of ``officesync ws discover``'s human output: key -> (vi, en).
+_LABELS: dict[str, tuple[str, str]] = {
+    "version": ("phiên bản", "version"),
+    "datasets": ("dữ liệu", "datasets"),
+    "tls_off": ("TLS: tắt", "TLS: off"),
+    "none": ("(không có)", "(none)"),
+}
+
+
+class LocalError(Exception):
+    """A failure found on the workstation itself (bad option, no node found, ...); the
+    message is rendered in the caller's language with :meth:`text`."""
+
+    def __init__(self, key: str, **params: Any) -> None:
+        self.key = key
+        self.params = params
+        super().__init__(text(key, "en", **params))
+
+    @property
+    def code(self) -> ErrorCode:
+        return code_of(self.key)
+
+    def text(self, lang: Lang) -> str:
+        return text(self.key, lang, **self.params)
+
+
+def label(key: str, lang: Lang) -> str:
+    vi, en = _LABELS[key]
+    return vi if lang == "vi" else en
 
 
 def text(key: str, lang: Lang, **params: Any) -> str:

@@ -4,26 +4,29 @@ In the OS keyring when a real one exists (Windows Credential Manager, macOS Keyc
 Service); otherwise in a file readable only by the user (mode 0600) next to the profile. A
 plaintext or "fail"/"null" keyring backend is never used silently: it counts as no keyring and
 the caller is told that the token went to a file.
+
+The keyring test ("is this a real secret store?") and the 0600 file writer are the node's
+(:mod:`agent.secrets`), so node and workstation follow one rule.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import keyring
 import keyring.errors
 from keyring.backend import KeyringBackend
-from keyring.backends.chainer import ChainerBackend
 
+from agent.secrets import real_keyring, write_private
 from agent.workstation.profile import TokenStore
+
+__all__ = [
+    "SERVICE", "TOKEN_FILE", "TokenError", "TokenLocation", "forget_token", "load_token",
+    "real_keyring", "store_token", "token_file",
+]
 
 SERVICE = "officesync-workstation"
 TOKEN_FILE = "workstation.token"
-
-# Backends that are not a real secret store: they fail, drop secrets, or keep them in plain text.
-_NOT_REAL_MODULES = ("keyring.backends.fail", "keyring.backends.null", "keyrings.alt")
 
 
 class TokenError(Exception):
@@ -34,22 +37,6 @@ class TokenError(Exception):
 class TokenLocation:
     store: TokenStore
     where: str  # the keyring's name, or the token file's path
-
-
-def real_keyring(backend: KeyringBackend | None = None) -> KeyringBackend | None:
-    """The keyring backend to use if it is a real OS secret store, else ``None``.
-
-    A chainer is looked through: its first real backend is used directly, so a secret never
-    lands in a plaintext backend that happens to rank first in the chain.
-    """
-    kr = backend if backend is not None else keyring.get_keyring()
-    if isinstance(kr, ChainerBackend):
-        return next((b for b in kr.backends if _is_real(b)), None)
-    return kr if _is_real(kr) else None
-
-
-def _is_real(kr: KeyringBackend) -> bool:
-    return not type(kr).__module__.startswith(_NOT_REAL_MODULES)
 
 
 def token_file(home: Path) -> Path:
@@ -67,7 +54,7 @@ def store_token(home: Path, account: str, token: str) -> TokenLocation:
         else:
             _remove_file(token_file(home))
             return TokenLocation("keyring", _keyring_name(kr))
-    path = _write_private(token_file(home), token)
+    path = write_private(token_file(home), token)
     return TokenLocation("file", str(path))
 
 
@@ -108,17 +95,6 @@ def forget_token(home: Path, account: str, store: TokenStore) -> None:
 
 def _keyring_name(kr: KeyringBackend) -> str:
     return str(getattr(kr, "name", type(kr).__name__))
-
-
-def _write_private(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-    return path
 
 
 def _remove_file(path: Path) -> None:
