@@ -25,6 +25,7 @@ from agent import keys
 from agent.config import Config
 from agent.config_watch import ConfigWatcher
 from agent.control_api import setup_control_api
+from agent.dashboard import setup_dashboard
 from agent.discovery import Advertiser, advertised_addresses
 from agent.events import EventBus
 from agent.lan_api import setup_lan_api
@@ -164,6 +165,7 @@ async def _last_seen_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_lan_app(ctx: NodeContext) -> web.Application:
     app = _base_app(ctx, int(ctx.config.lan.max_body_mb * MIB))
     setup_lan_api(app)
+    setup_dashboard(app)
     app.cleanup_ctx.append(_last_seen_ctx)
     return app
 

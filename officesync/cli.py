@@ -28,6 +28,7 @@ for _module, _attr in [
     ("agent.workstation.cli", "ws"),
     ("hub.cli", "hub"),
     ("tray.cli", "tray"),
+    ("officesync.demo", "demo"),
 ]:
     try:
         _attach(_module, _attr)

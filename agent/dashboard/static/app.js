@@ -1,0 +1,553 @@
+// OfficeSync node dashboard: plain JS, no build step. Pairs like a workstation, then reads the
+// LAN API (/api/v1) with its token and follows the event WebSocket for live updates.
+"use strict";
+
+const TEXTS = {
+  vi: {
+    lang_toggle: "English",
+    forget: "Hủy ghép nối trình duyệt này",
+    close: "Đóng",
+    pair_title: "Ghép nối",
+    pair_help: "Nhập mã ghép nối lấy từ biểu tượng OfficeSync trên khay hệ thống (Mã ghép nối), "
+      + "lệnh \"officesync pair-code\" hoặc màn hình của officesync demo. Mã dùng một lần, "
+      + "hết hạn sau 10 phút.",
+    pair_code: "Mã ghép nối",
+    pair_name: "Tên máy này",
+    pair_default_name: "Trình duyệt",
+    pair_button: "Ghép nối",
+    pair_done: "Đã ghép nối.",
+    unpaired: "Phiên làm việc đã hết hiệu lực hoặc máy này đã bị thu hồi. Hãy ghép nối lại.",
+    dataset: "Dữ liệu kế toán",
+    not_connected: "chưa kết nối",
+    sync_now: "Đồng bộ ngay",
+    sync_requested: "Đã yêu cầu đồng bộ.",
+    online_on: "Làm việc online: bật",
+    online_off: "Làm việc online: tắt",
+    last_push: "Gửi lên lần cuối",
+    last_pull: "Nhận về lần cuối",
+    never: "chưa có",
+    live_on: "Cập nhật trực tiếp",
+    live_off: "Mất kết nối trực tiếp, đang thử lại…",
+    issues_title: "Bản ghi cần xử lý",
+    issues_none: "Không có bản ghi nào lỗi, xung đột hay đang chờ.",
+    records_title: "Dữ liệu",
+    records_none: "Không có bản ghi nào.",
+    filter_state: "Trạng thái đồng bộ",
+    all_states: "Tất cả",
+    search: "Tìm kiếm",
+    load_more: "Xem thêm",
+    col_collection: "Danh mục",
+    col_key: "Mã / Số",
+    col_state: "Trạng thái",
+    col_reason: "Lý do",
+    col_code: "Mã lỗi",
+    col_details: "Nội dung",
+    col_updated: "Cập nhật",
+    network_error: "Không kết nối được với máy chủ OfficeSync.",
+    state: {
+      synced: "Đã đồng bộ", pending: "Chưa đồng bộ", syncing: "Đang đồng bộ",
+      error: "Đồng bộ lỗi", conflict: "Xung đột", blocked: "Đang chờ",
+    },
+    conn: {
+      online: "Đang online", offline_by_user: "Đang làm việc offline",
+      no_network: "Không có kết nối mạng", cloud_unavailable: "Cloud không phản hồi",
+      auth_failed: "Cloud từ chối xác thực", upgrade_required: "Cần cập nhật phiên bản",
+      not_configured: "Chưa kết nối Cloud",
+    },
+    conn_message: {
+      online: "Dữ liệu được đồng bộ tự động.",
+      offline_by_user: "Dữ liệu được lưu và chờ đồng bộ; bật \"Làm việc online\" để đồng bộ.",
+      no_network: "Dữ liệu vẫn được lưu và sẽ tự động đồng bộ khi có mạng.",
+      cloud_unavailable: "Dữ liệu được lưu và sẽ tự động đồng bộ khi Cloud hoạt động trở lại.",
+      auth_failed: "Hãy đăng ký lại máy chủ (officesync enroll) với mã mới.",
+      upgrade_required: "Hãy cập nhật chương trình trên máy chủ này rồi khởi động lại.",
+      not_configured: "Máy chủ này chưa được đăng ký với Cloud; dữ liệu chỉ lưu tại văn phòng.",
+    },
+    collections: {
+      vouchers: "Chứng từ", customers: "Khách hàng", vendors: "Nhà cung cấp",
+      items: "Hàng hóa", accounts: "Tài khoản", sales_orders: "Đơn bán hàng",
+    },
+    voucher_type: {
+      receipt: "Phiếu thu", payment: "Phiếu chi", sales_invoice: "Hóa đơn bán hàng",
+      purchase_invoice: "Hóa đơn mua hàng", journal: "Nghiệp vụ khác",
+    },
+    posted: "đã ghi sổ",
+  },
+  en: {
+    lang_toggle: "Tiếng Việt",
+    forget: "Unpair this browser",
+    close: "Close",
+    pair_title: "Pair",
+    pair_help: "Enter a pairing code from the OfficeSync tray icon (Pairing code), the "
+      + "\"officesync pair-code\" command or the officesync demo screen. A code works once and "
+      + "expires after 10 minutes.",
+    pair_code: "Pairing code",
+    pair_name: "This device's name",
+    pair_default_name: "Browser",
+    pair_button: "Pair",
+    pair_done: "Paired.",
+    unpaired: "This session is no longer valid or the device was revoked. Please pair again.",
+    dataset: "Dataset",
+    not_connected: "not connected",
+    sync_now: "Sync now",
+    sync_requested: "Sync requested.",
+    online_on: "Work online: on",
+    online_off: "Work online: off",
+    last_push: "Last sent",
+    last_pull: "Last received",
+    never: "never",
+    live_on: "Live updates",
+    live_off: "Live updates lost, retrying…",
+    issues_title: "Records needing attention",
+    issues_none: "No record is in error, in conflict or waiting.",
+    records_title: "Data",
+    records_none: "No records.",
+    filter_state: "Sync state",
+    all_states: "All",
+    search: "Search",
+    load_more: "Load more",
+    col_collection: "Collection",
+    col_key: "Code / Number",
+    col_state: "State",
+    col_reason: "Reason",
+    col_code: "Error code",
+    col_details: "Details",
+    col_updated: "Updated",
+    network_error: "Cannot reach the OfficeSync server.",
+    state: {
+      synced: "Synced", pending: "Not synced", syncing: "Syncing",
+      error: "Sync error", conflict: "Conflict", blocked: "Waiting",
+    },
+    conn: {
+      online: "Online", offline_by_user: "Working offline",
+      no_network: "No network connection", cloud_unavailable: "Cloud not responding",
+      auth_failed: "Cloud rejected credentials", upgrade_required: "Upgrade required",
+      not_configured: "No cloud configured",
+    },
+    conn_message: {
+      online: "Data syncs automatically.",
+      offline_by_user: "Data is kept and waits to sync; turn on \"Work online\" to sync.",
+      no_network: "Data is kept and will sync by itself when the network returns.",
+      cloud_unavailable: "Data is kept and will sync by itself when the cloud is back.",
+      auth_failed: "Enroll this server again (officesync enroll) with a new code.",
+      upgrade_required: "Upgrade the program on this server and restart it.",
+      not_configured: "This server is not enrolled with a cloud; data stays in the office.",
+    },
+    collections: {
+      vouchers: "Vouchers", customers: "Customers", vendors: "Vendors",
+      items: "Items", accounts: "Accounts", sales_orders: "Sales orders",
+    },
+    voucher_type: {
+      receipt: "Receipt", payment: "Payment", sales_invoice: "Sales invoice",
+      purchase_invoice: "Purchase invoice", journal: "Journal",
+    },
+    posted: "posted",
+  },
+};
+
+const STATES = ["synced", "pending", "syncing", "error", "conflict", "blocked"];
+const COLLECTIONS = ["vouchers", "customers", "vendors", "items", "accounts", "sales_orders"];
+const TOKEN_KEY = "officesync.dashboard.token";
+const LANG_KEY = "officesync.dashboard.lang";
+const PAGE_SIZE = 100;
+const REFRESH_DELAY_MS = 150;
+
+const ui = {
+  lang: localStorage.getItem(LANG_KEY) === "en" ? "en" : "vi",
+  token: localStorage.getItem(TOKEN_KEY),
+  info: null,
+  datasets: [],
+  dataset: null,
+  collection: "vouchers",
+  stateFilter: "",
+  search: "",
+  next: null,
+  summary: null,
+  connMessage: null,
+  ws: null,
+  wsRetry: 500,
+  refreshTimer: null,
+};
+
+const $ = (id) => document.getElementById(id);
+const t = (key) => TEXTS[ui.lang][key];
+
+class ApiError extends Error {
+  constructor(message, code, status) {
+    super(message);
+    this.code = code;
+    this.status = status;
+  }
+}
+
+// --- API ---------------------------------------------------------------------------------
+
+async function api(method, path, body) {
+  const headers = { "Accept-Language": ui.lang, Accept: "application/json" };
+  if (ui.token) headers.Authorization = "Bearer " + ui.token;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let response;
+  try {
+    response = await fetch("/api/v1" + path, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (err) {
+    throw new ApiError(t("network_error"), "NETWORK", 0);
+  }
+  const payload = await response.json().catch(() => null);
+  if (!response.ok) {
+    const error = (payload && payload.error) || {};
+    if (response.status === 401 && ui.token) unpair(t("unpaired"));
+    throw new ApiError(error.message || response.statusText, error.code || "HTTP", response.status);
+  }
+  return payload;
+}
+
+const dsPath = (suffix) => "/datasets/" + encodeURIComponent(ui.dataset) + suffix;
+
+// --- rendering helpers -------------------------------------------------------------------
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (name === "class") node.className = value;
+    else if (name.startsWith("data-")) node.setAttribute(name, value);
+    else node[name] = value;
+  }
+  for (const child of children) {
+    if (child !== null && child !== undefined) {
+      node.append(child instanceof Node ? child : String(child));
+    }
+  }
+  return node;
+}
+
+function badge(state) {
+  return el("span", { class: "badge", "data-state": state }, t("state")[state] || state);
+}
+
+function formatTime(iso) {
+  if (!iso) return t("never");
+  const when = new Date(iso);
+  if (Number.isNaN(when.getTime())) return iso;
+  return when.toLocaleString(ui.lang === "vi" ? "vi-VN" : "en-GB");
+}
+
+function formatAmount(value) {
+  const n = Number(value);
+  if (!Number.isFinite(n)) return String(value);
+  return n.toLocaleString(ui.lang === "vi" ? "vi-VN" : "en-US") + " ₫";
+}
+
+function describe(record) {
+  const data = record.data || {};
+  if (record.collection === "vouchers") {
+    const total = (data.lines || []).reduce((sum, line) => sum + Number(line.amount || 0), 0);
+    const parts = [t("voucher_type")[data.type] || data.type, data.date];
+    if (data.description) parts.push(data.description);
+    parts.push(formatAmount(total));
+    if (data.posted) parts.push(t("posted"));
+    return parts.filter(Boolean).join(" · ");
+  }
+  if (record.collection === "sales_orders") return [data.date, (data.lines || []).length + " ×"].join(" · ");
+  const parts = [data.name];
+  if (data.tax_code) parts.push("MST " + data.tax_code);
+  if (data.unit) parts.push(data.unit);
+  if (data.price !== undefined && data.price !== null) parts.push(formatAmount(data.price));
+  return parts.filter(Boolean).join(" · ");
+}
+
+function showError(message) {
+  $("error-text").textContent = message;
+  $("error").hidden = false;
+}
+
+function clearError() {
+  $("error").hidden = true;
+}
+
+async function guarded(action) {
+  try {
+    clearError();
+    await action();
+  } catch (err) {
+    showError(err instanceof ApiError ? err.message : String(err));
+  }
+}
+
+// --- static texts ------------------------------------------------------------------------
+
+function applyTexts() {
+  document.documentElement.lang = ui.lang;
+  for (const node of document.querySelectorAll("[data-i18n]")) {
+    node.textContent = t(node.getAttribute("data-i18n"));
+  }
+  $("lang-toggle").textContent = t("lang_toggle");
+  const filter = $("state-filter");
+  filter.replaceChildren(el("option", { value: "" }, t("all_states")),
+    ...STATES.map((s) => el("option", { value: s }, t("state")[s])));
+  filter.value = ui.stateFilter;
+  if (!$("pair-name").value || $("pair-name").value === TEXTS[ui.lang === "vi" ? "en" : "vi"].pair_default_name) {
+    $("pair-name").value = t("pair_default_name");
+  }
+  renderTabs();
+  renderDatasets();
+  renderLive();
+}
+
+function renderTabs() {
+  $("collections").replaceChildren(...COLLECTIONS.map((name) => {
+    const tab = el("button", { type: "button", class: "tab", "data-collection": name },
+      t("collections")[name]);
+    tab.setAttribute("aria-pressed", String(name === ui.collection));
+    tab.addEventListener("click", () => { ui.collection = name; renderTabs(); guarded(loadRecords); });
+    return tab;
+  }));
+}
+
+function renderDatasets() {
+  const select = $("dataset");
+  select.replaceChildren(...ui.datasets.map((d) => el("option",
+    { value: d.id, disabled: !d.connected },
+    d.connected ? d.id : d.id + " (" + t("not_connected") + ")")));
+  if (ui.dataset) select.value = ui.dataset;
+}
+
+function renderLive() {
+  const live = $("live");
+  const on = ui.ws && ui.ws.readyState === WebSocket.OPEN;
+  live.dataset.state = on ? "on" : "off";
+  live.textContent = ui.token ? t(on ? "live_on" : "live_off") : "";
+}
+
+// --- views -------------------------------------------------------------------------------
+
+function showPair(message) {
+  $("main-view").hidden = true;
+  $("forget").hidden = true;
+  $("pair-view").hidden = false;
+  if (message) showError(message);
+  $("pair-code").focus();
+}
+
+function unpair(message) {
+  ui.token = null;
+  localStorage.removeItem(TOKEN_KEY);
+  if (ui.ws) ui.ws.close();
+  ui.ws = null;
+  renderLive();
+  showPair(message);
+}
+
+async function pair(event) {
+  event.preventDefault();
+  await guarded(async () => {
+    const answer = await api("POST", "/pair", {
+      code: $("pair-code").value.trim(), name: $("pair-name").value.trim(),
+    });
+    ui.token = answer.token;
+    localStorage.setItem(TOKEN_KEY, ui.token);
+    $("pair-code").value = "";
+    await start();
+  });
+}
+
+async function start() {
+  $("pair-view").hidden = true;
+  $("main-view").hidden = false;
+  $("forget").hidden = false;
+  const answer = await api("GET", "/datasets");
+  ui.datasets = answer.datasets;
+  const connected = ui.datasets.filter((d) => d.connected);
+  if (!ui.dataset || !connected.some((d) => d.id === ui.dataset)) {
+    ui.dataset = connected.length ? connected[0].id : null;
+  }
+  renderDatasets();
+  connectEvents();
+  await refreshAll();
+}
+
+async function refreshAll() {
+  if (!ui.token || !ui.dataset) return;
+  await Promise.all([loadSummary(), loadIssues(), loadRecords()]);
+}
+
+async function loadSummary() {
+  ui.summary = await api("GET", dsPath("/sync"));
+  renderSummary();
+}
+
+function renderSummary() {
+  const s = ui.summary;
+  if (!s) return;
+  $("conn-dot").dataset.state = s.connectivity;
+  $("conn-title").textContent = t("conn")[s.connectivity] || s.connectivity;
+  const fromEvent = ui.connMessage && ui.connMessage.connectivity === s.connectivity
+    ? ui.connMessage.message[ui.lang] : null;
+  $("conn-message").textContent = fromEvent || t("conn_message")[s.connectivity] || "";
+  $("online-toggle").textContent = t(s.online ? "online_on" : "online_off");
+  $("last-push").textContent = t("last_push") + ": " + formatTime(s.last_push_at);
+  $("last-pull").textContent = t("last_pull") + ": " + formatTime(s.last_pull_at);
+  $("counts").replaceChildren(...STATES.map((state) => {
+    const tile = el("button", { type: "button", class: "count", "data-state": state },
+      el("span", { class: "count-n" }, s.counts[state] || 0),
+      el("span", { class: "count-label" }, t("state")[state]));
+    tile.setAttribute("aria-pressed", String(ui.stateFilter === state));
+    tile.addEventListener("click", () => setFilter(ui.stateFilter === state ? "" : state));
+    return tile;
+  }));
+}
+
+async function loadIssues() {
+  const answer = await api("GET", dsPath("/sync/issues"));
+  const items = answer.items;
+  $("issues-count").textContent = items.length;
+  $("issues-count").dataset.zero = String(items.length === 0);
+  $("issues-empty").hidden = items.length > 0;
+  $("issues-table").hidden = items.length === 0;
+  $("issues-body").replaceChildren(...items.map((r) => {
+    return el("tr", { "data-id": r.id },
+      el("td", {}, t("collections")[r.collection] || r.collection),
+      el("td", { class: "key" }, shownKey(r)),
+      el("td", {}, badge(r.sync.state)),
+      el("td", { class: "reason" }, r.sync.message || ""),
+      el("td", { class: "code" }, r.sync.code || ""));
+  }));
+}
+
+function recordsQuery(after) {
+  const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
+  if (ui.stateFilter) params.set("sync_state", ui.stateFilter);
+  if (ui.search) params.set("q", ui.search);
+  if (after) params.set("after", after);
+  return dsPath("/records/" + encodeURIComponent(ui.collection) + "?" + params);
+}
+
+// A voucher's key is "type/number"; the type is already in its details.
+const shownKey = (r) => (r.collection === "vouchers" && r.data && r.data.number) || r.key;
+
+function recordRow(r) {
+  return el("tr", { "data-id": r.id, "data-state": r.sync.state },
+    el("td", { class: "key" }, shownKey(r)),
+    el("td", {}, describe(r)),
+    el("td", {}, badge(r.sync.state)),
+    el("td", { class: "muted" }, formatTime(r.updated_at)));
+}
+
+async function loadRecords() {
+  if (!ui.dataset) return;
+  const page = await api("GET", recordsQuery(null));
+  ui.next = page.next;
+  $("records-body").replaceChildren(...page.items.map(recordRow));
+  $("records-empty").hidden = page.items.length > 0;
+  $("more").hidden = !ui.next;
+}
+
+async function loadMore() {
+  const page = await api("GET", recordsQuery(ui.next));
+  ui.next = page.next;
+  $("records-body").append(...page.items.map(recordRow));
+  $("more").hidden = !ui.next;
+}
+
+function setFilter(state) {
+  ui.stateFilter = state;
+  $("state-filter").value = state;
+  renderSummary();
+  guarded(loadRecords);
+}
+
+async function syncNow() {
+  await guarded(async () => {
+    await api("POST", dsPath("/sync"));
+    $("sync-now").dataset.done = "true";
+    setTimeout(() => { delete $("sync-now").dataset.done; }, 1500);
+  });
+}
+
+// --- live events -------------------------------------------------------------------------
+
+function scheduleRefresh() {
+  if (ui.refreshTimer) return;
+  ui.refreshTimer = setTimeout(() => {
+    ui.refreshTimer = null;
+    guarded(refreshAll);
+  }, REFRESH_DELAY_MS);
+}
+
+function onEvent(event) {
+  if (event.type === "connectivity") {
+    ui.connMessage = event;
+    scheduleRefresh();
+  } else if (event.type === "dataset") {
+    guarded(start);
+  } else if (event.type === "record" || event.type === "sync") {
+    if (!event.dataset || event.dataset === ui.dataset) scheduleRefresh();
+  }
+}
+
+function connectEvents() {
+  if (!ui.token || (ui.ws && ui.ws.readyState <= WebSocket.OPEN)) return;
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  const ws = new WebSocket(scheme + "//" + location.host + "/api/v1/events?token="
+    + encodeURIComponent(ui.token));
+  ui.ws = ws;
+  ws.addEventListener("open", () => {
+    ui.wsRetry = 500;
+    renderLive();
+    scheduleRefresh(); // catch up on what happened while disconnected
+  });
+  ws.addEventListener("message", (msg) => {
+    try { onEvent(JSON.parse(msg.data)); } catch (err) { /* not an event: ignore */ }
+  });
+  ws.addEventListener("close", (ev) => {
+    if (ui.ws !== ws) return;
+    ui.ws = null;
+    renderLive();
+    if (ev.code === 1008) { unpair(t("unpaired")); return; }
+    if (!ui.token) return;
+    setTimeout(connectEvents, ui.wsRetry);
+    ui.wsRetry = Math.min(ui.wsRetry * 2, 10000);
+  });
+}
+
+// --- start -------------------------------------------------------------------------------
+
+function toggleLanguage() {
+  ui.lang = ui.lang === "vi" ? "en" : "vi";
+  localStorage.setItem(LANG_KEY, ui.lang);
+  applyTexts();
+  if (ui.token) guarded(refreshAll);
+}
+
+async function loadInfo() {
+  try {
+    ui.info = await api("GET", "/info");
+    $("node-name").textContent = ui.info.name;
+    document.title = "OfficeSync — " + ui.info.name;
+  } catch (err) {
+    showError(err.message);
+  }
+}
+
+function init() {
+  $("lang-toggle").addEventListener("click", toggleLanguage);
+  $("forget").addEventListener("click", () => unpair(null));
+  $("error-close").addEventListener("click", clearError);
+  $("pair-form").addEventListener("submit", pair);
+  $("sync-now").addEventListener("click", syncNow);
+  $("more").addEventListener("click", () => guarded(loadMore));
+  $("state-filter").addEventListener("change", (e) => setFilter(e.target.value));
+  $("dataset").addEventListener("change", (e) => { ui.dataset = e.target.value; guarded(refreshAll); });
+  let searchTimer = null;
+  $("search").addEventListener("input", (e) => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => { ui.search = e.target.value.trim(); guarded(loadRecords); }, 250);
+  });
+  applyTexts();
+  loadInfo();
+  if (ui.token) guarded(start);
+  else showPair(null);
+}
+
+document.addEventListener("DOMContentLoaded", init);
