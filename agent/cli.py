@@ -115,6 +115,8 @@ def render_status(status: dict[str, Any], lang: Lang, console: Console) -> None:
     console.print(table)
     console.print(f"{label('workstations', lang)}: {status['workstations']}")
     console.print(f"{label('version', lang)}: {status['version']}")
+    if status.get("tls_fingerprint"):
+        console.print(f"TLS SHA-256: {status['tls_fingerprint']}", highlight=False)
 
 
 @click.command()

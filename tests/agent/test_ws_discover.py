@@ -188,7 +188,7 @@ def test_ws_discovers_and_pairs_with_a_node_on_its_link(link: Link, tmp_path: Pa
     node_env = {**os.environ, **NO_KEYRING}
     with proc:
         fingerprint = fingerprint_of((proc.data_dir / "tls" / "lan-cert.pem").read_bytes())
-        listed = json.loads(_in_ns(link.ns_b, "ws", "discover", "--json", "--timeout", "3",
+        listed = json.loads(_in_ns(link.ns_b, "ws", "discover", "--json", "--timeout", "2",
                                    env=env))
         assert [(n["name"], n["url"], n["datasets"], n["fingerprint"]) for n in listed] == [
             (name, f"https://{ADDR_A}:8470", ["cty-abc", "cty-xyz"], fingerprint)
@@ -198,7 +198,7 @@ def test_ws_discovers_and_pairs_with_a_node_on_its_link(link: Link, tmp_path: Pa
                       env=node_env).strip().splitlines()[-1]
         paired = json.loads(_in_ns(
             link.ns_b, "ws", "pair", "--discover", "văn phòng hà nội", "--discover-timeout",
-            "3", "--code", code, "--name", "KT-NS", env=env,
+            "2", "--code", code, "--name", "KT-NS", env=env,
         ))
         assert paired["node_url"] == f"https://{ADDR_A}:8470"
         assert paired["fingerprint"] == fingerprint
