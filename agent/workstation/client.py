@@ -383,7 +383,8 @@ class WorkstationClient:
 
         With ``dataset``, events about another dataset are skipped (events without a
         ``dataset`` field, e.g. connectivity, always pass). With ``reconnect``, a dropped
-        connection is reopened with capped, jittered backoff; otherwise the iterator ends.
+        connection is reopened with capped, jittered backoff (a refusal, or a certificate
+        that is not the pinned one, is raised instead); otherwise the iterator ends.
         """
         delay = 0.2
         while True:
@@ -393,7 +394,8 @@ class WorkstationClient:
                     if dataset is None or event.get("dataset") in (None, dataset):
                         yield event
             except WorkstationError as err:
-                if not reconnect or err.status != 0:
+                mismatch = err.details.get("reason") == FINGERPRINT_MISMATCH
+                if not reconnect or err.status != 0 or mismatch:
                     raise
             if not reconnect:
                 return

@@ -4,6 +4,7 @@ pairing, before the code is sent, and on every later call."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from aiohttp import web
 
 from agent.app import NodeContext, build_context, create_lan_app
 from agent.tls import MISMATCH_MESSAGE, TlsMaterial, ensure_certificate, server_ssl_context
-from agent.workstation.client import WorkstationClient, WorkstationError
+from agent.workstation.client import FINGERPRINT_MISMATCH, WorkstationClient, WorkstationError
 from agent.workstation.messages import LocalError
 from agent.workstation.pairing import PairTarget, pair
 from protocol.errors import ErrorCode
@@ -131,3 +132,17 @@ async def test_a_later_call_to_another_certificate_is_refused(
         assert err.value.message == MISMATCH_MESSAGE[lang]
         assert err.value.details["got"] == _fp(tls_ctx)
         assert err.value.details["expected"] == pinned_elsewhere
+
+
+async def test_events_do_not_retry_a_certificate_that_is_not_the_pinned_one(
+    tls_ctx: NodeContext, node_url: str, other_cert: TlsMaterial
+) -> None:
+    paired = await pair(PairTarget(node_url, None), tls_ctx.pairing.issue_code().code, "KT", "en")
+    async with WorkstationClient(
+        node_url, paired.answer.token, fingerprint=other_cert.fingerprint_sha256
+    ) as client:
+        with pytest.raises(WorkstationError) as err:
+            async with asyncio.timeout(10):
+                async for _ in client.events(reconnect=True):
+                    pass
+    assert err.value.details["reason"] == FINGERPRINT_MISMATCH
