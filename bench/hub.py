@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import os
 import subprocess
 import sys
 import tempfile
@@ -67,7 +68,37 @@ def start_hub(db_url: str) -> tuple[subprocess.Popen[str], str]:
     return proc, line.rsplit(" ", 1)[1]
 
 
-async def run(base: str, code: str, total: int, batch: int, page: int) -> None:
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU time of process ``pid`` (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Meter:
+    """Wall time and the CPU time of the hub and of this (client) process for one phase."""
+
+    def __init__(self, hub_pid: int) -> None:
+        self.hub_pid = hub_pid
+        self.wall, self.hub, self.client = time.perf_counter(), cpu_seconds(hub_pid), \
+            time.process_time()
+
+    def stop(self) -> tuple[float, float, float]:
+        return (time.perf_counter() - self.wall, cpu_seconds(self.hub_pid) - self.hub,
+                time.process_time() - self.client)
+
+
+def report(name: str, unit: str, total: int, spent: tuple[float, float, float],
+           what: str) -> None:
+    wall, hub_cpu, client_cpu = spent
+    print(f"{name}: {total / wall:,.0f} {unit}/s ({wall:.2f} s, {what}); "
+          f"CPU hub {hub_cpu:.2f} s = {hub_cpu / total * 1e6:.0f} µs each, "
+          f"client {client_cpu:.2f} s")
+
+
+async def run(base: str, code: str, total: int, batch: int, page: int, hub_pid: int) -> None:
     anonymous = HubClient(base)
     token = (await anonymous.enroll(code, "bench-node")).token
     await anonymous.close()
@@ -75,24 +106,25 @@ async def run(base: str, code: str, total: int, batch: int, page: int) -> None:
     ops = [Op(op_id=str(uuid.uuid4()), collection="customers", id=str(uuid.uuid4()),
               action=Action.CREATE, data=customer(i)) for i in range(total)]
     size = sum(len(orjson.dumps(op.data)) for op in ops[:100]) / 100
-    started = time.perf_counter()
+    meter = Meter(hub_pid)
     for start in range(0, total, batch):
         results = await client.push(DS, ops[start : start + batch])
         assert all(r.status == "applied" for r in results), results[0]
-    push_s = time.perf_counter() - started
-    started, since, pulled = time.perf_counter(), 0, 0
+    push = meter.stop()
+    meter, since, pulled = Meter(hub_pid), 0, 0
     while True:
         changes = await client.changes(DS, since, limit=page)
         pulled += len(changes.changes)
         since = changes.last_seq
         if not changes.has_more:
             break
-    pull_s = time.perf_counter() - started
+    pull = meter.stop()
     await client.close()
     assert pulled == total, (pulled, total)
     print(f"records: {total} customers, ~{size:.0f} bytes of data each")
-    print(f"push: {total / push_s:,.0f} ops/s ({push_s:.2f} s, batches of {batch})")
-    print(f"pull: {total / pull_s:,.0f} changes/s ({pull_s:.2f} s, pages of {page})")
+    report("push", "ops", total, push, f"batches of {batch}")
+    report("pull", "changes", total, pull, f"pages of {page}")
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 def main() -> None:
@@ -106,7 +138,7 @@ def main() -> None:
         code = prepare(db_url)
         proc, base = start_hub(db_url)
         try:
-            asyncio.run(run(base, code, args.ops, args.batch, args.page))
+            asyncio.run(run(base, code, args.ops, args.batch, args.page, proc.pid))
         finally:
             proc.terminate()
             proc.wait(timeout=30)

@@ -124,6 +124,23 @@ def create_hub_engine(db_url: str) -> Engine:
     return engine
 
 
+WAL_BACKSTOP_PAGES = 25_000
+WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes kept of the WAL file after it restarts
+
+
+def checkpoint(engine: Engine) -> None:
+    """Copy committed WAL pages into the SQLite database (PASSIVE: never blocks the writer
+    or readers; pages the writer adds meanwhile wait for the next call)."""
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        cursor.fetchall()
+        cursor.close()
+    finally:
+        raw.close()
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -133,6 +150,10 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB: random-uuid index inserts
+        # The store checkpoints on a thread of its own after each write (hub.store); the
+        # writer checkpoints itself only past this many WAL pages (a backstop, ~100 MiB).
+        cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_BACKSTOP_PAGES}")
+        cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -8,9 +8,11 @@ calls :func:`plan_push`, and writes the plan with one ``executemany`` per table.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import orjson
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from protocol.accounting import ACCOUNTING_PACK
 from protocol.errors import ErrorCode, ProtocolError, render
@@ -19,7 +21,7 @@ from protocol.models import Action, Op
 from protocol.schema import CollectionSchema, SchemaRegistry
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     """The hub's state of one record."""
 
@@ -87,17 +89,11 @@ def _series_error(schema: CollectionSchema, data: dict[str, Any]) -> ProtocolErr
 
 
 def _prepare_one(op: Op, registry: SchemaRegistry) -> Prepared:
+    """Schema lookup and the action checks; ``data`` is validated per collection later."""
     item = Prepared(op)
     try:
         item.schema = registry.get(op.collection)
-        if op.action in (Action.CREATE, Action.UPDATE):
-            item.data = item.schema.validate(op.data)
-            item.error = _series_error(item.schema, item.data)
-            item.key = item.schema.key_of(item.data)
-            item.refs = [
-                (ref.path, value, ref.target) for ref, value in item.schema.refs_of(item.data)
-            ]
-        elif op.action in (Action.POST, Action.UNPOST) and not item.schema.postable:
+        if op.action in (Action.POST, Action.UNPOST) and not item.schema.postable:
             item.error = ProtocolError(
                 ErrorCode.VALIDATION_FAILED,
                 {"reason": f"{op.collection} cannot be posted or unposted"},
@@ -108,8 +104,48 @@ def _prepare_one(op: Op, registry: SchemaRegistry) -> Prepared:
     return item
 
 
+@cache
+def _list_adapter(model: type[BaseModel]) -> TypeAdapter[list[Any]]:
+    return TypeAdapter(list[model])  # type: ignore[valid-type]
+
+
+def _validate_group(schema: CollectionSchema, items: list[Prepared]) -> None:
+    """Validate the data of ``items`` (one collection) in one pydantic call; when any is
+    invalid, each item on its own so every op gets its own errors (exactly as one by one)."""
+    datas = [item.op.data for item in items]
+    if all(isinstance(data, dict) for data in datas):
+        adapter = _list_adapter(schema.model)
+        try:
+            valid = adapter.dump_python(
+                adapter.validate_python(datas), mode="json", exclude_none=True)
+        except ValidationError:
+            pass
+        else:
+            for item, data in zip(items, valid, strict=True):
+                _accept(item, schema, data)
+            return
+    for item in items:
+        try:
+            _accept(item, schema, schema.validate(item.op.data))
+        except ProtocolError as err:
+            item.error = err
+
+
+def _accept(item: Prepared, schema: CollectionSchema, data: dict[str, Any]) -> None:
+    item.data = data
+    item.error = _series_error(schema, data)
+    item.key = schema.key_of(data)
+    item.refs = [(ref.path, value, ref.target) for ref, value in schema.refs_of(data)]
+
+
 def prepare_batch(ops: list[Op], registry: SchemaRegistry = ACCOUNTING_PACK) -> Batch:
     items = [_prepare_one(op, registry) for op in ops]
+    groups: dict[str, list[Prepared]] = {}
+    for item in items:
+        if item.error is None and item.op.action in (Action.CREATE, Action.UPDATE):
+            groups.setdefault(item.op.collection, []).append(item)
+    for collection, group in groups.items():
+        _validate_group(registry.get(collection), group)
     ids: set[str] = set()
     keys: dict[str, set[str]] = {}
     for item in items:

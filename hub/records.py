@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from hub import bulk
 from hub.db import changes, datasets, op_results, records, series
 from hub.push import Plan, Planner, Row, prepare_batch
 from protocol.digest import digest_buckets
@@ -39,11 +40,24 @@ def lock_dataset(conn: sa.Connection, dataset: str) -> int:
     return int(last)
 
 
+_ROW_SELECT = 'SELECT id, collection, "key", "date", data, deleted, version, seq FROM hub_records'
+_ROWS_BY_ID = _ROW_SELECT + " WHERE dataset = {m} AND id IN ({ids})"
+_ROWS_BY_KEY = _ROW_SELECT + (
+    ' WHERE dataset = {m} AND collection = {m} AND NOT deleted AND "key" IN ({ids})')
+_REPLAYS = "SELECT op_id, result FROM hub_op_results WHERE dataset = {m} AND op_id IN ({ids})"
+_RECORD_COLS = ("dataset", "id", "collection", "key", "date", "data", "deleted", "version", "seq")
+_RECORD_SET = ("collection", "key", "date", "data", "deleted", "version", "seq")
+_CHANGE_COLS = ("dataset", "seq", "collection", "id", "version", "deleted", "data", "op_id",
+                "node_id")
+_RESULT_COLS = ("dataset", "op_id", "result")
+
+
+def _raw_row(r: Any) -> Row:
+    return Row(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6], r[7])
+
+
 def _load_rows(conn: sa.Connection, dataset: str, ids: set[str]) -> dict[str, Row]:
-    if not ids:
-        return {}
-    stmt = sa.select(*_ROW_COLS).where(records.c.dataset == dataset, records.c.id.in_(ids))
-    return {r.id: _row(r) for r in conn.execute(stmt)}
+    return {r[0]: _raw_row(r) for r in bulk.select_in(conn, _ROWS_BY_ID, (dataset,), ids)}
 
 
 def _load_key_owners(
@@ -51,21 +65,14 @@ def _load_key_owners(
 ) -> dict[tuple[str, str], str]:
     owners: dict[tuple[str, str], str] = {}
     for collection, wanted in keys.items():
-        stmt = sa.select(*_ROW_COLS).where(
-            records.c.dataset == dataset, records.c.collection == collection,
-            records.c.key.in_(wanted), records.c.deleted.is_(False),
-        )
-        for r in conn.execute(stmt):
-            rows.setdefault(r.id, _row(r))
-            owners[(collection, r.key)] = r.id
+        for r in bulk.select_in(conn, _ROWS_BY_KEY, (dataset, collection), wanted):
+            rows.setdefault(r[0], _raw_row(r))
+            owners[(collection, r[2])] = r[0]
     return owners
 
 
 def _load_replays(conn: sa.Connection, dataset: str, op_ids: list[str]) -> dict[str, Any]:
-    stmt = sa.select(op_results.c.op_id, op_results.c.result).where(
-        op_results.c.dataset == dataset, op_results.c.op_id.in_(set(op_ids))
-    )
-    return {r.op_id: orjson.loads(r.result) for r in conn.execute(stmt)}
+    return {r[0]: orjson.loads(r[1]) for r in bulk.select_in(conn, _REPLAYS, (dataset,), op_ids)}
 
 
 def push(
@@ -85,54 +92,26 @@ def push(
     return plan.results
 
 
-_INSERT_RESULT = op_results.insert().values(
-    {c.name: sa.bindparam(c.name) for c in op_results.columns})
-_INSERT_RECORD = records.insert().values({c.name: sa.bindparam(c.name) for c in records.columns})
-_INSERT_CHANGE = changes.insert().values({c.name: sa.bindparam(c.name) for c in changes.columns})
-_UPDATE_RECORD = records.update().where(
-    records.c.dataset == sa.bindparam("b_ds"), records.c.id == sa.bindparam("b_id")
-).values({c: sa.bindparam(c) for c in (
-    "collection", "key", "date", "data", "deleted", "version", "seq")})
-_compiled_cache: dict[tuple[str, int], tuple[str, tuple[str, ...] | None]] = {}
-
-
-def _executemany(conn: sa.Connection, stmt: sa.ClauseElement, rows: list[dict[str, Any]]) -> None:
-    """``cursor.executemany`` of a Core statement compiled once per dialect: SQLAlchemy's
-    per-row parameter processing costs more than SQLite's insert itself on this path."""
-    cache_key = (conn.dialect.name, id(stmt))
-    if cache_key not in _compiled_cache:
-        compiled: Any = stmt.compile(dialect=conn.dialect)
-        order = tuple(compiled.positiontup or ()) if compiled.positional else None
-        _compiled_cache[cache_key] = (str(compiled), order)
-    sql, order = _compiled_cache[cache_key]
-    if order is None:
-        conn.exec_driver_sql(sql, rows)
-    else:
-        conn.exec_driver_sql(sql, [tuple(row[name] for name in order) for row in rows])
-
-
 def _write_plan(conn: sa.Connection, dataset: str, plan: Plan, in_db: set[str]) -> None:
-    if plan.new_results:
-        _executemany(conn, _INSERT_RESULT,
-                     [{"dataset": dataset, **r} for r in plan.new_results])
+    """The plan in one ``executemany`` per table (and one for updated records)."""
+    bulk.insert_many(conn, op_results, _RESULT_COLS,
+                     [(dataset, r["op_id"], r["result"]) for r in plan.new_results])
     if not plan.changes:
         return
-    inserts, updates = [], []
-    for row in plan.rows.values():
-        values = {
-            "collection": row.collection, "key": row.key, "date": row.date,
-            "data": row.data_json, "deleted": row.deleted, "version": row.version,
-            "seq": row.seq,
-        }
-        if row.id in in_db:
-            updates.append({"b_ds": dataset, "b_id": row.id, **values})
-        else:
-            inserts.append({"dataset": dataset, "id": row.id, **values})
-    if inserts:
-        _executemany(conn, _INSERT_RECORD, inserts)
-    if updates:
-        _executemany(conn, _UPDATE_RECORD, updates)
-    _executemany(conn, _INSERT_CHANGE, [{"dataset": dataset, **c} for c in plan.changes])
+    changed = plan.rows.values()
+    bulk.insert_many(conn, records, _RECORD_COLS, [
+        (dataset, r.id, r.collection, r.key, r.date, r.data_json, r.deleted, r.version, r.seq)
+        for r in changed if r.id not in in_db
+    ])
+    bulk.update_many(conn, records, _RECORD_SET, ("dataset", "id"), [
+        (r.collection, r.key, r.date, r.data_json, r.deleted, r.version, r.seq, dataset, r.id)
+        for r in changed if r.id in in_db
+    ])
+    bulk.insert_many(conn, changes, _CHANGE_COLS, [
+        (dataset, c["seq"], c["collection"], c["id"], c["version"], c["deleted"], c["data"],
+         c["op_id"], c["node_id"])
+        for c in plan.changes
+    ])
     conn.execute(
         datasets.update().where(datasets.c.id == dataset).values(last_seq=plan.last_seq)
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -18,13 +19,21 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from hub import nodes, records
-from hub.db import create_hub_engine, create_schema, is_postgres, libpq_conninfo, normalise_url
+from hub.db import (
+    checkpoint,
+    create_hub_engine,
+    create_schema,
+    is_postgres,
+    libpq_conninfo,
+    normalise_url,
+)
 from hub.nodes import Node
 from hub.records import RecordQuery
 from protocol.i18n import Lang
 from protocol.models import Op
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class HubStore:
@@ -34,6 +43,9 @@ class HubStore:
         self.engine = create_hub_engine(db_url)
         self._writer = ThreadPoolExecutor(4 if self.postgres else 1, "hub-write")
         self._reader = ThreadPoolExecutor(4, "hub-read")
+        # SQLite: WAL checkpoints run here, beside the writer, not inside its commits.
+        self._checkpointer = None if self.postgres else ThreadPoolExecutor(1, "hub-checkpoint")
+        self._checkpoint_queued = False
 
     @property
     def conninfo(self) -> str:
@@ -57,7 +69,29 @@ class HubStore:
         return await self._run(self._reader, fn, *args, write=False)
 
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
-        return await self._run(self._writer, fn, *args, write=True)
+        try:
+            return await self._run(self._writer, fn, *args, write=True)
+        finally:
+            self._request_checkpoint()
+
+    def _request_checkpoint(self) -> None:
+        """Queue one WAL checkpoint (at most one waits; it covers every commit before it)."""
+        if self._checkpointer is None or self._checkpoint_queued:
+            return
+        self._checkpoint_queued = True
+        self._checkpointer.submit(self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        self._checkpoint_queued = False  # commits from now on need another run
+        try:
+            checkpoint(self.engine)
+        except sa.exc.DBAPIError as err:  # busy or locked: the next write asks again
+            log.warning("WAL checkpoint failed: %s", err)
+
+    async def checkpoints_done(self) -> None:
+        """Wait until every checkpoint queued so far has run (tests, shutdown)."""
+        if self._checkpointer is not None:
+            await asyncio.get_running_loop().run_in_executor(self._checkpointer, lambda: None)
 
     async def open(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self._writer, create_schema, self.engine)
@@ -69,6 +103,8 @@ class HubStore:
     def _shutdown(self) -> None:
         self._writer.shutdown(wait=True)
         self._reader.shutdown(wait=True)
+        if self._checkpointer is not None:
+            self._checkpointer.shutdown(wait=True)
         self.engine.dispose()
 
     # --- nodes and datasets ----------------------------------------------------------------

@@ -1,0 +1,75 @@
+"""Batch SQL for the push path: ``IN (...)`` lookups in fixed-size chunks and plain
+``executemany`` inserts, as driver SQL built once per shape.
+
+SQLAlchemy's per-statement compilation and per-row parameter processing cost more than
+SQLite's own work on this path, so the hot statements are plain SQL strings (the same text on
+SQLite and PostgreSQL, apart from the parameter marker) run with ``exec_driver_sql``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from functools import cache
+from typing import Any
+
+import sqlalchemy as sa
+
+CHUNK = 500  # ids per IN (...) query: well under every backend's parameter limit
+
+
+def marker(conn: sa.Connection) -> str:
+    """The driver's positional parameter marker: ``?`` (sqlite3) or ``%s`` (psycopg)."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def _quote(column: str) -> str:
+    return f'"{column}"'  # ``key`` and ``date`` are keywords somewhere
+
+
+@cache
+def _in_sql(template: str, mark: str, count: int) -> str:
+    return template.format(m=mark, ids=", ".join([mark] * count))
+
+
+def select_in(conn: sa.Connection, template: str, fixed: Sequence[Any],
+              values: Iterable[Any]) -> list[Any]:
+    """Rows of ``template`` for every value, ``CHUNK`` values per query.
+
+    ``template`` holds ``{m}`` for each fixed parameter marker and ``{ids}`` for the list,
+    e.g. ``"SELECT a FROM t WHERE ds = {m} AND id IN ({ids})"``.
+    """
+    wanted = list(dict.fromkeys(values))
+    mark, rows = marker(conn), list[Any]()
+    for start in range(0, len(wanted), CHUNK):
+        chunk = wanted[start : start + CHUNK]
+        sql = _in_sql(template, mark, len(chunk))
+        rows.extend(conn.exec_driver_sql(sql, (*fixed, *chunk)).all())
+    return rows
+
+
+@cache
+def _insert_sql(table: str, columns: tuple[str, ...], mark: str) -> str:
+    return (f"INSERT INTO {table} ({', '.join(_quote(c) for c in columns)}) "
+            f"VALUES ({', '.join([mark] * len(columns))})")
+
+
+def insert_many(conn: sa.Connection, table: sa.Table, columns: tuple[str, ...],
+                rows: list[tuple[Any, ...]]) -> None:
+    """One ``executemany`` of ``rows`` (tuples in ``columns`` order) into ``table``."""
+    if rows:
+        conn.exec_driver_sql(_insert_sql(table.name, columns, marker(conn)), rows)
+
+
+@cache
+def _update_sql(table: str, columns: tuple[str, ...], where: tuple[str, ...], mark: str) -> str:
+    sets = ", ".join(f"{_quote(c)} = {mark}" for c in columns)
+    cond = " AND ".join(f"{_quote(c)} = {mark}" for c in where)
+    return f"UPDATE {table} SET {sets} WHERE {cond}"
+
+
+def update_many(conn: sa.Connection, table: sa.Table, columns: tuple[str, ...],
+                where: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """One ``executemany`` of ``UPDATE table SET columns… WHERE where…``; each row holds the
+    new values in ``columns`` order followed by the ``where`` values."""
+    if rows:
+        conn.exec_driver_sql(_update_sql(table.name, columns, where, marker(conn)), rows)
