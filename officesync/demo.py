@@ -28,6 +28,7 @@ import click
 from aiohttp import web
 
 from agent.app import NodeContext, default_sync, run_node
+from agent.cloud.client import HubError
 from agent.config import Config, load_config
 from agent.enrollment import enroll
 from agent.runtime import read_runtime
@@ -339,6 +340,6 @@ def demo(data_dir: Path, lan_port: int, hub_port: int) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         asyncio.run(run_demo(DemoOptions(data_dir, lan_port, hub_port)))
-    except (OSError, TimeoutError) as err:
+    except (OSError, TimeoutError, HubError) as err:
         raise click.ClickException(
             f"Không chạy được bản demo / cannot run the demo: {err}") from err
