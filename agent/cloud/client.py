@@ -118,6 +118,33 @@ def error_for_status(status: int, headers: Any, body: bytes) -> HubError | None:
     return HubRejected(error.code, status, error.message, error.details)
 
 
+_PLAIN_JSON_ONLY = (
+    orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+
+
+def _not_plain(value: Any) -> Any:
+    raise TypeError(type(value).__name__)
+
+
+def push_body(ops: Sequence[Op]) -> bytes:
+    """The push request body, the same JSON as ``model_dump(mode="json")`` of every op.
+
+    Ops whose data holds only JSON types (what the outbox stores) are written by orjson
+    straight from their fields; any other value (datetime, Decimal, subclasses…) takes
+    pydantic's serialiser so its JSON form stays pydantic's.
+    """
+    try:
+        return orjson.dumps({"ops": [
+            {"op_id": op.op_id, "collection": op.collection, "id": op.id,
+             "action": str(op.action), "base_version": op.base_version, "data": op.data}
+            for op in ops
+        ]}, default=_not_plain, option=_PLAIN_JSON_ONLY)
+    except TypeError:
+        return orjson.dumps({"ops": [op.model_dump(mode="json") for op in ops]})
+
+
 def _parse(model: type[M], body: bytes) -> M:
     try:
         return model.model_validate(orjson.loads(body))
@@ -160,7 +187,7 @@ class HubClient:
     async def _request(self, method: str, path: str, *, body: Any = None,
                        params: dict[str, Any] | None = None,
                        seconds: float | None = None) -> tuple[int, bytes]:
-        data = None if body is None else orjson.dumps(body)
+        data = body if body is None or isinstance(body, bytes) else orjson.dumps(body)
         headers = {"Content-Type": "application/json"} if data is not None else None
         limit = aiohttp.ClientTimeout(total=seconds if seconds is not None else self.timeout)
         try:
@@ -195,8 +222,7 @@ class HubClient:
         return _parse(_Datasets, body).datasets
 
     async def push(self, dataset: str, ops: Sequence[Op]) -> list[OpResult]:
-        payload = {"ops": [op.model_dump(mode="json") for op in ops]}
-        _, body = await self._request("POST", f"/v1/datasets/{dataset}/push", body=payload)
+        _, body = await self._request("POST", f"/v1/datasets/{dataset}/push", body=push_body(ops))
         return _parse(PushResponse, body).results
 
     async def changes(self, dataset: str, since: int, limit: int = 1000,

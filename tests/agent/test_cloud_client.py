@@ -7,8 +7,10 @@ import datetime as dt
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
 from pathlib import Path
 
+import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -20,6 +22,7 @@ from agent.cloud.client import (
     HubRejected,
     HubUnreachable,
     HubUpgradeRequired,
+    push_body,
 )
 from hub import nodes
 from hub.app import create_app
@@ -239,3 +242,26 @@ async def test_retry_after_is_rate_limited(status: int) -> None:
     finally:
         await client.close()
         await server.close()
+
+
+def test_push_body_is_the_pydantic_json_of_every_op() -> None:
+    plain = [
+        Op(op_id=str(uuid.uuid4()), collection="customers", id=str(uuid.uuid4()),
+           action=Action.CREATE, data={"code": "KH1", "name": "Công ty Á", "n": [1, 2.5, None],
+                                       "nested": {"ok": True}}),
+        Op(op_id=str(uuid.uuid4()), collection="customers", id=str(uuid.uuid4()),
+           action=Action.DELETE, base_version=3),
+    ]
+    expected = {"ops": [op.model_dump(mode="json") for op in plain]}
+    assert orjson.loads(push_body(plain)) == expected
+    assert list(orjson.loads(push_body(plain))["ops"][0]) == list(expected["ops"][0])
+
+
+@pytest.mark.parametrize("value", [
+    dt.datetime(2026, 11, 28, 9, 30, tzinfo=dt.UTC), dt.date(2026, 11, 28), Decimal("12.50"),
+    uuid.UUID("12345678-1234-5678-1234-567812345678"), Action.POST,
+])
+def test_push_body_keeps_pydantic_json_for_other_values(value: object) -> None:
+    op = Op(op_id=str(uuid.uuid4()), collection="vouchers", id=str(uuid.uuid4()),
+            action=Action.UPDATE, base_version=1, data={"value": value, "list": [value]})
+    assert orjson.loads(push_body([op])) == {"ops": [op.model_dump(mode="json")]}
