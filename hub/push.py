@@ -68,12 +68,16 @@ class Batch:
     op_ids: list[str]
 
 
+# One feed entry: (seq, collection, id, version, deleted, data JSON, op_id, node_id).
+ChangeRow = tuple[int, str, str, int, bool, str, str, str]
+
+
 @dataclass
 class Plan:
     results: list[dict[str, Any]]
     rows: dict[str, Row]  # final state of every record the batch changed
-    changes: list[dict[str, Any]]
-    new_results: list[dict[str, Any]]  # op_results rows to insert
+    changes: list[ChangeRow]
+    new_results: list[tuple[str, str]]  # op_results rows to insert: (op_id, result JSON)
     last_seq: int
 
 
@@ -175,8 +179,8 @@ class Planner:
         self.seq = last_seq
         self.lang = lang
         self.changed: dict[str, Row] = {}
-        self.changes: list[dict[str, Any]] = []
-        self.new_results: list[dict[str, Any]] = []
+        self.changes: list[ChangeRow] = []
+        self.new_results: list[tuple[str, str]] = []
 
     def run(self, batch: Batch) -> Plan:
         results = [self._one(item) for item in batch.items]
@@ -191,7 +195,7 @@ class Planner:
         except ProtocolError as err:
             result = self._rejected(item.op, err)
         self.replays[op_id] = result
-        self.new_results.append({"op_id": op_id, "result": orjson.dumps(result).decode()})
+        self.new_results.append((op_id, orjson.dumps(result).decode()))
         return result
 
     def _rejected(self, op: Op, err: ProtocolError) -> dict[str, Any]:
@@ -269,32 +273,27 @@ class Planner:
                 )
 
     def _write(self, item: Prepared, row: Row | None) -> dict[str, Any]:
-        op, schema = item.op, item.schema
+        op, schema, action = item.op, item.schema, item.op.action
         assert schema is not None
         if row is not None:
             self._free_key(row)
         data = item.data if item.data is not None else dict(row.data if row else {})
-        if op.action in (Action.POST, Action.UNPOST):
-            data["posted"] = op.action is Action.POST
-        self.seq += 1
-        new = Row(
-            id=op.id, collection=op.collection,
-            key=item.key if item.key is not None else (row.key if row else ""),
-            date=schema.date_of(data), data_json=orjson.dumps(data).decode(),
-            deleted=op.action is Action.DELETE, version=(row.version + 1) if row else 1,
-            seq=self.seq, data_cache=data,
-        )
+        if action is Action.POST or action is Action.UNPOST:
+            data["posted"] = action is Action.POST
+        self.seq = seq = self.seq + 1
+        data_json = orjson.dumps(data).decode()
+        deleted, version = action is Action.DELETE, (row.version + 1) if row else 1
+        key = item.key if item.key is not None else (row.key if row else "")
+        new = Row(op.id, op.collection, key, schema.date_of(data), data_json, deleted, version,
+                  seq, data)
         self.rows[op.id] = self.changed[op.id] = new
-        if not new.deleted:
-            self.key_owners[(new.collection, new.key)] = new.id
-        self.changes.append({
-            "seq": new.seq, "collection": new.collection, "id": new.id,
-            "version": new.version, "deleted": new.deleted, "data": new.data_json,
-            "op_id": op.op_id, "node_id": self.node_id,
-        })
+        if not deleted:
+            self.key_owners[(new.collection, key)] = new.id
+        self.changes.append(
+            (seq, op.collection, op.id, version, deleted, data_json, op.op_id, self.node_id))
         return {
             "op_id": op.op_id, "status": "applied", "replayed": False,
-            "version": new.version, "seq": new.seq, "error": None,
+            "version": version, "seq": seq, "error": None,
         }
 
     def _free_key(self, row: Row) -> None:

@@ -95,7 +95,7 @@ def push(
 def _write_plan(conn: sa.Connection, dataset: str, plan: Plan, in_db: set[str]) -> None:
     """The plan in one ``executemany`` per table (and one for updated records)."""
     bulk.insert_many(conn, op_results, _RESULT_COLS,
-                     [(dataset, r["op_id"], r["result"]) for r in plan.new_results])
+                     [(dataset, op_id, result) for op_id, result in plan.new_results])
     if not plan.changes:
         return
     changed = plan.rows.values()
@@ -107,11 +107,7 @@ def _write_plan(conn: sa.Connection, dataset: str, plan: Plan, in_db: set[str]) 
         (r.collection, r.key, r.date, r.data_json, r.deleted, r.version, r.seq, dataset, r.id)
         for r in changed if r.id in in_db
     ])
-    bulk.insert_many(conn, changes, _CHANGE_COLS, [
-        (dataset, c["seq"], c["collection"], c["id"], c["version"], c["deleted"], c["data"],
-         c["op_id"], c["node_id"])
-        for c in plan.changes
-    ])
+    bulk.insert_many(conn, changes, _CHANGE_COLS, [(dataset, *c) for c in plan.changes])
     conn.execute(
         datasets.update().where(datasets.c.id == dataset).values(last_seq=plan.last_seq)
     )
