@@ -322,7 +322,7 @@ class DatasetStore:
         writer = self.writer
 
         def run(conn: sqlite3.Connection) -> WriteResult:
-            changed = syncing.apply_changes(conn, writer.sa, self.registry, page.changes,
+            changed = syncing.apply_changes(conn, self.registry, page.changes,
                                             page.last_seq, node_id, now)
             return self._records_changed(conn, changed, "pull")
 

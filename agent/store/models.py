@@ -62,3 +62,4 @@ class SeriesRow(SQLModel, table=True):
 
 
 RECORDS = SQLModel.metadata.tables["records"]
+OUTBOX = SQLModel.metadata.tables["outbox"]

@@ -13,7 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, update
+from sqlalchemy import literal_column, text
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from agent.store import rows
@@ -259,72 +260,70 @@ def settle_records(conn: sqlite3.Connection, record_ids: Sequence[str]) -> None:
          if state in ("pending", "syncing")])
 
 
+_PULLED_COLUMNS = (
+    "id", "collection", "key", "data", "deleted", "version", "local_rev", "sync_state",
+    "sync_code", "sync_params", "blocked_by", "date", "updated_at", "base_data", "sync_details",
+)
+
+
+def _pulled_upsert() -> str:
+    """The bulk statement of the pull path, built once with SQLAlchemy Core.
+
+    A pulled change replaces the local record only if it is newer than what the node holds
+    and the record has nothing waiting in the outbox: local edits win locally until the push
+    decides (the hub answers ``STALE_VERSION``). Executed with the DB-API's ``executemany``
+    on positional rows — SQLAlchemy's per-row parameter processing cost more than the insert.
+    """
+    stmt = sqlite_insert(RECORDS)
+    replace: dict[str, Any] = {
+        name: stmt.excluded[name] for name in _PULLED_COLUMNS if name != "id"}
+    replace["local_rev"] = RECORDS.c.local_rev + literal_column("1")
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["id"],
+        set_=replace,
+        where=text(
+            "(records.version IS NULL OR records.version < excluded.version) "
+            "AND NOT EXISTS (SELECT 1 FROM outbox WHERE outbox.record_id = excluded.id)"),
+    )
+    compiled = stmt.compile(dialect=sqlite_dialect(paramstyle="qmark"),
+                            column_keys=list(_PULLED_COLUMNS))
+    order = list(compiled.positiontup or [])
+    if order != list(_PULLED_COLUMNS):
+        raise RuntimeError(f"unexpected parameter order {order}")
+    return str(compiled)
+
+
+PULLED_UPSERT = _pulled_upsert()
+
+
 def apply_changes(
-    conn: sqlite3.Connection, sa: Connection, registry: SchemaRegistry,
+    conn: sqlite3.Connection, registry: SchemaRegistry,
     changes: Sequence[Change], last_seq: int, node_id: str, now: str,
 ) -> list[str]:
     """Apply a page of the hub's feed and save the cursor, in the caller's transaction.
 
-    A change for a record with ops still in the outbox leaves the local change pending (the
-    conflict is decided at push); the echo of this node's own op confirms it.
+    The echo of this node's own op confirms it (removes it from the outbox: the hub applied
+    it even if its answer to the push was lost). Returns the ids the page touched.
     """
     latest: dict[str, Change] = {}
     for change in changes:
         latest[change.id] = change  # a page may hold several versions of one record
-    ids = list(latest)
-    local: dict[str, tuple[int, int | None]] = {}
-    pending: set[str] = set()
-    for chunk in _chunks(ids):
-        marks = ",".join("?" * len(chunk))
-        for rid, rev, version in conn.execute(
-            f"SELECT id, local_rev, version FROM records WHERE id IN ({marks})", list(chunk)
-        ):
-            local[rid] = (rev, version)
-        pending.update(r[0] for r in conn.execute(
-            f"SELECT DISTINCT record_id FROM outbox WHERE record_id IN ({marks})", list(chunk)))
-    confirmed = [(c.op_id,) for c in changes if c.node_id == node_id and c.op_id]
-    if confirmed:
-        # Our own ops echoed back: applied at the hub even if its answer to the push was lost.
-        conn.executemany("DELETE FROM outbox WHERE op_id = ?", confirmed)
-        still: set[str] = set()
-        for chunk in _chunks([rid for rid in ids if rid in pending]):
-            marks = ",".join("?" * len(chunk))
-            still.update(r[0] for r in conn.execute(
-                f"SELECT DISTINCT record_id FROM outbox WHERE record_id IN ({marks})",
-                list(chunk)))
-        pending = still
-    upserts: list[dict[str, Any]] = []
-    versions_only: list[dict[str, Any]] = []
-    for rid, change in latest.items():
-        rev, version = local.get(rid, (0, None))
-        if version is not None and version >= change.version:
-            continue  # already have it (our own echo, or a replayed page)
-        if rid in pending:
-            continue  # local edits win locally until the push decides (STALE_VERSION)
-        if change.node_id == node_id and rid in local:
-            versions_only.append({"b_id": rid, "version": change.version})
-            continue
-        upserts.append(_row_of(registry, change, rev + 1, now))
-    if upserts:
-        stmt = sqlite_insert(RECORDS)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["id"],
-            set_={name: stmt.excluded[name] for name in (
-                "collection", "key", "data", "deleted", "version", "local_rev", "sync_state",
-                "sync_code", "sync_params", "blocked_by", "date", "updated_at", "base_data",
-                "sync_details")},
-        )
-        sa.execute(stmt, upserts)
-    if versions_only:
-        sa.execute(update(RECORDS).where(RECORDS.c.id == bindparam("b_id")), versions_only)
-    settle_records(conn, [rid for rid in ids if rid in local and rid not in pending])
+    own = [c for c in changes if c.node_id == node_id and c.op_id]
+    if own:
+        conn.executemany("DELETE FROM outbox WHERE op_id = ?", [(c.op_id,) for c in own])
+        conn.executemany(
+            "UPDATE records SET version = ? WHERE id = ? AND (version IS NULL OR version < ?)",
+            [(c.version, c.id, c.version) for c in own])
+        settle_records(conn, sorted({c.id for c in own}))
+    others = [c for rid, c in latest.items() if c.node_id != node_id]
+    if others:
+        conn.executemany(PULLED_UPSERT, [_row_of(registry, c, now) for c in others])
     rows.set_meta(conn, "cursor", last_seq)
     rows.set_meta(conn, "last_pull_at", now)
-    return [u["id"] for u in upserts] + [v["b_id"] for v in versions_only]
+    return list(latest)
 
 
-def _row_of(registry: SchemaRegistry, change: Change, local_rev: int, now: str
-            ) -> dict[str, Any]:
+def _row_of(registry: SchemaRegistry, change: Change, now: str) -> tuple[Any, ...]:
     data = change.data or {}
     key, date = "", None
     if change.collection in registry:
@@ -332,9 +331,6 @@ def _row_of(registry: SchemaRegistry, change: Change, local_rev: int, now: str
         key = schema.key_of(data) if data else ""
         date = schema.date_of(data)
     text = rows.dumps(data)
-    return {
-        "id": change.id, "collection": change.collection, "key": key, "data": text,
-        "deleted": int(change.deleted), "version": change.version, "local_rev": local_rev,
-        "sync_state": "synced", "sync_code": None, "sync_params": None, "blocked_by": None,
-        "date": date, "updated_at": now, "base_data": text, "sync_details": None,
-    }
+    # In _PULLED_COLUMNS order; local_rev 1 for a new record (the upsert bumps an old one).
+    return (change.id, change.collection, key, text, int(change.deleted), change.version, 1,
+            "synced", None, None, None, date, now, text, None)

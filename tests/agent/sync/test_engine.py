@@ -227,3 +227,30 @@ async def test_toggle_off_means_no_hub_traffic(
     rec: Any = await a.store.get("customers", record.id)
     assert rec.sync.state == "pending"
     assert a.engine.connectivity is Connectivity.OFFLINE_BY_USER
+
+
+async def test_pulled_change_applies_while_other_records_are_pending(
+    make_node: Callable[..., Awaitable[Node]],
+) -> None:
+    a = await make_node("office-a")
+    b = await make_node("office-b")
+    shared = await a.store.create("customers", {"code": "KH500", "name": "v1"})
+
+    async def b_has_it() -> bool:
+        return bool((await b.store.list("customers", key="KH500")).items)
+
+    await eventually(b_has_it)
+    await b.engine.set_online(False)  # B's own op stays queued; we pull for it by hand
+    await b.store.create("customers", {"code": "KH501", "name": "queued at B"})
+    worker = b.engine.workers[DS]
+    await a.store.update("customers", shared.id, {"code": "KH500", "name": "v2"}, if_match=1)
+
+    async def a_synced() -> bool:
+        return (await a.store.get("customers", shared.id)).version == 2
+
+    await eventually(a_synced)
+    page = await worker.client.changes(DS, since=await b.store.cursor(), limit=100)
+    await b.store.apply_changes(page, worker.node_id)
+    got = await b.store.get("customers", shared.id)
+    assert got.data["name"] == "v2" and got.version == 2 and got.sync.state == "synced"
+    assert (await b.store.sync_counts())["pending"] == 1

@@ -1,0 +1,237 @@
+"""Benchmark: sync between nodes and a real hub process (DESIGN §10).
+
+    python bench/sync.py [--ops 100000] [--drain 10000] [--writes 1000] [--only push,pull,...]
+
+- push:  a node (in this process) with ``--ops`` queued creates is toggled online; ops/s until
+         the outbox is empty and every record is ``synced``.
+- pull:  a fresh node enrolls and follows the feed; changes/s until it holds all ``--ops``.
+- drain: a node with ``--drain`` queued ops is toggled online; seconds until the queue is empty.
+- propagation: real node processes A and B; a workstation on A writes ``--writes`` records one
+         by one; latency from the write's request to the ``record`` event on B's WebSocket.
+
+The hub is always a separate ``officesync hub serve`` process with a temporary SQLite file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.e2e helpers
+
+from agent.cloud.client import HubClient  # noqa: E402
+from agent.events import EventBus  # noqa: E402
+from agent.store import DatasetStore, StoreManager  # noqa: E402
+from agent.store.node import NodeDB  # noqa: E402
+from agent.sync.engine import SyncEngine  # noqa: E402
+from agent.workstation.client import WorkstationClient  # noqa: E402
+from tests.e2e.hub_procs import HubProcess, enroll_node  # noqa: E402
+from tests.e2e.procs import NO_KEYRING, NodeProcess, free_port, write_node_config  # noqa: E402
+
+DS = "bench"
+
+
+def customer(i: int) -> dict[str, Any]:
+    return {
+        "code": f"KH{i:07d}",
+        "name": f"Công ty TNHH Thương mại và Dịch vụ Số {i}",
+        "tax_code": f"{i:010d}",
+        "address": f"Số {i % 500} đường Nguyễn Trãi, Phường Bến Thành, Quận 1, TP Hồ Chí Minh",
+        "phone": f"028{i:08d}",
+    }
+
+
+async def wait_for(check: Any, limit: float, what: str) -> None:
+    deadline = time.monotonic() + limit
+    while not await check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+class InProcessNode:
+    def __init__(self, root: Path, name: str, hub: HubProcess) -> None:
+        self.root, self.name, self.hub = root / name, name, hub
+        self.engine: SyncEngine | None = None
+
+    async def start(self, *, online: bool) -> None:
+        enroller = HubClient(self.hub.url)
+        try:
+            answer = await enroller.enroll(self.hub.enroll_code(DS), self.name)
+        finally:
+            await enroller.close()
+        self.bus = EventBus()
+        self.node_db = NodeDB(self.root / "node.db")
+        await self.node_db.open()
+        self.stores = StoreManager(self.root, bus=self.bus, local_numbering=False)
+        await self.stores.open([DS])
+        self.engine = SyncEngine(
+            self.stores, self.node_db, self.bus, HubClient(self.hub.url, answer.token),
+            hub_node_id=answer.node_id, online=online, probe_interval=0.2, probe_timeout=2,
+            batch_size=1000, long_poll=10, max_backoff=1,
+        )
+        await self.engine.start()
+
+    @property
+    def store(self) -> DatasetStore:
+        return self.stores.get(DS)
+
+    async def fill(self, n: int, first: int = 0) -> None:
+        """Queue ``n`` customer creates through the store (group-committed, 200 at a time)."""
+        for start in range(first, first + n, 200):
+            await asyncio.gather(*(self.store.create("customers", customer(i))
+                                   for i in range(start, min(first + n, start + 200))))
+
+    async def close(self) -> None:
+        if self.engine is not None:
+            await self.engine.stop()
+        await self.stores.close()
+        await self.node_db.close()
+
+
+async def bench_push(root: Path, hub: HubProcess, ops: int, label: str, first: int = 0
+                     ) -> float:
+    node = InProcessNode(root, f"push-{label}-{uuid.uuid4().hex[:6]}", hub)
+    await node.start(online=False)
+    try:
+        t = time.perf_counter()
+        await node.fill(ops, first)
+        print(f"  queued {ops} ops in {time.perf_counter() - t:.1f} s (not measured)")
+        assert node.engine is not None
+        t = time.perf_counter()
+        await node.engine.set_online(True)
+
+        async def drained() -> bool:
+            return await node.store.outbox_size() == 0
+
+        await wait_for(drained, 600, "the outbox to drain")
+        elapsed = time.perf_counter() - t
+        counts = await node.store.sync_counts()
+        assert counts["synced"] >= ops and counts["error"] == counts["pending"] == 0, counts
+        return elapsed
+    finally:
+        await node.close()
+
+
+async def bench_pull(root: Path, hub: HubProcess, expected: int) -> float:
+    node = InProcessNode(root, f"pull-{uuid.uuid4().hex[:6]}", hub)
+    t = time.perf_counter()
+    await node.start(online=True)
+    try:
+        async def caught_up() -> bool:
+            return (await node.store.sync_counts())["synced"] >= expected
+
+        await wait_for(caught_up, 600, "the pull to catch up")
+        return time.perf_counter() - t
+    finally:
+        await node.close()
+
+
+async def bench_propagation(root: Path, hub: HubProcess, writes: int) -> list[float]:
+    procs = []
+    for name in ("prop-a", "prop-b"):
+        config = write_node_config(root, name=name, datasets=[DS], cloud_url=hub.url,
+                                   filename=f"{name}.toml",
+                                   cloud={"probe_interval_s": 0.2, "long_poll_s": 20})
+        enroll_node(config, hub, hub.enroll_code(DS), NO_KEYRING)
+        procs.append(NodeProcess(config, env=NO_KEYRING).start())
+    a, b = procs
+    clients: list[WorkstationClient] = []
+    try:
+        for node in procs:
+            assert isinstance(node, NodeProcess)
+            client = WorkstationClient(node.lan_url, language="en")
+            await client.pair(node.pair_code(), f"bench-{node.label}")
+            clients.append(client)
+        ws_a, ws_b = clients
+        for client in clients:
+            async def online(c: WorkstationClient = client) -> bool:
+                return bool((await c.sync_summary(DS))["connectivity"] == "online")
+            await wait_for(online, 30, "nodes online")
+        arrived: dict[str, float] = {}
+        ready = asyncio.Event()
+
+        async def listen() -> None:
+            async for event in ws_b.events():
+                ready.set()
+                if event.get("type") == "record" and event.get("action") == "pull":
+                    arrived.setdefault(event["record"]["id"], time.perf_counter())
+
+        listener = asyncio.create_task(listen())
+        await asyncio.wait_for(_first_event(ws_a, ready), 10)
+        latencies: list[float] = []
+        for i in range(writes):
+            record_id = str(uuid.uuid4())
+            sent = time.perf_counter()
+            await ws_a.create(DS, "customers", customer(10_000_000 + i), id=record_id)
+
+            async def seen(rid: str = record_id) -> bool:
+                return rid in arrived
+
+            await wait_for(seen, 10, f"record {i} on node B")
+            latencies.append(arrived[record_id] - sent)
+        listener.cancel()
+        return latencies
+    finally:
+        for client in clients:
+            await client.close()
+        for node in procs:
+            node.kill()
+
+
+async def _first_event(ws_a: WorkstationClient, ready: asyncio.Event) -> None:
+    """Make one write so B's socket is known to be delivering before timing starts."""
+    await ws_a.create(DS, "customers", customer(99_999_999))
+    await ready.wait()
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def main(args: argparse.Namespace) -> None:
+    only = set(args.only.split(",")) if args.only else {"push", "pull", "drain", "propagation"}
+    with tempfile.TemporaryDirectory(prefix="officesync-bench-") as tmp:
+        root = Path(tmp)
+        hub = HubProcess(f"sqlite:///{root}/hub.db", free_port(), root / "logs", env=NO_KEYRING)
+        hub.create_dataset(DS)
+        hub.start()
+        try:
+            print(f"hub at {hub.url}")
+            pushed = 0
+            if "push" in only:
+                elapsed = await bench_push(root, hub, args.ops, "big")
+                pushed = args.ops
+                print(f"push  {args.ops} ops: {elapsed:.2f} s = {args.ops / elapsed:,.0f} ops/s")
+            if "pull" in only and pushed:
+                elapsed = await bench_pull(root, hub, pushed)
+                print(f"pull  {pushed} changes: {elapsed:.2f} s = {pushed / elapsed:,.0f}"
+                      " changes/s (from enrollment)")
+            if "drain" in only:
+                elapsed = await bench_push(root, hub, args.drain, "drain", first=5_000_000)
+                print(f"drain {args.drain} queued ops after toggling online: {elapsed:.2f} s")
+            if "propagation" in only:
+                lat = await bench_propagation(root, hub, args.writes)
+                print(f"propagation over {len(lat)} writes: p50 {pct(lat, .5) * 1000:.1f} ms, "
+                      f"p99 {pct(lat, .99) * 1000:.1f} ms, max {max(lat) * 1000:.1f} ms, "
+                      f"mean {statistics.mean(lat) * 1000:.1f} ms")
+        finally:
+            hub.kill()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ops", type=int, default=100_000)
+    parser.add_argument("--drain", type=int, default=10_000)
+    parser.add_argument("--writes", type=int, default=1000)
+    parser.add_argument("--only", default="")
+    asyncio.run(main(parser.parse_args()))
+    sys.exit(0)
