@@ -290,11 +290,13 @@ class DatasetStore:
         return n
 
     async def take_batch(
-        self, limit: int
+        self, limit: int, in_flight: frozenset[str] = frozenset()
     ) -> tuple[builtins.list[PendingOp], dict[str, int | None]]:
-        """Up to ``limit`` ops to push, marked syncing, with their records' hub versions."""
+        """Up to ``limit`` ops to push, marked syncing, with their records' hub versions;
+        records of a push still awaiting its answer (``in_flight``) are left out."""
         def run(conn: sqlite3.Connection) -> WriteResult:
-            batch, versions, blocked = syncing.take_batch(conn, self.registry, limit)
+            batch, versions, blocked = syncing.take_batch(conn, self.registry, limit,
+                                                          in_flight)
             result = self._records_changed(conn, blocked, "sync")
             return WriteResult((batch, versions), result.after_commit)
 

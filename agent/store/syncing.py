@@ -55,6 +55,13 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
         yield items[start : start + size]
 
 
+def _failed_creates(conn: sqlite3.Connection) -> set[str]:
+    """Records that never reached the hub and whose queued create failed (or waits on one)."""
+    return {r[0] for r in conn.execute(
+        "SELECT DISTINCT o.record_id FROM outbox o JOIN records r ON r.id = o.record_id "
+        "WHERE o.state IN ('error', 'conflict', 'blocked') AND r.version IS NULL")}
+
+
 def reset_syncing(conn: sqlite3.Connection) -> int:
     """After a crash or a failed request: ops that were in flight go back to pending. The hub
     remembers op ids, so sending one again never applies it twice."""
@@ -72,24 +79,29 @@ def _record_label(conn: sqlite3.Connection, registry: SchemaRegistry, record_id:
 
 
 def take_batch(
-    conn: sqlite3.Connection, registry: SchemaRegistry, limit: int
+    conn: sqlite3.Connection, registry: SchemaRegistry, limit: int,
+    in_flight: frozenset[str] = frozenset(),
 ) -> tuple[list[PendingOp], dict[str, int | None], list[str]]:
-    """The next ops to push in outbox order, marked ``syncing``; the hub versions of their
-    records; and the ids of records newly found blocked by a failed dependency (S5). The
-    sync side orders the batch and gives each op its base version (agent/sync/ordering)."""
+    """The next ops to push in outbox order (their records marked ``syncing``); the hub
+    versions of their records; and the ids of records newly found blocked by a failed
+    dependency (S5). Records in ``in_flight`` (a push awaiting its answer) are left out.
+    The sync side orders the batch and gives each op its base version (agent/sync/ordering).
+    """
+    # Both read the partial index outbox_failed (its WHERE must match to be used).
     stuck = {r[0] for r in conn.execute(
-        "SELECT DISTINCT record_id FROM outbox WHERE state IN ('error', 'conflict')")}
-    failed_creates = {r[0] for r in conn.execute(
-        "SELECT DISTINCT o.record_id FROM outbox o JOIN records r ON r.id = o.record_id "
-        "WHERE r.version IS NULL AND o.state IN ('error', 'conflict', 'blocked')")}
+        "SELECT record_id, state FROM outbox WHERE state IN ('error', 'conflict', 'blocked')")
+        if r[1] != "blocked"}
+    failed_creates = _failed_creates(conn)
+    held: set[str] = stuck | in_flight
     candidates = conn.execute(
-        "SELECT seq, op_id, record_id, collection, action, data, state FROM outbox "
-        "WHERE state IN ('pending', 'blocked') ORDER BY seq LIMIT ?",
-        (limit * 2 + len(stuck),),
+        "SELECT o.seq, o.op_id, o.record_id, o.collection, o.action, o.data, o.state, "
+        "r.version FROM outbox o JOIN records r ON r.id = o.record_id "
+        "WHERE o.state IN ('pending', 'blocked') ORDER BY o.seq LIMIT ?",
+        (limit * 3 + len(held),),
     ).fetchall()
     batch: list[PendingOp] = []
     newly_blocked: list[str] = []
-    held: set[str] = set(stuck)
+    versions: dict[str, int | None] = {}
     for row in candidates:
         record_id = row["record_id"]
         if record_id in held:
@@ -114,18 +126,14 @@ def take_batch(
             conn.execute("UPDATE outbox SET op_id = ? WHERE seq = ?", (op_id, row["seq"]))
         batch.append(PendingOp(row["seq"], op_id, record_id, row["collection"],
                                row["action"], data, refs))
+        versions[record_id] = row["version"]
         if len(batch) >= limit:
             break
     if not batch:
         return [], {}, newly_blocked
     ordered = batch
-    versions: dict[str, int | None] = {}
-    for chunk in _chunks(sorted({op.record_id for op in ordered})):
-        marks = ",".join("?" * len(chunk))
-        versions.update(conn.execute(
-            f"SELECT id, version FROM records WHERE id IN ({marks})", list(chunk)).fetchall())
-    conn.executemany("UPDATE outbox SET state = 'syncing', attempts = attempts + 1 "
-                     "WHERE seq = ?", [(op.seq,) for op in ordered])
+    # The ops themselves stay 'pending' in the outbox: only one push per dataset is in flight,
+    # and after a crash everything unanswered is simply sent again (op ids make that safe).
     conn.executemany(
         "UPDATE records SET sync_state = 'syncing', sync_code = NULL, sync_params = NULL, "
         "blocked_by = NULL, sync_details = NULL WHERE id = ?",
@@ -144,9 +152,7 @@ def _mark_blocked(conn: sqlite3.Connection, registry: SchemaRegistry, seq: int,
 
 
 def requeue(conn: sqlite3.Connection, ops: Sequence[PendingOp]) -> None:
-    """A push that got no answer: its ops go back to pending, untouched."""
-    conn.executemany("UPDATE outbox SET state = 'pending' WHERE seq = ? AND state = 'syncing'",
-                     [(op.seq,) for op in ops])
+    """A push that got no answer: its records go back to pending; the ops are untouched."""
     conn.executemany("UPDATE records SET sync_state = 'pending' WHERE id = ? "
                      "AND sync_state = 'syncing'", [(op.record_id,) for op in ops])
 
@@ -176,10 +182,8 @@ def store_results(
     """Store the hub's answer for each op of a push; return the ids of records that changed."""
     by_op = {r.op_id: r for r in results}
     failed: set[str] = set()
-    failed_creates = {r[0] for r in conn.execute(
-        "SELECT DISTINCT o.record_id FROM outbox o JOIN records r ON r.id = o.record_id "
-        "WHERE r.version IS NULL AND o.state IN ('error', 'conflict', 'blocked')")}
-    applied: list[tuple[str]] = []
+    failed_creates = _failed_creates(conn)
+    applied: list[tuple[int]] = []
     versions: dict[str, int] = {}
     back_to_pending: list[tuple[int]] = []
     refused_again: list[tuple[str, int]] = []
@@ -190,7 +194,7 @@ def store_results(
         if result is None:
             back_to_pending.append((op.seq,))
         elif result.status == "applied":
-            applied.append((op.op_id,))
+            applied.append((op.seq,))
             if result.version is not None:
                 versions[op.record_id] = max(result.version, versions.get(op.record_id, 0))
         elif op.record_id in failed:
@@ -202,13 +206,13 @@ def store_results(
             _store_rejection(conn, registry, op, result, failed_creates)
             if op.action == "create":
                 failed_creates.add(op.record_id)
-    conn.executemany("DELETE FROM outbox WHERE op_id = ?", applied)
+    conn.executemany("DELETE FROM outbox WHERE seq = ?", applied)
     conn.executemany("UPDATE outbox SET state = 'pending' WHERE seq = ?", back_to_pending)
     conn.executemany("UPDATE outbox SET state = 'pending', op_id = ? WHERE seq = ?",
                      refused_again)
     conn.executemany("UPDATE records SET version = ? WHERE id = ?",
-                     [(v, rid) for rid, v in versions.items()])
-    settle_records(conn, [rid for rid in touched if rid not in failed])
+                     [(v, rid) for rid, v in versions.items() if rid in failed])
+    settle_records(conn, [rid for rid in touched if rid not in failed], versions)
     rows.set_meta(conn, "last_push_at", now)
     return sorted(touched)
 
@@ -236,9 +240,11 @@ def _store_rejection(conn: sqlite3.Connection, registry: SchemaRegistry, op: Pen
         (state.value, code.value, rows.dumps(params), rows.dumps(details), op.record_id))
 
 
-def settle_records(conn: sqlite3.Connection, record_ids: Sequence[str]) -> None:
+def settle_records(conn: sqlite3.Connection, record_ids: Sequence[str],
+                   versions: dict[str, int] | None = None) -> None:
     """Give each record the state of the head of its outbox chain, or ``synced`` (with its data
-    as the new merge base) when nothing is left to push."""
+    as the new merge base) when nothing is left to push; and its new hub version, if any."""
+    versions = versions or {}
     if not record_ids:
         return
     heads: dict[str, str] = {}
@@ -249,15 +255,20 @@ def settle_records(conn: sqlite3.Connection, record_ids: Sequence[str]) -> None:
             list(chunk),
         ):
             heads[rid] = state  # descending: the last assignment is the lowest seq
-    synced = [(rid,) for rid in record_ids if rid not in heads]
+    synced = [(versions.get(rid), rid) for rid in record_ids if rid not in heads]
     conn.executemany(
-        "UPDATE records SET sync_state = 'synced', sync_code = NULL, sync_params = NULL, "
-        "blocked_by = NULL, sync_details = NULL, base_data = data WHERE id = ?", synced)
+        "UPDATE records SET version = coalesce(?, version), sync_state = 'synced', "
+        "sync_code = NULL, sync_params = NULL, blocked_by = NULL, sync_details = NULL, "
+        "base_data = data WHERE id = ?", synced)
     conn.executemany(
-        "UPDATE records SET sync_state = ? WHERE id = ? AND sync_state NOT IN "
-        "('error', 'conflict', 'blocked')",
-        [("pending" if state == "syncing" else state, rid) for rid, state in heads.items()
-         if state in ("pending", "syncing")])
+        "UPDATE records SET version = coalesce(?, version), sync_state = CASE WHEN sync_state "
+        "IN ('error', 'conflict', 'blocked') THEN sync_state ELSE ? END WHERE id = ?",
+        [(versions.get(rid), "pending" if state == "syncing" else state, rid)
+         for rid, state in heads.items() if state in ("pending", "syncing")])
+    conn.executemany(
+        "UPDATE records SET version = ? WHERE id = ?",
+        [(versions[rid], rid) for rid, state in heads.items()
+         if rid in versions and state not in ("pending", "syncing")])
 
 
 _PULLED_COLUMNS = (

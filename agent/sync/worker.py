@@ -26,13 +26,14 @@ from agent.store.syncing import PendingOp
 from agent.sync.backoff import Backoff
 from agent.sync.ordering import assign_base_versions, order_batch
 from protocol.errors import ErrorCode
-from protocol.models import Action, Op
+from protocol.models import Action, ChangesPage, Op, OpResult
 
 log = logging.getLogger("officesync.sync")
 
 SERIES_LOW = 100        # lease more numbers when fewer than this are left
 SERIES_BLOCK = 1000     # numbers leased at a time
 SERIES_CHECK_S = 10.0
+PAGE = 1000              # changes per page of the hub's feed
 
 
 def _now() -> str:
@@ -142,7 +143,7 @@ class DatasetWorker:
             self._wake.clear()
             try:
                 await self._ensure_series()
-                pushed = await self.push_once()
+                pushed = await self.drain()
             except HubError as err:
                 if _dataset_level(err):
                     log.warning("%s: the hub refused this dataset: %s", self.dataset_id, err)
@@ -154,28 +155,53 @@ class DatasetWorker:
             if pushed == 0:
                 await self._wake.wait()
 
-    async def push_once(self) -> int:
-        """Push one batch; return how many ops it held (0: the outbox had nothing to send)."""
-        batch, versions = await self.store.take_batch(self.batch_size)
-        if not batch:
-            return 0
+    async def _take(self, in_flight: frozenset[str]) -> list[PendingOp]:
+        batch, versions = await self.store.take_batch(self.batch_size, in_flight)
         ordered = order_batch(batch)
         assign_base_versions(ordered, versions)
-        self._publish(state="syncing", ops=len(ordered))
+        return ordered
+
+    async def _send(self, batch: list[PendingOp]) -> list[OpResult]:
+        self._publish(state="syncing", ops=len(batch))
+        return await self.client.push(self.dataset_id, [to_wire(op) for op in batch])
+
+    async def drain(self) -> int:
+        """Push until nothing is ready; return how many ops went (0: nothing to send).
+
+        Two stages overlap: while the hub works on one batch, the node takes the next one
+        and stores the previous answer. Batches are still sent one after another, so the
+        hub applies them in outbox order; a batch never holds a record of the one in flight.
+        An op leaves the outbox only when its answer is stored; a push that gets no answer
+        puts its records back to pending (sending again is safe: op ids replay)."""
+        batch = await self._take(frozenset())
+        if not batch:
+            return 0
+        total = 0
+        unsettled: list[list[PendingOp]] = [batch]
+        task: asyncio.Task[list[OpResult]] | None = asyncio.create_task(self._send(batch))
         try:
-            results = await self.client.push(self.dataset_id, [to_wire(op) for op in ordered])
+            while task is not None:
+                following = await self._take(frozenset(op.record_id for op in batch))
+                if following:
+                    unsettled.append(following)
+                results = await task
+                task = asyncio.create_task(self._send(following)) if following else None
+                await asyncio.shield(self.store.store_results(batch, results))
+                unsettled.remove(batch)
+                self.monitor.report_success()
+                applied = sum(1 for r in results if r.status == "applied")
+                self.pushed += applied
+                total += len(batch)
+                self.last_push_at = _now()
+                self._publish(state="pushed", applied=applied, rejected=len(results) - applied)
+                batch = following
+            return total
         except BaseException:
-            # No answer: the ops go back to pending. If the hub did apply them, sending them
-            # again is harmless (the op_id replays the first result).
-            await asyncio.shield(self.store.requeue(ordered))
+            if task is not None:
+                task.cancel()
+            for pending in unsettled:
+                await asyncio.shield(self.store.requeue(pending))
             raise
-        await asyncio.shield(self.store.store_results(ordered, results))
-        self.monitor.report_success()
-        applied = sum(1 for r in results if r.status == "applied")
-        self.pushed += applied
-        self.last_push_at = _now()
-        self._publish(state="pushed", applied=applied, rejected=len(results) - applied)
-        return len(ordered)
 
     async def _ensure_series(self) -> None:
         """Keep a block of voucher numbers leased from the hub, so numbering offline can
@@ -201,9 +227,7 @@ class DatasetWorker:
         while True:
             await self.monitor.wait_online()
             try:
-                page = await self.client.changes(
-                    self.dataset_id, since=cursor, limit=1000,
-                    wait=self.long_poll if caught_up else 0)
+                cursor = await self.catch_up(cursor, wait=self.long_poll if caught_up else 0)
             except HubError as err:
                 if not _dataset_level(err):
                     self.monitor.report_failure(err)
@@ -211,11 +235,30 @@ class DatasetWorker:
                 await self._pause(backoff, err)
                 continue
             backoff.reset()
-            self.monitor.report_success()
-            if page.changes:
-                await asyncio.shield(self.store.apply_changes(page, self.node_id))
-                cursor = page.last_seq
-                self.pulled += len(page.changes)
-                self._publish(state="pulled", changes=len(page.changes), cursor=cursor)
-            self.last_pull_at = _now()
-            caught_up = not page.has_more
+            caught_up = True
+
+    async def catch_up(self, cursor: int, wait: float) -> int:
+        """Follow the feed from ``cursor`` until it has nothing more; return the new cursor.
+        The next page is fetched while this one is applied (its cursor moves with it, in the
+        same transaction)."""
+        page = await self.client.changes(self.dataset_id, since=cursor, limit=PAGE, wait=wait)
+        self.monitor.report_success()
+        following: asyncio.Task[ChangesPage] | None = None
+        try:
+            while True:
+                following = (asyncio.create_task(self.client.changes(
+                    self.dataset_id, since=page.last_seq, limit=PAGE, wait=0))
+                    if page.has_more else None)
+                if page.changes:
+                    await asyncio.shield(self.store.apply_changes(page, self.node_id))
+                    cursor = page.last_seq
+                    self.pulled += len(page.changes)
+                    self._publish(state="pulled", changes=len(page.changes), cursor=cursor)
+                self.last_pull_at = _now()
+                if following is None:
+                    return cursor
+                page = await following
+                following = None
+        finally:
+            if following is not None:
+                following.cancel()

@@ -6,6 +6,7 @@ ALTER TABLE outbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE records ADD COLUMN base_data TEXT;
 ALTER TABLE records ADD COLUMN sync_details TEXT;
 CREATE INDEX records_unsynced ON records (sync_state) WHERE sync_state <> 'synced';
+CREATE INDEX outbox_failed ON outbox (record_id) WHERE state IN ('error', 'conflict', 'blocked');
 
 CREATE TABLE series (
     name   TEXT NOT NULL,
