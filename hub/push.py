@@ -81,6 +81,12 @@ class Plan:
     last_seq: int
 
 
+# Enum members as module constants: ``Action.CREATE`` is a class attribute lookup through
+# the enum machinery, and this module tests actions several times per op.
+_CREATE, _UPDATE, _DELETE = Action.CREATE, Action.UPDATE, Action.DELETE
+_POST, _UNPOST = Action.POST, Action.UNPOST
+
+
 def _series_error(schema: CollectionSchema, data: dict[str, Any]) -> ProtocolError | None:
     if schema.series is None or data.get(schema.series.number_field):
         return None
@@ -97,7 +103,7 @@ def _prepare_one(op: Op, registry: SchemaRegistry) -> Prepared:
     item = Prepared(op)
     try:
         item.schema = registry.get(op.collection)
-        if op.action in (Action.POST, Action.UNPOST) and not item.schema.postable:
+        if (op.action is _POST or op.action is _UNPOST) and not item.schema.postable:
             item.error = ProtocolError(
                 ErrorCode.VALIDATION_FAILED,
                 {"reason": f"{op.collection} cannot be posted or unposted"},
@@ -146,7 +152,8 @@ def prepare_batch(ops: list[Op], registry: SchemaRegistry = ACCOUNTING_PACK) -> 
     items = [_prepare_one(op, registry) for op in ops]
     groups: dict[str, list[Prepared]] = {}
     for item in items:
-        if item.error is None and item.op.action in (Action.CREATE, Action.UPDATE):
+        action = item.op.action
+        if item.error is None and (action is _CREATE or action is _UPDATE):
             groups.setdefault(item.op.collection, []).append(item)
     for collection, group in groups.items():
         _validate_group(registry.get(collection), group)
@@ -154,7 +161,8 @@ def prepare_batch(ops: list[Op], registry: SchemaRegistry = ACCOUNTING_PACK) -> 
     keys: dict[str, set[str]] = {}
     for item in items:
         ids.add(item.op.id)
-        ids.update(ref_id for _, ref_id, _ in item.refs)
+        for _, ref_id, _ in item.refs:
+            ids.add(ref_id)
         if item.key is not None:
             keys.setdefault(item.op.collection, set()).add(item.key)
     return Batch(items, ids, keys, [op.op_id for op in ops])
@@ -216,7 +224,7 @@ class Planner:
         op, schema = item.op, item.schema
         assert schema is not None
         row = self.rows.get(op.id)
-        if op.action is Action.CREATE:
+        if op.action is _CREATE:
             if row is not None:
                 code = ErrorCode.RECORD_DELETED if row.deleted else ErrorCode.STALE_VERSION
                 raise ProtocolError(code, {}, {"current": row.as_json()})
@@ -278,11 +286,11 @@ class Planner:
         if row is not None:
             self._free_key(row)
         data = item.data if item.data is not None else dict(row.data if row else {})
-        if action is Action.POST or action is Action.UNPOST:
-            data["posted"] = action is Action.POST
+        if action is _POST or action is _UNPOST:
+            data["posted"] = action is _POST
         self.seq = seq = self.seq + 1
         data_json = orjson.dumps(data).decode()
-        deleted, version = action is Action.DELETE, (row.version + 1) if row else 1
+        deleted, version = action is _DELETE, (row.version + 1) if row else 1
         key = item.key if item.key is not None else (row.key if row else "")
         new = Row(op.id, op.collection, key, schema.date_of(data), data_json, deleted, version,
                   seq, data)
