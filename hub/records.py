@@ -113,18 +113,18 @@ def _write_plan(conn: sa.Connection, dataset: str, plan: Plan, in_db: set[str]) 
     )
 
 
+_CHANGES_PAGE = (
+    "SELECT seq, collection, id, version, deleted, data, op_id, node_id FROM hub_changes"
+    " WHERE dataset = {m} AND seq > {m} ORDER BY seq LIMIT {m}"
+)
+
+
 def changes_page(conn: sa.Connection, dataset: str, since: int, limit: int) -> bytes | None:
-    """The feed page as ready JSON bytes, or ``None`` when there is nothing after ``since``."""
-    stmt = (
-        sa.select(
-            changes.c.seq, changes.c.collection, changes.c.id, changes.c.version,
-            changes.c.deleted, changes.c.data, changes.c.op_id, changes.c.node_id,
-        )
-        .where(changes.c.dataset == dataset, changes.c.seq > since)
-        .order_by(changes.c.seq)
-        .limit(limit + 1)
-    )
-    rows = conn.execute(stmt).all()
+    """The feed page as ready JSON bytes, or ``None`` when there is nothing after ``since``.
+
+    Stored ``data`` is JSON text already: it is spliced in as is, never parsed."""
+    sql = _CHANGES_PAGE.format(m=bulk.marker(conn))
+    rows = conn.exec_driver_sql(sql, (dataset, since, limit + 1)).all()
     if not rows:
         return None
     has_more = len(rows) > limit
