@@ -60,8 +60,7 @@ class DatasetStore:
         self._readers: Readers | None = None
 
     async def open(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._writer = await asyncio.to_thread(Writer, self.path, loop)
+        self._writer = await Writer.open(self.path)
         self._readers = Readers(self.path)
 
     async def close(self) -> None:
@@ -286,7 +285,7 @@ class DatasetStore:
         return WriteResult(len(ids), publish)
 
     async def reset_syncing(self) -> int:
-        n: int = await self.writer.submit(syncing.reset_syncing)
+        n: int = await self.writer.submit(syncing.reset_syncing, heavy=True)
         return n
 
     async def take_batch(
@@ -301,11 +300,11 @@ class DatasetStore:
             return WriteResult((batch, versions), result.after_commit)
 
         taken: tuple[builtins.list[PendingOp], dict[str, int | None]] = (
-            await self.writer.submit(run))
+            await self.writer.submit(run, heavy=True))
         return taken
 
     async def requeue(self, ops: builtins.list[PendingOp]) -> None:
-        await self.writer.submit(lambda conn: syncing.requeue(conn, ops))
+        await self.writer.submit(lambda conn: syncing.requeue(conn, ops), heavy=True)
 
     async def store_results(self, ops: builtins.list[PendingOp],
                             results: builtins.list[OpResult]) -> int:
@@ -315,7 +314,7 @@ class DatasetStore:
             touched = syncing.store_results(conn, self.registry, ops, results, now)
             return self._records_changed(conn, touched, "sync")
 
-        n: int = await self.writer.submit(run)
+        n: int = await self.writer.submit(run, heavy=True)
         return n
 
     async def apply_changes(self, page: ChangesPage, node_id: str) -> int:
@@ -328,7 +327,7 @@ class DatasetStore:
                                             page.last_seq, node_id, now)
             return self._records_changed(conn, changed, "pull")
 
-        n: int = await writer.submit(run)
+        n: int = await writer.submit(run, heavy=True)
         return n
 
     async def cursor(self) -> int:

@@ -1,28 +1,32 @@
 """The single writer of one SQLite file, with group commit.
 
 Every write of a dataset is a function ``fn(conn) -> result`` submitted from the event loop.
-One thread takes everything queued, runs each function inside its own SAVEPOINT (so one failed
-write does not undo its neighbours), and commits the whole group with one fsync. The futures
-are resolved on the loop only after that commit: an acknowledged write is durable.
+One writer task takes everything queued, runs each function inside its own SAVEPOINT (so one
+failed write does not undo its neighbours), and commits the whole group with one fsync. The
+futures are resolved only after that commit: an acknowledged write is durable.
+
+Where the functions run is chosen per write. Small ones (a workstation's create or edit:
+~0.1-0.2 ms) run on the loop thread and only the COMMIT — the fsync — goes to a thread.
+Heavy ones (the sync side's batches of 1000) run with their commit on that thread, so the
+loop never stalls behind them. Measured on the 2-core target, a writer *thread* running the
+small ones spent ~1 ms per write waiting for the GIL behind the busy loop (a convoy on every
+statement); see docs/architecture.md, "Local store".
 
 Reads go to a small pool of read-only connections on executor threads (WAL lets them run
-while the writer commits), so the event loop never waits on SQLite.
+while the writer commits), so the event loop never waits on SQLite reads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
-import queue
 import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
-
-from sqlalchemy import Connection, create_engine
-from sqlalchemy.pool import StaticPool
 
 from agent.store.sqlite import connect_reader, connect_writer
 
@@ -45,90 +49,101 @@ class WriteResult:
 
 
 class _Job:
-    __slots__ = ("fn", "future", "outcome", "error")
+    __slots__ = ("fn", "future", "heavy", "outcome", "error")
 
-    def __init__(self, fn: WriteFn, future: asyncio.Future[Any]) -> None:
+    def __init__(self, fn: WriteFn, future: asyncio.Future[Any], heavy: bool) -> None:
         self.fn = fn
         self.future = future
+        self.heavy = heavy
         self.outcome: Any = None
         self.error: BaseException | None = None
 
 
 class Writer:
-    def __init__(self, path: Path, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
         self.path = path
-        self._loop = loop
-        self._conn = connect_writer(path)
-        # SQLAlchemy Core over the same DB-API connection, for the bulk paths (executemany).
-        # Transactions stay ours (BEGIN IMMEDIATE … COMMIT around each group): AUTOCOMMIT
-        # keeps SQLAlchemy from issuing its own, and the connection is never returned to the
-        # pool mid-transaction.
-        self._engine = create_engine(
-            "sqlite://",
-            creator=lambda: self._conn,
-            poolclass=StaticPool,
-            isolation_level="AUTOCOMMIT",
-            pool_reset_on_return=None,
-        )
-        self.sa: Connection = self._engine.connect()
-        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name=f"writer:{path.stem}", daemon=True)
+        self._conn = conn
+        self._queue: collections.deque[_Job] = collections.deque()
+        self._ready = asyncio.Event()
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"writer:{path.stem}")
         self._closed = False
         self.commits = 0
         self.writes = 0
-        self._thread.start()
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name=f"writer:{path.stem}")
 
-    async def submit(self, fn: WriteFn) -> Any:
+    @classmethod
+    async def open(cls, path: Path) -> Writer:
+        conn = await asyncio.to_thread(connect_writer, path)  # migrations run here
+        return cls(path, conn)
+
+    async def submit(self, fn: WriteFn, *, heavy: bool = False) -> Any:
+        """Run ``fn`` in the next group; return its result once the group is durable."""
         if self._closed:
             raise RuntimeError("store is closed")
-        future: asyncio.Future[Any] = self._loop.create_future()
-        self._queue.put(_Job(fn, future))
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Job(fn, future, heavy))
+        self._ready.set()
         return await future
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self._queue.put(None)
-        await asyncio.to_thread(self._thread.join)
-        self.sa.close()
-        self._engine.dispose()
+        self._ready.set()
+        await self._task
+        self._thread.shutdown(wait=True)
         self._conn.close()
 
-    # -- the writer thread ------------------------------------------------------------------
+    # -- the writer task --------------------------------------------------------------------
 
-    def _run(self) -> None:
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            group = [first]
-            stop = False
-            while len(group) < MAX_GROUP:
-                try:
-                    job = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    stop = True
-                    break
-                group.append(job)
-            self._commit_group(group)
-            if stop:
-                return
+            if not self._queue:
+                if self._closed:
+                    return
+                self._ready.clear()
+                await self._ready.wait()
+                continue
+            group = self._take_group()
+            if group[0].heavy:
+                await loop.run_in_executor(self._thread, self._commit_group, group)
+            else:
+                self._apply(group)
+                await loop.run_in_executor(self._thread, self._commit, group)
+            _settle(group)
 
-    def _commit_group(self, group: list[_Job]) -> None:
+    def _take_group(self) -> list[_Job]:
+        """Consecutive jobs of one kind (light or heavy), at most MAX_GROUP."""
+        first = self._queue.popleft()
+        group = [first]
+        while self._queue and len(group) < MAX_GROUP and self._queue[0].heavy == first.heavy:
+            group.append(self._queue.popleft())
+        return group
+
+    def _apply(self, group: list[_Job]) -> None:
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as err:
             for job in group:
-                conn.execute("SAVEPOINT w")
-                try:
-                    job.outcome = job.fn(conn)
-                except BaseException as err:  # noqa: BLE001 - handed to the caller
-                    job.error = err
-                    conn.execute("ROLLBACK TO w")
-                conn.execute("RELEASE w")
+                job.error = err
+            return
+        for job in group:
+            conn.execute("SAVEPOINT w")
+            try:
+                job.outcome = job.fn(conn)
+            except BaseException as err:  # noqa: BLE001 - handed to the caller
+                job.error = err
+                conn.execute("ROLLBACK TO w")
+            conn.execute("RELEASE w")
+
+    def _commit(self, group: list[_Job]) -> None:
+        conn = self._conn
+        if not conn.in_transaction:
+            return  # BEGIN failed: every job already carries the error
+        try:
             conn.execute("COMMIT")
             self.commits += 1
             self.writes += len(group)
@@ -140,7 +155,10 @@ class Writer:
                 if job.error is None:
                     job.error = err
                     job.outcome = None
-        self._loop.call_soon_threadsafe(_settle, group)
+
+    def _commit_group(self, group: list[_Job]) -> None:
+        self._apply(group)
+        self._commit(group)
 
 
 def _settle(group: list[_Job]) -> None:
