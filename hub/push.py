@@ -7,7 +7,7 @@ calls :func:`plan_push`, and writes the plan with one ``executemany`` per table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -48,7 +48,7 @@ class Row:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class Prepared:
     """One op after the checks that need no hub state."""
 
@@ -56,7 +56,7 @@ class Prepared:
     schema: CollectionSchema | None = None
     data: dict[str, Any] | None = None
     key: str | None = None
-    refs: list[tuple[str, str, str]] = field(default_factory=list)  # (field, id, target)
+    refs: tuple[tuple[str, str, str], ...] = ()  # (field, id, target)
     error: ProtocolError | None = None
 
 
@@ -145,7 +145,8 @@ def _accept(item: Prepared, schema: CollectionSchema, data: dict[str, Any]) -> N
     item.data = data
     item.error = _series_error(schema, data)
     item.key = schema.key_of(data)
-    item.refs = [(ref.path, value, ref.target) for ref, value in schema.refs_of(data)]
+    if schema.references:
+        item.refs = tuple((ref.path, value, ref.target) for ref, value in schema.refs_of(data))
 
 
 def prepare_batch(ops: list[Op], registry: SchemaRegistry = ACCOUNTING_PACK) -> Batch:
