@@ -23,6 +23,7 @@ import collections
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -67,8 +68,11 @@ class Writer:
         self._ready = asyncio.Event()
         self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"writer:{path.stem}")
         self._closed = False
+        # Counters for diagnostics and benchmarks.
         self.commits = 0
         self.writes = 0
+        self.commit_seconds = 0.0
+        self.apply_seconds = 0.0
         self._task = asyncio.get_running_loop().create_task(
             self._run(), name=f"writer:{path.stem}")
 
@@ -123,6 +127,13 @@ class Writer:
         return group
 
     def _apply(self, group: list[_Job]) -> None:
+        started = time.perf_counter()
+        try:
+            self._apply_all(group)
+        finally:
+            self.apply_seconds += time.perf_counter() - started
+
+    def _apply_all(self, group: list[_Job]) -> None:
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -143,10 +154,12 @@ class Writer:
         conn = self._conn
         if not conn.in_transaction:
             return  # BEGIN failed: every job already carries the error
+        started = time.perf_counter()
         try:
             conn.execute("COMMIT")
             self.commits += 1
             self.writes += len(group)
+            self.commit_seconds += time.perf_counter() - started
         except sqlite3.Error as err:
             log.exception("commit of %d writes failed", len(group))
             if conn.in_transaction:
