@@ -79,7 +79,10 @@ class HubStore:
         if self._checkpointer is None or self._checkpoint_queued:
             return
         self._checkpoint_queued = True
-        self._checkpointer.submit(self._checkpoint)
+        try:
+            self._checkpointer.submit(self._checkpoint)
+        except RuntimeError:  # shutting down: closing the last connection checkpoints
+            self._checkpoint_queued = False
 
     def _checkpoint(self) -> None:
         self._checkpoint_queued = False  # commits from now on need another run
