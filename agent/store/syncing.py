@@ -326,9 +326,11 @@ def apply_changes(
             "UPDATE records SET version = ? WHERE id = ? AND (version IS NULL OR version < ?)",
             [(c.version, c.id, c.version) for c in own])
         settle_records(conn, sorted({c.id for c in own}))
-    others = [c for rid, c in latest.items() if c.node_id != node_id]
-    if others:
-        conn.executemany(PULLED_UPSERT, [_row_of(registry, c, now) for c in others])
+    # Every change goes through the upsert, our own echoes too: a record of ours that the
+    # node no longer holds (a data dir restored from an older backup) comes back; one it
+    # holds at that version already is left alone (the version update above made it so).
+    if latest:
+        conn.executemany(PULLED_UPSERT, [_row_of(registry, c, now) for c in latest.values()])
     rows.set_meta(conn, "cursor", last_seq)
     rows.set_meta(conn, "last_pull_at", now)
     return list(latest)

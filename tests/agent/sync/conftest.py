@@ -24,12 +24,12 @@ from tests.hub.helpers import admin, make_code
 DS = "cty-abc"
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
+async def eventually(check: Callable[[], Awaitable[bool]], limit: float = 15.0) -> None:
     """Wait until ``check`` holds, polling; fail with the deadline, never pass by luck."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + limit
     while not await check():
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
+            raise AssertionError(f"condition not met within {limit} s")
         await asyncio.sleep(0.02)
 
 

@@ -254,3 +254,30 @@ async def test_pulled_change_applies_while_other_records_are_pending(
     got = await b.store.get("customers", shared.id)
     assert got.data["name"] == "v2" and got.version == 2 and got.sync.state == "synced"
     assert (await b.store.sync_counts())["pending"] == 1
+
+
+async def test_own_changes_come_back_after_restoring_an_older_backup(
+    make_node: Callable[..., Awaitable[Node]],
+) -> None:
+    a = await make_node("office-a")
+    created = [await a.store.create("customers", {"code": f"R{i}", "name": "x"})
+               for i in range(5)]
+
+    async def synced() -> bool:
+        return (await counts(a))["synced"] == 5
+
+    await eventually(synced)
+    # A fresh store stands for a data dir restored from a backup taken before those writes:
+    # the node's own changes in the feed must be inserted, not taken for echoes.
+    from agent.store import StoreManager
+    restored = StoreManager(a.stores.data_dir / "restored", language="en")
+    await restored.open([DS])
+    try:
+        worker = a.engine.workers[DS]
+        page = await worker.client.changes(DS, since=0, limit=100)
+        await restored.get(DS).apply_changes(page, worker.node_id)
+        for record in created:
+            got = await restored.get(DS).get("customers", record.id)
+            assert got.version == 1 and got.sync.state == "synced"
+    finally:
+        await restored.close()
