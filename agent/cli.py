@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -33,6 +34,15 @@ _LABELS: dict[str, tuple[str, str]] = {
     "online_on": ("Làm việc online: bật", "Work online: on"),
     "online_off": ("Làm việc online: tắt", "Work online: off"),
     "sync_requested": ("Đã yêu cầu đồng bộ", "Sync requested"),
+    "hub": ("Cloud", "Cloud hub"),
+    "token_keyring": ("Mã truy cập Cloud: lưu trong kho khóa của hệ điều hành",
+                      "Cloud token: kept in the OS keyring"),
+    "token_file": ("Mã truy cập Cloud: lưu trong tệp hub.token (quyền 0600) trong thư mục dữ "
+                   "liệu, vì máy này không có kho khóa của hệ điều hành",
+                   "Cloud token: kept in the file hub.token (mode 0600) in the data dir, as "
+                   "this machine has no OS keyring"),
+    "not_enrolled": ("Máy chủ chưa đăng ký với Cloud: chạy officesync enroll",
+                     "This node is not enrolled with the hub: run officesync enroll"),
 }
 
 
@@ -117,6 +127,17 @@ def render_status(status: dict[str, Any], lang: Lang, console: Console) -> None:
     console.print(f"{label('version', lang)}: {status['version']}")
     if status.get("tls_fingerprint"):
         console.print(f"TLS SHA-256: {status['tls_fingerprint']}", highlight=False)
+    hub = status.get("hub") or {}
+    if hub.get("url"):
+        console.print(f"{label('hub', lang)}: {hub['url']}", highlight=False)
+        where = hub.get("token_store")
+        if where:
+            console.print(label(f"token_{where}", lang), highlight=False)
+        elif not hub.get("node_id"):
+            console.print(label("not_enrolled", lang), highlight=False)
+    pending = status.get("pending_restart")
+    if pending:
+        console.print(pending[lang], highlight=False)
 
 
 @click.command()
@@ -138,6 +159,14 @@ def _toggle(online: bool) -> click.Command:
     def command(config_path: Path) -> None:
         config = _load(config_path)
         answer = _call(config, "PUT", "/online", {"online": online})
+        if online:
+            # The state leaves "offline by user" when the fresh probe answers: wait for it
+            # (a few seconds at most) so the message says how the reconnect went.
+            deadline = time.monotonic() + config.cloud.probe_timeout_s * 2 + 1
+            while (answer.get("connectivity") == "offline_by_user"
+                   and time.monotonic() < deadline):
+                time.sleep(0.1)
+                answer = _call(config, "GET", "/status")
         click.echo(answer["message"][config.node.language])
 
     command.help = ("Turn on \"Work online\" (reconnect and sync now)." if online

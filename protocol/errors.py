@@ -137,8 +137,8 @@ MESSAGES: dict[ErrorCode, tuple[str, str]] = {
         "Waiting for record {blocked_by} to sync successfully.",
     ),
     ErrorCode.INTERNAL: (
-        "Lỗi hệ thống. Hãy xuất gói chẩn đoán và gửi cho bộ phận hỗ trợ",
-        "Internal error. Export a diagnostics bundle and send it to support.",
+        "Lỗi hệ thống. Hãy gửi nhật ký (log) của dịch vụ cho bộ phận hỗ trợ",
+        "Internal error. Send the service's log to support.",
     ),
     ErrorCode.INVALID_JSON: (
         "Nội dung gửi lên không phải JSON hợp lệ: {reason}",

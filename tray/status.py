@@ -55,6 +55,7 @@ class NodeStatus(_Lenient):
     datasets: tuple[DatasetStatus, ...] = ()
     workstations: int = 0
     version: str = ""
+    tls_fingerprint: str | None = None
 
     @field_validator("connectivity", mode="before")
     @classmethod

@@ -52,6 +52,7 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
     "menu.dataset_disconnected": (" (chưa kết nối)", " (not connected)"),
     "menu.no_datasets": ("Chưa có dữ liệu kế toán nào", "No datasets hosted"),
     "menu.workstations": ("Máy trạm đã ghép nối: {count}", "Paired workstations: {count}"),
+    "menu.tls": ("Vân tay TLS: {fingerprint}", "TLS fingerprint: {fingerprint}"),
     "menu.pairing_line": (
         "Mã ghép nối: {code} (hết hạn {expires})",
         "Pairing code: {code} (expires {expires})",

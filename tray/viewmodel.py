@@ -228,6 +228,10 @@ def _status_lines(status: NodeStatus | None, down: DownReason, lang: Lang) -> li
         return lines
     lines.append(MenuEntry(text("menu.workstations", lang, count=status.workstations),
                            enabled=False))
+    if status.tls_fingerprint:
+        # LAN TLS on: the fingerprint a workstation pins at pairing, to compare by eye.
+        lines.append(MenuEntry(text("menu.tls", lang, fingerprint=status.tls_fingerprint),
+                               enabled=False))
     datasets = [
         MenuEntry(_dataset_line(d.id, d.counts, d.connected, lang), enabled=False)
         for d in status.datasets

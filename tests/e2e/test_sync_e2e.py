@@ -126,6 +126,10 @@ async def test_offline_office_catches_up_by_itself(offices: tuple[Office, Office
 
         on = run_cli("online", "--config", str(a.config), env=NO_KEYRING)
         assert on.returncode == 0, on.stderr
+        shown = run_cli("status", "--config", str(a.config), env=NO_KEYRING)
+        assert shown.returncode == 0, shown.stderr
+        # No OS keyring in tests: status says plainly that the hub token is in a 0600 file.
+        assert "hub.token" in shown.stdout and "0600" in shown.stdout
 
         async def b_sees_everything() -> bool:
             vouchers = await ws_b.list(DS, "vouchers", limit=1000)

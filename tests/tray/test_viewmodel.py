@@ -288,3 +288,11 @@ def test_node_restart_does_not_replay_notifications() -> None:
     tracker, _ = _tracker(make_status(), before)
     assert tracker.observe(None, 3.0) == []
     assert tracker.observe(before, 4.0) == []
+
+
+def test_menu_shows_the_tls_fingerprint_when_lan_tls_is_on() -> None:
+    plain = make_status()
+    assert not any("TLS" in label for label in _labels(plain, "en"))
+    status = plain.model_copy(update={"tls_fingerprint": "ab:cd:ef"})
+    assert "TLS fingerprint: ab:cd:ef" in _labels(status, "en")
+    assert "Vân tay TLS: ab:cd:ef" in _labels(status, "vi")
