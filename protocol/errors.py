@@ -70,6 +70,30 @@ _STATUS: dict[ErrorCode, int] = {
     ErrorCode.PAIRING_CODE_INVALID: 403,
 }
 
+# The code an HTTP status stands for when an answer carries no error body of ours (an
+# aiohttp HTTPException on the server, a proxy's answer on the client).
+_CODE_OF_STATUS: dict[int, ErrorCode] = {
+    400: ErrorCode.VALIDATION_FAILED,
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    422: ErrorCode.VALIDATION_FAILED,
+    426: ErrorCode.UPGRADE_REQUIRED,
+    428: ErrorCode.PRECONDITION_REQUIRED,
+    429: ErrorCode.RATE_LIMITED,
+    502: ErrorCode.UNAVAILABLE,
+    503: ErrorCode.UNAVAILABLE,
+    504: ErrorCode.UNAVAILABLE,
+}
+
+
+def code_for_status(status: int) -> ErrorCode:
+    return _CODE_OF_STATUS.get(status, ErrorCode.INTERNAL)
+
+
 # (vi, en). The Vietnamese texts of S6, S9 and S10 are the seed article's own words.
 MESSAGES: dict[ErrorCode, tuple[str, str]] = {
     ErrorCode.DUPLICATE_KEY: (

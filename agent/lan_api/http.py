@@ -19,7 +19,7 @@ from aiohttp.typedefs import Handler
 from pydantic import BaseModel, ValidationError
 
 from agent import keys
-from protocol.errors import ErrorCode, ProtocolError
+from protocol.errors import ErrorCode, ProtocolError, code_for_status
 from protocol.i18n import Lang, pick_language
 
 log = logging.getLogger("officesync.http")
@@ -27,15 +27,6 @@ log = logging.getLogger("officesync.http")
 M = TypeVar("M", bound=BaseModel)
 JSON_TYPE = "application/json"
 
-_STATUS_CODES: dict[int, ErrorCode] = {
-    400: ErrorCode.VALIDATION_FAILED,
-    401: ErrorCode.UNAUTHORIZED,
-    403: ErrorCode.FORBIDDEN,
-    404: ErrorCode.NOT_FOUND,
-    405: ErrorCode.METHOD_NOT_ALLOWED,
-    413: ErrorCode.PAYLOAD_TOO_LARGE,
-    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
-}
 
 
 def _default(obj: Any) -> Any:
@@ -75,7 +66,7 @@ def error_response(request: web.Request, err: ProtocolError) -> web.Response:
 
 
 def _from_http_exception(exc: web.HTTPException, request: web.Request) -> ProtocolError:
-    code = _STATUS_CODES.get(exc.status, ErrorCode.INTERNAL)
+    code = code_for_status(exc.status)
     params: dict[str, Any] = {}
     details: dict[str, Any] = {}
     headers: dict[str, str] = {}

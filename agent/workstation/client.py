@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from agent.tls import pinned_fingerprint
 from agent.workstation import messages
-from protocol.errors import ErrorCode, render
+from protocol.errors import ErrorCode, code_for_status, render
 from protocol.i18n import Lang
 from protocol.models import PairResponse, Record, RecordPage
 
@@ -75,22 +75,6 @@ def if_match(etag: str | int) -> str:
     return f'"{value}"' if value.isdigit() else value
 
 
-_STATUS_CODES: dict[int, ErrorCode] = {
-    400: ErrorCode.VALIDATION_FAILED,
-    401: ErrorCode.UNAUTHORIZED,
-    403: ErrorCode.FORBIDDEN,
-    404: ErrorCode.NOT_FOUND,
-    405: ErrorCode.METHOD_NOT_ALLOWED,
-    413: ErrorCode.PAYLOAD_TOO_LARGE,
-    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
-    422: ErrorCode.VALIDATION_FAILED,
-    426: ErrorCode.UPGRADE_REQUIRED,
-    428: ErrorCode.PRECONDITION_REQUIRED,
-    429: ErrorCode.RATE_LIMITED,
-    502: ErrorCode.UNAVAILABLE,
-    503: ErrorCode.UNAVAILABLE,
-    504: ErrorCode.UNAVAILABLE,
-}
 
 # Module-level aliases: inside the class, ``list`` names the method.
 JsonList = list[dict[str, Any]]
@@ -99,7 +83,7 @@ RecordList = list[Record]
 
 def _code_for_status(status: int) -> ErrorCode:
     """The code of a bodiless error answer (e.g. a proxy's, or a refused WebSocket)."""
-    return _STATUS_CODES.get(status, ErrorCode.INTERNAL)
+    return code_for_status(status)
 
 
 def parse_error(status: int, body: bytes, lang: Lang) -> WorkstationError:
