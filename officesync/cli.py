@@ -1,4 +1,9 @@
-"""``officesync``: one console script for the node, the hub, workstations and the tray."""
+"""``officesync``: one console script for the node, the hub, workstations and the tray.
+
+Each command lives in its package (``agent.cli``, ``agent.workstation.cli``, ``hub.cli``,
+``tray.cli``, ``officesync.demo``) and is imported only when it runs — a workstation's
+``officesync ws list`` does not load the hub, SQLAlchemy or the tray.
+"""
 
 from __future__ import annotations
 
@@ -8,30 +13,39 @@ import click
 
 from protocol.version import PACKAGE_VERSION
 
+# name -> (module, attribute). The attribute is a click command or group, or a list of
+# commands among which the one with that name is taken.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("agent.cli", "node_commands"),
+    "status": ("agent.cli", "node_commands"),
+    "online": ("agent.cli", "node_commands"),
+    "offline": ("agent.cli", "node_commands"),
+    "sync": ("agent.cli", "node_commands"),
+    "pair-code": ("agent.cli", "node_commands"),
+    "enroll": ("agent.cli", "node_commands"),
+    "ws": ("agent.workstation.cli", "ws"),
+    "hub": ("hub.cli", "hub"),
+    "tray": ("tray.cli", "tray"),
+    "demo": ("officesync.demo", "demo"),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = COMMANDS.get(cmd_name)
+        if spec is None:
+            return None
+        found = getattr(importlib.import_module(spec[0]), spec[1])
+        if isinstance(found, list | tuple):
+            return next((c for c in found if c.name == cmd_name), None)
+        command: click.Command = found
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(PACKAGE_VERSION, prog_name="officesync")
 def main() -> None:
     """OfficeSync: the office primary node, its cloud hub, workstation client and tray."""
-
-
-def _attach(module: str, attr: str) -> None:
-    mod = importlib.import_module(module)
-    obj = getattr(mod, attr)
-    for command in obj if isinstance(obj, list | tuple) else [obj]:
-        main.add_command(command)
-
-
-# (module, attribute): a click command, a group, or a list of commands.
-for _module, _attr in [
-    ("agent.cli", "node_commands"),
-    ("agent.workstation.cli", "ws"),
-    ("hub.cli", "hub"),
-    ("tray.cli", "tray"),
-    ("officesync.demo", "demo"),
-]:
-    try:
-        _attach(_module, _attr)
-    except ModuleNotFoundError as _err:  # a part not yet built in this checkout
-        if not (_err.name or "").startswith(_module.split(".")[0]):
-            raise

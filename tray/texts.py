@@ -78,10 +78,10 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "OfficeSync: a conflict needs a decision",
     ),
     "note.conflicts.body": (
-        "{count} bản ghi bị xung đột ({datasets}). Mở bảng điều khiển để chọn giữ bản của bạn "
-        "hoặc lấy bản trên Cloud.",
-        "{count} records are in conflict ({datasets}). Open the dashboard to keep yours or "
-        "take the cloud's.",
+        "{count} bản ghi bị xung đột ({datasets}): đã được sửa ở nơi khác. Bản của bạn vẫn "
+        "được giữ; mở bảng điều khiển để xem bản trên Cloud.",
+        "{count} records are in conflict ({datasets}): edited elsewhere too. Your version is "
+        "kept; open the dashboard to see the cloud's.",
     ),
     "note.pairing.title": ("OfficeSync: mã ghép nối", "OfficeSync: pairing code"),
     "note.pairing.body": (

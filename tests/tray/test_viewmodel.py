@@ -278,8 +278,8 @@ def test_rising_errors_and_conflicts_are_notified_with_counts_and_datasets() -> 
     )
     assert [(n.kind, n.message) for n in notes] == [
         (NoteKind.ERRORS, "3 records failed to sync (a, b). Open the dashboard to see why."),
-        (NoteKind.CONFLICTS, "1 records are in conflict (b). Open the dashboard to keep "
-                             "yours or take the cloud's."),
+        (NoteKind.CONFLICTS, "1 records are in conflict (b): edited elsewhere too. Your "
+                             "version is kept; open the dashboard to see the cloud's."),
     ]
 
 
