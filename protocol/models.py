@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -185,6 +185,19 @@ class RecordWrite(BaseModel):
 
     id: Uuid | None = None
     data: dict[str, Any]
+
+
+class ResolveRequest(BaseModel):
+    """How a workstation settles a record in ``conflict`` or ``error`` (S6, S9).
+
+    ``keep_local``: send my version again on top of the cloud's current one; ``take_cloud``:
+    drop my queued changes and take the cloud's version; ``discard``: drop a record that never
+    reached the cloud (e.g. a duplicate code). The other resolutions of DESIGN §5 (merge,
+    rename, link_existing, restore) are not offered yet."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["keep_local", "take_cloud", "discard"]
 
 
 class RecordPage(BaseModel):

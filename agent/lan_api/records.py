@@ -16,7 +16,7 @@ from agent.lan_api.models import Accepted, IssuesResponse, SyncSummary
 from agent.lan_api.spec import ApiRoute, QueryParam
 from agent.store import DatasetStore
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.models import Record, RecordPage, RecordWrite, SyncState
+from protocol.models import Record, RecordPage, RecordWrite, ResolveRequest, SyncState
 
 MAX_LIMIT = 1000
 RECORD = "/datasets/{ds}/records/{collection}"
@@ -132,6 +132,14 @@ async def unpost_record(request: web.Request) -> web.Response:
     return _record_response(record)
 
 
+async def resolve_record(request: web.Request) -> web.Response:
+    m = request.match_info
+    store = _store(request)
+    body = await read_model(request, ResolveRequest)
+    record = await store.resolve(m["collection"], m["id"], body.action)
+    return _record_response(record)
+
+
 async def sync_summary(request: web.Request) -> web.Response:
     ds = request.match_info["ds"]
     counts = await _store(request).sync_counts()
@@ -185,6 +193,9 @@ ROUTES: list[ApiRoute] = [
              response=Record, headers=("If-Match",), errors=_IF_MATCH_ERRORS),
     ApiRoute("POST", ONE + "/unpost", unpost_record, "Unpost a voucher; If-Match required",
              response=Record, headers=("If-Match",), errors=_IF_MATCH_ERRORS),
+    ApiRoute("POST", ONE + "/resolve", resolve_record,
+             "Settle a record in conflict or error: keep_local, take_cloud or discard",
+             request=ResolveRequest, response=Record, errors=_DS_ERRORS + (422,)),
     ApiRoute("GET", "/datasets/{ds}/sync", sync_summary, "Connectivity and sync counts",
              response=SyncSummary, errors=_DS_ERRORS),
     ApiRoute("GET", "/datasets/{ds}/sync/issues", sync_issues,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from agent.events import EventBus
-from agent.store import rows, syncing, writes
+from agent.store import resolve, rows, syncing, writes
 from agent.store.writer import Readers, Writer, WriteResult
 from protocol.accounting import ACCOUNTING_PACK
 from protocol.errors import ErrorCode, ProtocolError
@@ -162,6 +162,17 @@ class DatasetStore:
                 conn, schema, id, if_match, posted, ctx, self.language
             ),
         )
+
+    async def resolve(self, collection: str, id: str, action: str) -> Record:
+        """Settle a record in conflict or error: keep_local, take_cloud or discard."""
+        schema = self.schema(collection)
+        now = utc_now()
+
+        def run(conn: sqlite3.Connection) -> Record:
+            resolve.resolve(conn, schema, id, action, now)
+            return rows.to_record(rows.fetch_in(conn, collection, id), self.language)
+
+        return await self._write("resolve", run)
 
     # -- reads ------------------------------------------------------------------------------
 

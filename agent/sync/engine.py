@@ -25,7 +25,7 @@ log = logging.getLogger("officesync.sync")
 
 ONLINE_SETTING = "online"
 HUB_SETTING = "hub"
-LOCAL_ACTIONS = frozenset({"create", "update", "delete", "post", "unpost"})
+LOCAL_ACTIONS = frozenset({"create", "update", "delete", "post", "unpost", "resolve"})
 
 
 class SyncEngine:

@@ -326,6 +326,19 @@ def update(
     _emit(_record_json(_with_client(ctx, action)))
 
 
+@ws.command()
+@click.argument("dataset")
+@click.argument("collection")
+@click.argument("id")
+@click.argument("action", type=click.Choice(["keep_local", "take_cloud", "discard"]))
+@click.pass_context
+def resolve(ctx: click.Context, dataset: str, collection: str, id: str, action: str) -> None:
+    """Settle a record in conflict or error: keep_local (send mine again on top of the
+    cloud's version), take_cloud (drop my queued change), discard (drop a record that never
+    reached the cloud)."""
+    _emit(_with_client(ctx, lambda c: c.resolve(dataset, collection, id, action)))
+
+
 def _guarded(verb: str, doc: str) -> click.Command:
     @click.argument("dataset")
     @click.argument("collection")

@@ -200,3 +200,19 @@ async def test_sync_summary_issues_and_sync_now(
     assert resp.status == 202 and woken == [DATASET]
     resp = await lan.post("/api/v1/datasets/nope/sync", headers=auth)
     assert resp.status == 404 and woken == [DATASET]
+
+
+async def test_resolve_refuses_unknown_actions_and_records_without_issues(
+    lan: AppClient, auth: dict[str, str]
+) -> None:
+    created, _etag = await create(lan, auth, "customers", {"code": "KH1", "name": "A"})
+    path = f"{BASE}/customers/{created['id']}/resolve"
+    resp = await lan.post(path, json={"action": "merge"}, headers=auth)
+    assert resp.status == 422
+    assert (await resp.json())["error"]["code"] == "VALIDATION_FAILED"
+    resp = await lan.post(path, json={"action": "keep_local"},
+                          headers={**auth, "Accept-Language": "en"})
+    body = await resp.json()
+    assert resp.status == 422 and "nothing to resolve" in body["error"]["message"]
+    resp = await lan.post(path, json={"action": "keep_local"})
+    assert resp.status == 401

@@ -6,8 +6,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
+
 from agent.cloud.client import HubClient
 from protocol.connectivity import Connectivity
+from protocol.errors import ErrorCode, ProtocolError
 from tests.agent.sync.conftest import DS, Hub, Node, eventually, seed_catalog, voucher
 
 
@@ -281,3 +284,90 @@ async def test_own_changes_come_back_after_restoring_an_older_backup(
             assert got.version == 1 and got.sync.state == "synced"
     finally:
         await restored.close()
+
+
+async def _conflict(make_node: Callable[..., Awaitable[Node]]) -> tuple[Node, Node, str]:
+    """A customer edited at A (synced) and at B (offline): B ends in conflict."""
+    a = await make_node("office-a")
+    b = await make_node("office-b")
+    created = await a.store.create("customers", {"code": "KH900", "name": "v1",
+                                                 "phone": "0281"})
+
+    async def b_has_it() -> bool:
+        return bool((await b.store.list("customers", key="KH900")).items)
+
+    await eventually(b_has_it)
+    await b.engine.set_online(False)
+    on_b = await b.store.get("customers", created.id)
+    await b.store.update("customers", created.id,
+                         {"code": "KH900", "name": "from B", "phone": "0281"},
+                         if_match=on_b.local_rev)
+    await a.store.update("customers", created.id,
+                         {"code": "KH900", "name": "v1", "phone": "0999"}, if_match=1)
+
+    async def a_synced() -> bool:
+        return (await a.store.get("customers", created.id)).version == 2
+
+    await eventually(a_synced)
+    await b.engine.set_online(True)
+
+    async def b_conflict() -> bool:
+        return (await b.store.get("customers", created.id)).sync.state == "conflict"
+
+    await eventually(b_conflict)
+    return a, b, created.id
+
+
+async def test_keep_local_sends_my_version_on_top_of_the_cloud(
+    make_node: Callable[..., Awaitable[Node]],
+) -> None:
+    a, b, record_id = await _conflict(make_node)
+    resolved = await b.store.resolve("customers", record_id, "keep_local")
+    assert resolved.sync.state == "pending" and resolved.data["name"] == "from B"
+
+    async def everywhere() -> bool:
+        mine = await b.store.get("customers", record_id)
+        theirs = await a.store.get("customers", record_id)
+        return (mine.sync.state == "synced" and mine.version == 3
+                and theirs.data["name"] == "from B")
+
+    await eventually(everywhere)
+
+
+async def test_take_cloud_drops_my_queued_change(
+    make_node: Callable[..., Awaitable[Node]],
+) -> None:
+    _a, b, record_id = await _conflict(make_node)
+    resolved = await b.store.resolve("customers", record_id, "take_cloud")
+    assert resolved.sync.state == "synced" and resolved.version == 2
+    assert resolved.data == {"code": "KH900", "name": "v1", "phone": "0999"}
+    assert await b.store.outbox_size() == 0
+    with pytest.raises(ProtocolError) as err:  # nothing left to resolve
+        await b.store.resolve("customers", record_id, "keep_local")
+    assert err.value.code is ErrorCode.VALIDATION_FAILED
+
+
+async def test_discard_drops_a_duplicate_that_never_reached_the_cloud(
+    make_node: Callable[..., Awaitable[Node]],
+) -> None:
+    a = await make_node("office-a")
+    b = await make_node("office-b")
+    await b.engine.set_online(False)
+    dup = await b.store.create("customers", {"code": "KH950", "name": "B's"})
+    await a.store.create("customers", {"code": "KH950", "name": "A's"})
+
+    async def a_synced() -> bool:
+        return (await counts(a))["synced"] == 1
+
+    await eventually(a_synced)
+    await b.engine.set_online(True)
+
+    async def b_error() -> bool:
+        return (await b.store.get("customers", dup.id)).sync.state == "error"
+
+    await eventually(b_error)
+    gone = await b.store.resolve("customers", dup.id, "discard")
+    assert gone.deleted and gone.sync.state == "synced"
+    assert await b.store.outbox_size() == 0
+    keys = [r.key for r in (await b.store.list("customers", limit=10)).items]
+    assert "KH950" in keys  # A's record, pulled from the cloud, is the one left

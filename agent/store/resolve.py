@@ -1,0 +1,78 @@
+"""Settling a record the hub refused, run by the single writer (S6, S9).
+
+The cloud's current version of a record in ``conflict`` came with the refusal
+(``sync_details.current``), so a resolution needs no hub call and works offline too.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from typing import Any
+
+from agent.store import rows
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.schema import CollectionSchema
+
+REASONS = {
+    "nothing": ("bản ghi không có gì cần xử lý", "the record has nothing to resolve"),
+    "no_cloud": ("không có phiên bản trên Cloud để đối chiếu: hãy đồng bộ lại",
+                 "no cloud version to compare with: sync again first"),
+    "synced_before": ("bản ghi đã có trên Cloud: hãy chọn lấy bản trên Cloud",
+                      "the record is on the cloud already: take the cloud's version instead"),
+    "cloud_deleted": ("bản ghi đã bị xóa trên Cloud: chưa hỗ trợ khôi phục, hãy lấy bản trên "
+                      "Cloud", "the record was deleted on the cloud: restoring it is not "
+                      "supported yet, take the cloud's version"),
+}
+
+
+def _refuse(schema: CollectionSchema, reason: str) -> ProtocolError:
+    vi, en = REASONS[reason]
+    return ProtocolError(ErrorCode.VALIDATION_FAILED, {"reason": {"vi": vi, "en": en}},
+                         {"collection": schema.name, "reason": reason})
+
+
+def resolve(conn: sqlite3.Connection, schema: CollectionSchema, record_id: str, action: str,
+            now: str) -> None:
+    row = rows.fetch_in(conn, schema.name, record_id)
+    if row["sync_state"] not in ("conflict", "error"):
+        raise _refuse(schema, "nothing")
+    current: dict[str, Any] | None = (rows.loads(row["sync_details"]) or {}).get("current")
+    if action == "discard":
+        if row["version"] is not None:
+            raise _refuse(schema, "synced_before")
+        conn.execute("DELETE FROM outbox WHERE record_id = ?", (record_id,))
+        _set(conn, record_id, data=rows.loads(row["data"]), key=row["key"], deleted=True,
+             version=None, schema=schema, now=now, rev=row["local_rev"] + 1)
+        return
+    if current is None or current.get("version") is None:
+        raise _refuse(schema, "no_cloud")
+    if action == "take_cloud":
+        conn.execute("DELETE FROM outbox WHERE record_id = ?", (record_id,))
+        data = current.get("data") or rows.loads(row["data"])
+        _set(conn, record_id, data=data, key=schema.key_of(data) if current.get("data") else
+             row["key"], deleted=bool(current.get("deleted")), version=int(current["version"]),
+             schema=schema, now=now, rev=row["local_rev"] + 1)
+        return
+    if current.get("deleted"):
+        raise _refuse(schema, "cloud_deleted")
+    # keep_local: the refused op goes again, based on the cloud's current version, under a
+    # fresh op id (the hub would replay its refusal of the old one).
+    conn.execute(
+        "UPDATE outbox SET state = 'pending', op_id = ? WHERE seq = (SELECT min(seq) FROM "
+        "outbox WHERE record_id = ?)", (str(uuid.uuid4()), record_id))
+    conn.execute(
+        "UPDATE records SET version = ?, sync_state = 'pending', sync_code = NULL, "
+        "sync_params = NULL, blocked_by = NULL, sync_details = NULL, updated_at = ? "
+        "WHERE id = ?", (int(current["version"]), now, record_id))
+
+
+def _set(conn: sqlite3.Connection, record_id: str, *, data: dict[str, Any], key: str,
+         deleted: bool, version: int | None, schema: CollectionSchema, now: str,
+         rev: int) -> None:
+    text = rows.dumps(data)
+    conn.execute(
+        "UPDATE records SET data = ?, key = ?, deleted = ?, version = ?, local_rev = ?, "
+        "sync_state = 'synced', sync_code = NULL, sync_params = NULL, blocked_by = NULL, "
+        "sync_details = NULL, date = ?, updated_at = ?, base_data = ? WHERE id = ?",
+        (text, key, int(deleted), version, rev, schema.date_of(data), now, text, record_id))
