@@ -320,20 +320,48 @@ def apply_changes(
     for change in changes:
         latest[change.id] = change  # a page may hold several versions of one record
     own = [c for c in changes if c.node_id == node_id and c.op_id]
+    skip: set[str] = set()
     if own:
-        conn.executemany("DELETE FROM outbox WHERE op_id = ?", [(c.op_id,) for c in own])
-        conn.executemany(
-            "UPDATE records SET version = ? WHERE id = ? AND (version IS NULL OR version < ?)",
-            [(c.version, c.id, c.version) for c in own])
-        settle_records(conn, sorted({c.id for c in own}))
-    # Every change goes through the upsert, our own echoes too: a record of ours that the
-    # node no longer holds (a data dir restored from an older backup) comes back; one it
-    # holds at that version already is left alone (the version update above made it so).
-    if latest:
-        conn.executemany(PULLED_UPSERT, [_row_of(registry, c, now) for c in latest.values()])
+        # Most echoes were confirmed already by the push's answer: their op left the outbox
+        # and the record has that version. Only the others need work.
+        queued = _existing(conn, "SELECT op_id FROM outbox WHERE op_id IN ({})",
+                           [c.op_id for c in own if c.op_id])
+        confirmed = [c for c in own if c.op_id in queued]
+        if confirmed:
+            conn.executemany("DELETE FROM outbox WHERE op_id = ?",
+                             [(c.op_id,) for c in confirmed])
+            conn.executemany(
+                "UPDATE records SET version = ? WHERE id = ? AND "
+                "(version IS NULL OR version < ?)",
+                [(c.version, c.id, c.version) for c in confirmed])
+            settle_records(conn, sorted({c.id for c in confirmed}))
+        held = dict(_pairs(conn, "SELECT id, version FROM records WHERE id IN ({})",
+                           sorted({c.id for c in own})))
+        skip = {c.id for c in own
+                if c.id in held and held[c.id] is not None and held[c.id] >= latest[c.id].version}
+    # Every other change goes through the upsert, our own echoes too: a record of ours that
+    # the node no longer holds (a data dir restored from an older backup) comes back.
+    rows_in = [_row_of(registry, c, now) for rid, c in latest.items() if rid not in skip]
+    if rows_in:
+        conn.executemany(PULLED_UPSERT, rows_in)
     rows.set_meta(conn, "cursor", last_seq)
     rows.set_meta(conn, "last_pull_at", now)
-    return list(latest)
+    return [rid for rid in latest if rid not in skip]
+
+
+def _pairs(conn: sqlite3.Connection, sql: str, values: Sequence[Any]) -> list[tuple[Any, Any]]:
+    found: list[tuple[Any, Any]] = []
+    for chunk in _chunks(list(values)):
+        found += conn.execute(sql.format(",".join("?" * len(chunk))), list(chunk)).fetchall()
+    return found
+
+
+def _existing(conn: sqlite3.Connection, sql: str, values: Sequence[Any]) -> set[Any]:
+    found: set[Any] = set()
+    for chunk in _chunks(list(values)):
+        found.update(r[0] for r in conn.execute(
+            sql.format(",".join("?" * len(chunk))), list(chunk)))
+    return found
 
 
 def _row_of(registry: SchemaRegistry, change: Change, now: str) -> tuple[Any, ...]:
