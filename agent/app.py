@@ -64,6 +64,8 @@ class NodeContext:
     on_close: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Config changes that wait for a restart ({"vi", "en"}), shown by status.
     pending_restart: dict[str, str] | None = None
+    # Why the last edit of the config file was refused (the running config stays).
+    config_error: str | None = None
 
     async def close(self) -> None:
         for callback in reversed(self.on_close):
@@ -281,12 +283,14 @@ async def _start_services(ctx: NodeContext, lan_port: int) -> list[Callable[[], 
             advertiser = None
     if config.source is not None:
         async def on_change(old: Config, new: Config) -> None:
+            ctx.config_error = None
             await apply_config(ctx, old, new)
             if advertiser is not None:
                 await advertiser.update(datasets=ctx.config.dataset_ids,
                                         node_name=ctx.config.node.name)
 
         async def on_refused(reason: str) -> None:
+            ctx.config_error = reason
             log.error("config change refused, keeping the running one: %s", reason)
 
         watcher = ConfigWatcher(config.source, config.model_copy(deep=True), on_change,

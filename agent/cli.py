@@ -41,6 +41,8 @@ _LABELS: dict[str, tuple[str, str]] = {
                    "liệu, vì máy này không có kho khóa của hệ điều hành",
                    "Cloud token: kept in the file hub.token (mode 0600) in the data dir, as "
                    "this machine has no OS keyring"),
+    "config_error": ("Tệp cấu hình vừa sửa không hợp lệ, vẫn dùng cấu hình đang chạy",
+                     "The edited config file is invalid; the running config stays"),
     "not_enrolled": ("Máy chủ chưa đăng ký với Cloud: chạy officesync enroll",
                      "This node is not enrolled with the hub: run officesync enroll"),
 }
@@ -138,6 +140,9 @@ def render_status(status: dict[str, Any], lang: Lang, console: Console) -> None:
     pending = status.get("pending_restart")
     if pending:
         console.print(pending[lang], highlight=False)
+    if status.get("config_error"):
+        console.print(f"{label('config_error', lang)}: {status['config_error']}",
+                      highlight=False)
 
 
 @click.command()

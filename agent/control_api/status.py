@@ -40,11 +40,12 @@ async def build_status(app: web.Application) -> dict[str, Any]:
         "workstations": app[keys.PAIRING].paired_count,
         "version": PACKAGE_VERSION,
         # Beyond DESIGN §6: where the hub token lives (never the token), the LAN TLS
-        # fingerprint, and config changes that wait for a restart.
+        # fingerprint, config changes that wait for a restart, a refused config edit.
         "hub": {"url": ctx.config.cloud.url or hub.get("url"), "node_id": hub.get("node_id"),
                 "token_store": hub.get("token_store")},
         "tls_fingerprint": ctx.tls.fingerprint_sha256 if ctx.tls else None,
         "pending_restart": ctx.pending_restart,
+        "config_error": ctx.config_error,
     }
 
 

@@ -75,6 +75,7 @@ async def test_status_shape(
         "hub": {"url": None, "node_id": None, "token_store": None},
         "tls_fingerprint": None,
         "pending_restart": None,
+        "config_error": None,
     }
     assert status["message"]["en"].startswith("No cloud configured")
 

@@ -111,13 +111,15 @@ async def test_config_changes_apply_live_or_wait_for_restart(tmp_path: Path) -> 
 
         await eventually(refused, 15)
         assert [d["id"] for d in status(node)["datasets"]] == ["cty-abc", "cty-new"]
+        assert "not valid TOML" in (status(node)["config_error"] or "")
 
         config.write_text(config.read_text(encoding="utf-8").replace("\n[lan\nbroken", ""),
                           "utf-8")
         _edit(config, lan={"port": free_port()}, node={"language": "en"})
 
         async def restart_noted() -> bool:
-            return status(node).get("pending_restart") is not None
+            shown = status(node)
+            return shown.get("pending_restart") is not None and shown["config_error"] is None
 
         await eventually(restart_noted, 15)
         notice = status(node)["pending_restart"]
