@@ -142,6 +142,13 @@ async def test_browser_pairs_and_follows_records_live(
             await expect(page.locator("#records-body")).to_contain_text("Đã đồng bộ")
             await page.evaluate("window.__noReload = true")
 
+            # The duplicate never reached the cloud: it can be discarded from the issues list.
+            duplicate = page.locator("#issues-body tr", has_text="DUPLICATE_KEY")
+            await duplicate.locator("button.resolve-discard").click()
+            await expect(issues).to_have_count(counts["blocked"])
+            dup = (await store.list("customers", key="KH004", include_deleted=True)).items[0]
+            assert dup.deleted and dup.sync.state == "synced"
+
             # A workstation creates a voucher: the page shows it, pending, without a reload.
             accounts = await _first_voucher_accounts(lan, writer)
             resp = await lan.post(

@@ -41,6 +41,10 @@ const TEXTS = {
     col_state: "Trạng thái",
     col_reason: "Lý do",
     col_code: "Mã lỗi",
+    col_resolve: "Xử lý",
+    keep_local: "Giữ bản của tôi",
+    take_cloud: "Lấy bản trên Cloud",
+    discard: "Bỏ bản ghi này",
     col_details: "Nội dung",
     col_updated: "Cập nhật",
     network_error: "Không kết nối được với máy chủ OfficeSync.",
@@ -111,6 +115,10 @@ const TEXTS = {
     col_state: "State",
     col_reason: "Reason",
     col_code: "Error code",
+    col_resolve: "Resolve",
+    keep_local: "Keep mine",
+    take_cloud: "Take the cloud's",
+    discard: "Discard this record",
     col_details: "Details",
     col_updated: "Updated",
     network_error: "Cannot reach the OfficeSync server.",
@@ -411,8 +419,29 @@ async function loadIssues() {
       el("td", { class: "key" }, shownKey(r)),
       el("td", {}, badge(r.sync.state)),
       el("td", { class: "reason" }, r.sync.message || ""),
-      el("td", { class: "code" }, r.sync.code || ""));
+      el("td", { class: "code" }, r.sync.code || ""),
+      el("td", { class: "resolve" }, ...resolutions(r).map((action) =>
+        resolveButton(r, action))));
   }));
+}
+
+// What a record's state allows (S6, S9): a conflict carries the cloud's version, so it can
+// be kept or taken; a record that never reached the cloud can be dropped.
+function resolutions(r) {
+  if (r.sync.state === "conflict") return ["keep_local", "take_cloud"];
+  if (r.sync.state === "error" && r.version === null) return ["discard"];
+  return [];
+}
+
+function resolveButton(r, action) {
+  const button = el("button", { type: "button", class: "resolve-" + action }, t(action));
+  button.addEventListener("click", () => guarded(async () => {
+    const path = "/records/" + encodeURIComponent(r.collection) + "/" +
+      encodeURIComponent(r.id) + "/resolve";
+    await api("POST", dsPath(path), { action });
+    await loadIssues();
+  }));
+  return button;
 }
 
 function recordsQuery(after) {
