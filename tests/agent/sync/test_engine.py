@@ -130,35 +130,11 @@ async def test_duplicate_code_errors_and_dependents_are_blocked_then_flow_when_f
 async def test_edit_on_two_sides_is_a_conflict_and_nothing_is_overwritten(
     make_node: Callable[..., Awaitable[Node]],
 ) -> None:
-    a = await make_node("office-a")
-    b = await make_node("office-b")
-    created = await a.store.create("customers", {"code": "KH777", "name": "v1"})
-
-    async def b_has_it() -> bool:
-        return bool((await b.store.list("customers", key="KH777")).items)
-
-    await eventually(b_has_it)
-    await b.engine.set_online(False)
-    on_b = await b.store.get("customers", created.id)
-    await b.store.update("customers", created.id, {"code": "KH777", "name": "edited at B"},
-                         if_match=on_b.local_rev)
-    await a.store.update("customers", created.id, {"code": "KH777", "name": "edited at A"},
-                         if_match=1)
-
-    async def a_synced() -> bool:
-        return (await a.store.get("customers", created.id)).version == 2
-
-    await eventually(a_synced)
-    await b.engine.set_online(True)
-
-    async def b_conflict() -> bool:
-        return (await b.store.get("customers", created.id)).sync.state == "conflict"
-
-    await eventually(b_conflict)
-    rec = await b.store.get("customers", created.id)
+    _a, b, record_id = await _conflict(make_node)
+    rec = await b.store.get("customers", record_id)
     assert rec.sync.code == "STALE_VERSION"
-    assert rec.data["name"] == "edited at B"  # the local edit is kept, not overwritten
-    assert rec.sync.details and rec.sync.details["current"]["data"]["name"] == "edited at A"
+    assert rec.data["name"] == "from B"  # the local edit is kept, not overwritten
+    assert rec.sync.details and rec.sync.details["current"]["data"]["phone"] == "0999"
 
 
 async def test_hub_down_queues_then_drains_when_it_returns(
