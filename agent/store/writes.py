@@ -150,11 +150,13 @@ def create(
     while True:
         numbered = assign_number(conn, schema, data, ctx)
         key = schema.key_of(data)
-        if numbered and rows.find_by_key(conn, schema.name, key) is not None:
-            del data[schema.series.number_field]  # type: ignore[union-attr]
-            continue  # that number was typed by hand earlier: take the next one
-        check_unique(conn, schema, key, None)
-        break
+        if not numbered:
+            check_unique(conn, schema, key, None)
+            break
+        if rows.find_by_key(conn, schema.name, key) is None:
+            break
+        del data[schema.series.number_field]  # type: ignore[union-attr]
+        # that number was typed by hand earlier: take the next one
     try:
         conn.execute(
             "INSERT INTO records (id, collection, key, data, deleted, version, local_rev, "
