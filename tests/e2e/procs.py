@@ -314,7 +314,7 @@ class NodeProcess(ManagedProcess):
     ) -> None:
         super().__init__(
             officesync_cmd("serve", "--config", str(config)),
-            log_dir or config.parent / "logs",
+            log_dir or config.parent / "logs" / config.stem,  # one folder per node
             env=env,
             ready_timeout=ready_timeout,
         )
