@@ -1,5 +1,5 @@
 """Files a running node leaves in its data dir for local tools: ``control.token`` (the local
-admin secret, mode 0600) and ``runtime.json`` (pid and the URLs actually bound)."""
+admin secret, mode 0640: the service account and its group, the node's administrators) and ``runtime.json`` (pid and the URLs actually bound)."""
 
 from __future__ import annotations
 
@@ -21,11 +21,14 @@ class RuntimeInfo:
 
 
 def ensure_control_token(data_dir: Path) -> str:
-    """Read the control token, creating it (0600, 32 random bytes, urlsafe) when missing."""
+    """Read the control token, creating it (0640, 32 random bytes, urlsafe) when missing.
+
+    Readable by the service account and its group: on Linux the members of the
+    ``officesync`` group (the node's administrators) run the tray with it."""
     path = data_dir / CONTROL_TOKEN_FILE
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
     except FileExistsError:
         token = read_control_token(data_dir)
         if token:
