@@ -1,5 +1,6 @@
 """Files a running node leaves in its data dir for local tools: ``control.token`` (the local
-admin secret, mode 0640: the service account and its group, the node's administrators) and ``runtime.json`` (pid and the URLs actually bound)."""
+admin secret, mode 0640: the service account and its group, the node's administrators) and
+``runtime.json`` (pid and the URLs actually bound)."""
 
 from __future__ import annotations
 
