@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import os
 import subprocess
 import sys
@@ -21,38 +20,22 @@ from pathlib import Path
 
 # This file is named hub.py: keep its folder off the path so ``import hub`` finds the package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.samples, tests.hub
 
 import orjson  # noqa: E402
 
 from agent.cloud.client import HubClient  # noqa: E402
+from bench.samples import customer  # noqa: E402
 from hub import nodes  # noqa: E402
-from hub.db import create_schema  # noqa: E402
-from hub.store import HubStore  # noqa: E402
 from protocol.models import Action, Op  # noqa: E402
+from tests.hub.helpers import admin, make_code  # noqa: E402
 
 DS = "bench"
 
 
-def customer(i: int) -> dict[str, str]:
-    return {
-        "code": f"KH{i:07d}",
-        "name": f"Công ty TNHH Thương mại và Dịch vụ Số {i}",
-        "tax_code": f"{i:010d}",
-        "address": f"Số {i % 500} đường Nguyễn Trãi, Phường Bến Thành, Quận 1, TP Hồ Chí Minh, "
-        "Việt Nam (tầng 3, toà nhà văn phòng)",
-        "phone": f"028{i:08d}",
-    }
-
-
 def prepare(db_url: str) -> str:
-    store = HubStore(db_url)
-    try:
-        create_schema(store.engine)
-        store.transaction(nodes.create_dataset, DS, write=True)
-        return str(store.transaction(nodes.create_enroll_code, [DS], dt.timedelta(hours=1),
-                                     write=True))
-    finally:
-        store.engine.dispose()
+    admin(db_url, nodes.create_dataset, DS)
+    return make_code(db_url, DS)
 
 
 def start_hub(db_url: str) -> tuple[subprocess.Popen[str], str]:

@@ -32,20 +32,11 @@ from agent.store import DatasetStore, StoreManager  # noqa: E402
 from agent.store.node import NodeDB  # noqa: E402
 from agent.sync.engine import SyncEngine  # noqa: E402
 from agent.workstation.client import WorkstationClient  # noqa: E402
+from bench.samples import customer  # noqa: E402
 from tests.e2e.hub_procs import HubProcess, enroll_node  # noqa: E402
 from tests.e2e.procs import NO_KEYRING, NodeProcess, free_port, write_node_config  # noqa: E402
 
 DS = "bench"
-
-
-def customer(i: int) -> dict[str, Any]:
-    return {
-        "code": f"KH{i:07d}",
-        "name": f"Công ty TNHH Thương mại và Dịch vụ Số {i}",
-        "tax_code": f"{i:010d}",
-        "address": f"Số {i % 500} đường Nguyễn Trãi, Phường Bến Thành, Quận 1, TP Hồ Chí Minh",
-        "phone": f"028{i:08d}",
-    }
 
 
 async def wait_for(check: Any, limit: float, what: str) -> None:

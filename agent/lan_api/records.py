@@ -6,6 +6,7 @@ Writes carry ``If-Match`` (the record's ETag, its ``local_rev``): missing → 42
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import date
 
 from aiohttp import web
@@ -111,25 +112,22 @@ async def update_record(request: web.Request) -> web.Response:
     return _record_response(record)
 
 
-async def delete_record(request: web.Request) -> web.Response:
-    m = request.match_info
-    store = _store(request)
-    record = await store.delete(m["collection"], m["id"], if_match=if_match(request))
-    return _record_response(record)
+def _guarded(action: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The handler of a bodyless write guarded by ``If-Match``: delete, post or unpost."""
+
+    async def handler(request: web.Request) -> web.Response:
+        m = request.match_info
+        write = getattr(_store(request), action)
+        record = await write(m["collection"], m["id"], if_match=if_match(request))
+        return _record_response(record)
+
+    handler.__name__ = f"{action}_record"
+    return handler
 
 
-async def post_record(request: web.Request) -> web.Response:
-    m = request.match_info
-    store = _store(request)
-    record = await store.post(m["collection"], m["id"], if_match=if_match(request))
-    return _record_response(record)
-
-
-async def unpost_record(request: web.Request) -> web.Response:
-    m = request.match_info
-    store = _store(request)
-    record = await store.unpost(m["collection"], m["id"], if_match=if_match(request))
-    return _record_response(record)
+delete_record = _guarded("delete")
+post_record = _guarded("post")
+unpost_record = _guarded("unpost")
 
 
 async def resolve_record(request: web.Request) -> web.Response:

@@ -26,24 +26,17 @@ from agent.cloud.client import (
 )
 from hub import nodes
 from hub.app import create_app
-from hub.db import create_schema
-from hub.store import HubStore
 from protocol.connectivity import Connectivity
 from protocol.errors import ErrorCode
 from protocol.models import Action, Op
+from tests.hub.helpers import admin, make_code
 
 DS = "cty-abc"
 
 
 def _admin_code(db_url: str) -> str:
-    store = HubStore(db_url)
-    try:
-        create_schema(store.engine)
-        store.transaction(nodes.create_dataset, DS, write=True)
-        return str(store.transaction(nodes.create_enroll_code, [DS], dt.timedelta(hours=1),
-                                     write=True))
-    finally:
-        store.engine.dispose()
+    admin(db_url, nodes.create_dataset, DS)
+    return make_code(db_url, DS)
 
 
 async def _serve(app: web.Application) -> TestServer:
