@@ -32,7 +32,13 @@ from agent.lan_api import setup_lan_api
 from agent.lan_api.pairing import Clock, Pairing
 from agent.lan_api.websocket import close_websockets
 from agent.lifecycle import LiveSync, apply_config
-from agent.runtime import RuntimeInfo, ensure_control_token, remove_runtime, write_runtime
+from agent.runtime import (
+    RuntimeInfo,
+    ensure_control_token,
+    hold_data_dir,
+    remove_runtime,
+    write_runtime,
+)
 from agent.service.sdnotify import SystemdNotifier, watchdog_loop
 from agent.store import StoreManager
 from agent.store.node import NodeDB
@@ -218,7 +224,17 @@ async def run_node(
 ) -> None:
     """Run the node until SIGTERM/SIGINT (or ``stop`` is set), then shut down cleanly: the
     current transaction finishes, WebSockets close with a reason, sync loops stop, within
-    ``SHUTDOWN_TIMEOUT_S``; the queue resumes where it was at the next start."""
+    ``SHUTDOWN_TIMEOUT_S``; the queue resumes where it was at the next start.
+
+    First of all it takes the data dir's lock: a second process on the same data dir raises
+    :class:`agent.runtime.DataDirBusy` before it opens a database or writes a file."""
+    with hold_data_dir(config.data_dir):
+        await _run_locked(config, sync_factory, stop)
+
+
+async def _run_locked(
+    config: Config, sync_factory: SyncFactory | None, stop: asyncio.Event | None
+) -> None:
     stop = stop or _stop_event()
     notifier = SystemdNotifier.from_env()
     ctx = await build_context(config, sync_factory=sync_factory)

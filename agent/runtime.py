@@ -1,12 +1,15 @@
 """Files a running node leaves in its data dir for local tools: ``control.token`` (the local
-admin secret, mode 0640: the service account and its group, the node's administrators) and
-``runtime.json`` (pid and the URLs actually bound)."""
+admin secret, mode 0640: the service account and its group, the node's administrators),
+``runtime.json`` (pid and the URLs actually bound) and ``node.lock`` (the lock that lets only
+one process use a data dir at a time; it holds that process's pid)."""
 
 from __future__ import annotations
 
 import json
 import os
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -70,3 +73,92 @@ def remove_runtime(data_dir: Path, pid: int) -> None:
     info = read_runtime(data_dir)
     if info is not None and info.pid == pid:
         (data_dir / RUNTIME_FILE).unlink(missing_ok=True)
+
+
+# --- one process per data dir ----------------------------------------------------------------
+
+LOCK_FILE = "node.lock"
+_LOCK_OFFSET = 64  # Windows locks a byte range; the pid is written before it, readable by all
+_held: dict[Path, tuple[int, int]] = {}  # data dir -> (fd, nesting), this process's locks
+
+
+class DataDirBusy(Exception):
+    """Another process holds the data dir's lock: ``pid`` (if known) and its runtime info."""
+
+    def __init__(self, data_dir: Path, pid: int | None, info: RuntimeInfo | None) -> None:
+        super().__init__(f"data dir {data_dir} is in use by process {pid}")
+        self.data_dir = data_dir
+        self.pid = pid
+        self.info = info
+
+
+def _try_lock(fd: int) -> bool:
+    if os.name == "nt":  # pragma: no cover - Windows
+        import msvcrt
+
+        os.lseek(fd, _LOCK_OFFSET, os.SEEK_SET)
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _holder_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text(encoding="ascii")[:_LOCK_OFFSET].strip() or "x")
+    except (OSError, ValueError):
+        return None
+
+
+def acquire_data_dir(data_dir: Path) -> None:
+    """Take the exclusive lock of ``data_dir`` (``node.lock``, held until the process ends or
+    :func:`release_data_dir`). Re-entrant within one process (the demo locks the node's dir
+    before it runs the node). Raises :class:`DataDirBusy` at once if another process has it.
+
+    The lock is the OS's (``flock`` / ``msvcrt.locking``): it goes away with its process, even
+    after SIGKILL or a power cut, so there is never a stale lock to clean by hand."""
+    key = data_dir.resolve()
+    if key in _held:
+        fd, nesting = _held[key]
+        _held[key] = (fd, nesting + 1)
+        return
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+    if not _try_lock(fd):
+        os.close(fd)
+        raise DataDirBusy(key, _holder_pid(path), read_runtime(data_dir))
+    os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+    _held[key] = (fd, 1)
+
+
+def release_data_dir(data_dir: Path) -> None:
+    key = data_dir.resolve()
+    if key not in _held:
+        return
+    fd, nesting = _held[key]
+    if nesting > 1:
+        _held[key] = (fd, nesting - 1)
+        return
+    del _held[key]
+    os.close(fd)  # closing the descriptor drops the OS lock
+
+
+@contextmanager
+def hold_data_dir(data_dir: Path) -> Iterator[None]:
+    """``with hold_data_dir(dir):`` the block runs as the only user of ``dir``."""
+    acquire_data_dir(data_dir)
+    try:
+        yield
+    finally:
+        release_data_dir(data_dir)
