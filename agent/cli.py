@@ -1,6 +1,8 @@
 """Node commands of ``officesync`` (DESIGN §9): ``serve``, ``status``, ``pair-code``,
-``online``, ``offline`` and ``sync``. All but ``serve`` talk to a running node through its
-control API. Exit status 0 on success; otherwise one line on stderr and a non-zero status."""
+``online``, ``offline``, ``sync`` and ``enroll``. All but ``serve`` and ``enroll`` talk to a
+running node through its control API. Exit status 0 on success; otherwise one line on stderr,
+entirely in the chosen language (``--lang``, else the config's ``node.language``), and a
+non-zero status. The texts are in :mod:`agent.cli_text`."""
 
 from __future__ import annotations
 
@@ -9,60 +11,88 @@ import json
 import logging
 import sys
 import time
+import tomllib
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from agent.cli_text import (
+    chosen_lang,
+    config_problems,
+    lang_option,
+    start_failure,
+    text,
+    toml_position,
+)
 from agent.config import Config, ConfigError, LogSection, load_config
 from agent.control_api.client import ControlClient, ControlError
+from agent.runtime import DataDirBusy
 from protocol.i18n import Lang
 
 CONFIG_OPTION = click.option(
     "--config", "config_path", required=True,
     type=click.Path(dir_okay=False, path_type=Path), help="The node's TOML config file.",
 )
-
-_LABELS: dict[str, tuple[str, str]] = {
-    "dataset": ("Dữ liệu", "Dataset"),
-    "connected": ("Kết nối", "Connected"),
-    "not_connected": ("chưa kết nối", "not connected"),
-    "workstations": ("Máy trạm đã ghép nối", "Paired workstations"),
-    "version": ("Phiên bản", "Version"),
-    "online_on": ("Làm việc online: bật", "Work online: on"),
-    "online_off": ("Làm việc online: tắt", "Work online: off"),
-    "sync_requested": ("Đã yêu cầu đồng bộ", "Sync requested"),
-    "hub": ("Cloud", "Cloud hub"),
-    "token_keyring": ("Mã truy cập Cloud: lưu trong kho khóa của hệ điều hành",
-                      "Cloud token: kept in the OS keyring"),
-    "token_file": ("Mã truy cập Cloud: lưu trong tệp hub.token (quyền 0600) trong thư mục dữ "
-                   "liệu, vì máy này không có kho khóa của hệ điều hành",
-                   "Cloud token: kept in the file hub.token (mode 0600) in the data dir, as "
-                   "this machine has no OS keyring"),
-    "config_error": ("Tệp cấu hình vừa sửa không hợp lệ, vẫn dùng cấu hình đang chạy",
-                     "The edited config file is invalid; the running config stays"),
-    "not_enrolled": ("Máy chủ chưa đăng ký với Cloud: chạy officesync enroll",
-                     "This node is not enrolled with the hub: run officesync enroll"),
-}
+EXIT_USAGE = 2
+EXIT_BUSY = 3
+STATES = ("synced", "pending", "syncing", "error", "conflict", "blocked")
 
 
 def label(key: str, lang: Lang) -> str:
-    vi, en = _LABELS[key]
-    return vi if lang == "vi" else en
+    return text(key, lang)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(message.splitlines()[0] if message else "error", err=True)
+    click.echo(message.splitlines()[0] if message else "?", err=True)
     sys.exit(code)
 
 
-def _load(path: Path) -> Config:
+def _peek_language(path: Path) -> Lang:
+    """``node.language`` of a config file that may not load (for the message saying why)."""
     try:
-        return load_config(path)
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        language = raw["node"]["language"]
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, TypeError):
+        return "vi"
+    return "en" if language == "en" else "vi"
+
+
+def _config_failure(path: Path, err: ConfigError, lang: Lang | None) -> str:
+    cause = err.__cause__
+    if isinstance(cause, tomllib.TOMLDecodeError):
+        line, column = toml_position(str(cause))
+        return text("config_toml", lang or "vi", path=path, line=line, column=column)
+    if isinstance(cause, ValidationError):
+        say = lang or _peek_language(path)
+        return text("config_invalid", say, path=path, problems=config_problems(cause, say))
+    return text("config_missing", lang or "vi", path=path)
+
+
+def load_or_fail(path: Path, lang: str | None = None, *, override: bool = True) -> Config:
+    """The config at ``path``, or one line saying what is wrong with it and exit 2. With
+    ``override`` the chosen ``--lang`` replaces ``node.language`` (for messages and for the
+    ``Accept-Language`` of control API calls)."""
+    chosen = chosen_lang(lang)
+    if not path.is_file():
+        fail(text("config_missing", chosen or "vi", path=path), EXIT_USAGE)
+    try:
+        config = load_config(path)
     except ConfigError as err:
-        fail(str(err), 2)
+        fail(_config_failure(path, err, chosen), EXIT_USAGE)
+    except (OSError, UnicodeDecodeError) as err:
+        fail(text("config_unreadable", chosen or "vi", path=path,
+                  reason=type(err).__name__), EXIT_USAGE)
+    if override and chosen:
+        config.node.language = chosen
+    return config
+
+
+def _load(path: Path) -> Config:
+    return load_or_fail(path)
 
 
 def setup_logging(section: LogSection) -> None:
@@ -86,44 +116,72 @@ def _call(config: Config, method: str, path: str, body: Any = None) -> Any:
         fail(str(err))
 
 
+def busy_message(busy: DataDirBusy, lang: Lang) -> str:
+    """The one line a second process prints: which process holds the data dir, and where."""
+    info = busy.info
+    pid = busy.pid or (info.pid if info else None)
+    url = info.lan_url if info is not None and (pid is None or info.pid == pid) else None
+    return text("busy", lang, dir=busy.data_dir, pid=pid or "?",
+                url=url or text("busy_starting", lang))
+
+
 @click.command()
 @CONFIG_OPTION
-def serve(config_path: Path) -> None:
-    """Run the node: LAN API, control API and sync, until stopped (SIGTERM / Ctrl-C)."""
-    from agent.app import run_node  # the server stack only for the command that needs it
+@lang_option
+def serve(config_path: Path, lang: str | None) -> None:
+    """Run the node: LAN API, control API and sync, until stopped (SIGTERM / Ctrl-C).
 
-    config = _load(config_path)
+    Only one process may use a data dir: a second one exits at once (status 3) naming the
+    running one."""
+    from agent.app import run_node  # the server stack only for the command that needs it
+    from agent.runtime import acquire_data_dir
+
+    config = load_or_fail(config_path, lang, override=False)
+    say = chosen_lang(lang) or config.node.language
+    try:
+        acquire_data_dir(config.data_dir)  # before anything is opened or written
+    except DataDirBusy as busy:
+        fail(busy_message(busy, say), EXIT_BUSY)
     if config.log.file is not None and not config.log.file.is_absolute() and config.source:
         config.log.file = config.source.parent / config.log.file
     setup_logging(config.log)
     try:
         asyncio.run(run_node(config))
     except OSError as err:  # e.g. the port is taken
-        fail(f"cannot start the node: {err}")
+        fail(start_failure(err, say))
 
 
 @click.command("pair-code")
 @CONFIG_OPTION
-def pair_code(config_path: Path) -> None:
+@lang_option
+def pair_code(config_path: Path, lang: str | None) -> None:
     """Print a one-time workstation pairing code (valid 10 minutes), alone on the last line."""
-    answer = _call(_load(config_path), "POST", "/pairing-code")
+    answer = _call(load_or_fail(config_path, lang), "POST", "/pairing-code")
     click.echo(f"expires_at: {answer['expires_at']}")
     click.echo(answer["code"])
 
 
-def render_status(status: dict[str, Any], lang: Lang, console: Console) -> None:
-    console.print(status["message"][lang], highlight=False)
+def _headline(status: dict[str, Any], lang: Lang, config_hint: str) -> str:
+    hub = status.get("hub") or {}
+    if status.get("connectivity") == "not_configured" and hub.get("url") \
+            and not hub.get("node_id"):
+        return text("not_enrolled", lang, hub=hub["url"], config=config_hint)
+    message: str = status["message"][lang]
+    return message
+
+
+def render_status(status: dict[str, Any], lang: Lang, console: Console,
+                  config_hint: str = "FILE") -> None:
+    console.print(_headline(status, lang, config_hint), highlight=False)
     console.print(label("online_on" if status["online"] else "online_off", lang))
-    table = Table(label("dataset", lang), label("connected", lang), *[
-        state for state in ("synced", "pending", "syncing", "error", "conflict", "blocked")
-    ])
+    table = Table(label("dataset", lang), label("connected", lang),
+                  *[label(state, lang) for state in STATES])
     for ds in status["datasets"]:
         counts = ds.get("counts") or {}
         if not ds["connected"]:
             table.add_row(ds["id"], label("not_connected", lang))
             continue
-        table.add_row(ds["id"], "✓", *[str(counts.get(s, 0)) for s in (
-            "synced", "pending", "syncing", "error", "conflict", "blocked")])
+        table.add_row(ds["id"], "✓", *[str(counts.get(s, 0)) for s in STATES])
     console.print(table)
     console.print(f"{label('workstations', lang)}: {status['workstations']}")
     console.print(f"{label('version', lang)}: {status['version']}")
@@ -135,8 +193,6 @@ def render_status(status: dict[str, Any], lang: Lang, console: Console) -> None:
         where = hub.get("token_store")
         if where:
             console.print(label(f"token_{where}", lang), highlight=False)
-        elif not hub.get("node_id"):
-            console.print(label("not_enrolled", lang), highlight=False)
     pending = status.get("pending_restart")
     if pending:
         console.print(pending[lang], highlight=False)
@@ -145,24 +201,40 @@ def render_status(status: dict[str, Any], lang: Lang, console: Console) -> None:
                       highlight=False)
 
 
+def _status_waiting(config: Config, wait: float) -> Any:
+    """``GET /status``, trying again for up to ``wait`` seconds while the node is not up."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return ControlClient(config).call("GET", "/status")
+        except ControlError as err:
+            if time.monotonic() >= deadline:
+                fail(str(err))
+        time.sleep(0.2)
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the control API's JSON as is.")
+@click.option("--wait", type=click.FloatRange(0, 600), default=0, show_default=True,
+              help="Seconds to wait for a node that is starting (for scripts).")
 @CONFIG_OPTION
-def status(as_json: bool, config_path: Path) -> None:
+@lang_option
+def status(as_json: bool, wait: float, config_path: Path, lang: str | None) -> None:
     """Connectivity, the online toggle and per-dataset sync counts of the running node."""
-    config = _load(config_path)
-    answer = _call(config, "GET", "/status")
+    config = load_or_fail(config_path, lang)
+    answer = _status_waiting(config, wait)
     if as_json:
         click.echo(json.dumps(answer, ensure_ascii=False, indent=2))
     else:
-        render_status(answer, config.node.language, Console())
+        render_status(answer, config.node.language, Console(), str(config_path))
 
 
 def _toggle(online: bool) -> click.Command:
     @click.command("online" if online else "offline")
     @CONFIG_OPTION
-    def command(config_path: Path) -> None:
-        config = _load(config_path)
+    @lang_option
+    def command(config_path: Path, lang: str | None) -> None:
+        config = load_or_fail(config_path, lang)
         answer = _call(config, "PUT", "/online", {"online": online})
         if online:
             # The state leaves "offline by user" when the fresh probe answers: wait for it
@@ -203,20 +275,28 @@ _WHERE = {
 
 @click.command()
 @CONFIG_OPTION
-@click.option("--hub", "hub_url", required=True, help="The hub's base URL.")
+@click.option("--hub", "hub_url", required=True,
+              help="The hub's address: http(s)://host:port (host:port means http).")
 @click.option("--code", required=True, help="One-time enrollment code from the hub admin.")
-def enroll(config_path: Path, hub_url: str, code: str) -> None:
+@click.option("--wait", type=click.FloatRange(0, 600), default=0, show_default=True,
+              help="Seconds to keep trying while nothing answers at --hub (a hub just started).")
+@lang_option
+def enroll(config_path: Path, hub_url: str, code: str, wait: float, lang: str | None) -> None:
     """Enroll this node with a hub; the node token goes to the OS keyring (or a 0600 file)."""
+    from agent.address import normalize_url
     from agent.cloud.client import HubError
-    from agent.enrollment import enroll as do_enroll
+    from agent.enrollment import enroll_waiting, explain_failure
 
-    config = _load(config_path)
+    config = load_or_fail(config_path, lang)
+    say = config.node.language
+    url = normalize_url(hub_url)
+    if url is None:
+        fail(text("bad_url", say, url=hub_url), EXIT_USAGE)
     try:
-        done = asyncio.run(do_enroll(config, hub_url, code))
+        done = asyncio.run(enroll_waiting(config, url, code, wait))
     except HubError as err:
-        fail(f"enrollment failed: {err}")
-    lang = config.node.language
-    index = 0 if lang == "vi" else 1
+        fail(asyncio.run(explain_failure(err, url, say)))
+    index = 0 if say == "vi" else 1
     where = _WHERE[done.secret.where][index].format(detail=done.secret.detail)
     click.echo(_ENROLLED[index].format(hub=done.hub_url, node_id=done.node_id,
                                        datasets=", ".join(done.datasets) or "-", where=where))

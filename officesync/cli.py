@@ -11,6 +11,7 @@ import importlib
 
 import click
 
+from protocol.i18n import LANG_META_KEY
 from protocol.version import PACKAGE_VERSION
 
 # name -> (module, attribute). The attribute is a click command or group, or a list of
@@ -47,5 +48,13 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(PACKAGE_VERSION, prog_name="officesync")
-def main() -> None:
+@click.option(
+    "--lang", type=click.Choice(["vi", "en"]), envvar="OFFICESYNC_LANG", default=None,
+    help="Language of every message (vi/en); each command also takes --lang. Default: the "
+    "node config's node.language, the workstation profile's, else Vietnamese.",
+)
+@click.pass_context
+def main(ctx: click.Context, lang: str | None) -> None:
     """OfficeSync: the office primary node, its cloud hub, workstation client and tray."""
+    if lang:
+        ctx.meta[LANG_META_KEY] = lang

@@ -6,6 +6,9 @@ from typing import Literal
 
 Lang = Literal["vi", "en"]
 LANGUAGES: tuple[Lang, ...] = ("vi", "en")
+# Where ``officesync --lang`` (or ``OFFICESYNC_LANG``) leaves its choice in click's context
+# ``meta`` for every subcommand (node, ws, hub, tray).
+LANG_META_KEY = "officesync.lang"
 
 
 def pick_language(accept_language: str | None, default: Lang = "vi") -> Lang:
