@@ -20,6 +20,7 @@ from typing import Final, Protocol
 import aiohttp
 
 from tray.client import ControlClient, ControlRefused, ControlUnavailable
+from tray.notes import Notification, NotificationTracker, action_failed_note, pairing_note
 from tray.settings import (
     NodeNotStarted,
     TokenUnreadable,
@@ -28,17 +29,7 @@ from tray.settings import (
     resolve_endpoint,
 )
 from tray.status import NodeStatus
-from tray.viewmodel import (
-    DownReason,
-    MenuAction,
-    Notification,
-    NotificationTracker,
-    PairingCode,
-    TrayView,
-    action_failed_note,
-    build_view,
-    pairing_note,
-)
+from tray.viewmodel import DownReason, MenuAction, PairingCode, TrayView, build_view
 
 log = logging.getLogger(__name__)
 

@@ -2,9 +2,9 @@
 
 Each icon is drawn on a canvas eight times larger than asked and scaled down, so edges stay
 smooth from 16 to 64 px; strokes are about an eighth of the icon wide, so a glyph is still
-two pixels thick at 16 px. Shapes (check, arrows, dots, pause bars, cross, crossed cloud,
-key, up arrow, empty circle, question mark; circle / warning triangle / hollow ring) tell the
-states apart without colour.
+two pixels thick at 16 px. Shapes (check, arrows, dots, pause bars, cross, cloud, bar, key,
+up arrow, empty circle, question mark; circle / rounded square / warning triangle / octagon /
+hollow ring) tell the states apart without colour.
 """
 
 from __future__ import annotations
@@ -86,13 +86,17 @@ def _cross(pen: _Pen) -> None:
     pen.line((-0.5, 0.5), (0.5, -0.5))
 
 
-def _crossed_cloud(pen: _Pen) -> None:
-    pen.dot(-0.5, 0.2, 0.3)
-    pen.dot(0.0, -0.08, 0.44)
-    pen.dot(0.5, 0.2, 0.3)
-    pen.rect(-0.5, 0.2, 0.5, 0.5)
-    pen.line((-0.8, -0.8), (0.8, 0.8), width=pen.width * 1.7, colour=pen.back)
-    pen.line((-0.72, -0.72), (0.72, 0.72), width=pen.width * 0.75)
+def _cloud(pen: _Pen) -> None:
+    """A plain, large cloud silhouette: no slash (it turned to mush at 24 px); the square
+    orange badge says "not reachable"."""
+    pen.dot(-0.5, 0.18, 0.36)
+    pen.dot(0.02, -0.14, 0.5)
+    pen.dot(0.52, 0.2, 0.34)
+    pen.rect(-0.5, 0.18, 0.52, 0.54)
+
+
+def _no_entry(pen: _Pen) -> None:
+    pen.rect(-0.7, -0.2, 0.7, 0.2)
 
 
 def _key(pen: _Pen) -> None:
@@ -104,8 +108,9 @@ def _key(pen: _Pen) -> None:
 
 
 def _up_arrow(pen: _Pen) -> None:
-    pen.line((0.0, 0.7), (0.0, -0.25))
-    pen.polygon((-0.62, 0.05), (0.0, -0.75), (0.62, 0.05))
+    """A wide head on a short shaft: at 22 px a thin arrow read as the "!" of attention."""
+    pen.line((0.0, 0.72), (0.0, 0.0), width=pen.width * 1.3)
+    pen.polygon((-0.85, 0.12), (0.0, -0.8), (0.85, 0.12))
 
 
 def _empty(pen: _Pen) -> None:
@@ -131,7 +136,8 @@ GLYPHS: Final[dict[Glyph, Callable[[_Pen], None]]] = {
     Glyph.EXCLAMATION: _exclamation,
     Glyph.PAUSE: _pause,
     Glyph.CROSS: _cross,
-    Glyph.CROSSED_CLOUD: _crossed_cloud,
+    Glyph.CLOUD: _cloud,
+    Glyph.NO_ENTRY: _no_entry,
     Glyph.KEY: _key,
     Glyph.UP_ARROW: _up_arrow,
     Glyph.EMPTY: _empty,
@@ -142,6 +148,15 @@ GLYPHS: Final[dict[Glyph, Callable[[_Pen], None]]] = {
 def _badge(draw: ImageDraw.ImageDraw, spec: IconSpec, s: float) -> tuple[float, str, str]:
     """Draws the badge; returns the glyph centre's y and the glyph and background colours."""
     m = 0.03 * s
+    if spec.shape == "square":
+        draw.rounded_rectangle((m, m, s - m, s - m), radius=0.18 * s, fill=spec.fill)
+        return s / 2, WHITE, spec.fill
+    if spec.shape == "octagon":
+        k = 0.29 * (s - 2 * m)  # the corner cut of a regular octagon
+        lo, hi = m, s - m
+        draw.polygon([(lo + k, lo), (hi - k, lo), (hi, lo + k), (hi, hi - k), (hi - k, hi),
+                      (lo + k, hi), (lo, hi - k), (lo, lo + k)], fill=spec.fill)
+        return s / 2, WHITE, spec.fill
     if spec.shape == "triangle":
         draw.polygon([(s / 2, m), (s - m, s - 2 * m), (m, s - 2 * m)], fill=spec.fill)
         return 0.63 * s, WHITE, spec.fill

@@ -1,19 +1,16 @@
 """The thin pystray shell: the icon on the GUI (main) thread, the controller on a worker.
 
-Backend: pystray's own choice (win32 on Windows; appindicator, then gtk, then xorg on Linux),
-or ``PYSTRAY_BACKEND`` when the user sets it. The xorg fallback has no menu and ignores
-everything but a left click (which runs "Sync now"); we say so in the log.
-
-Test hook (used by ``tests/tray/test_smoke.py`` only): when ``OFFICESYNC_TRAY_TEST_TOGGLE_AFTER``
-is a number of seconds, that long after the first status from the node the tray activates
-its own "Work online" menu item, through the same pystray item a click would call.
+The backend is chosen before pystray is imported (``tray.backend``). With the GTK backends
+(gtk, appindicator) the menu is a real ``Gtk.Menu``; notifications go through the desktop's
+notification daemon (``tray.notifier``), else the log. The xorg fallback has no menu: a left
+click opens the dashboard there (where the toggle is), and the start says so.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
+import signal
 import threading
 import unicodedata
 from collections.abc import Callable
@@ -23,24 +20,18 @@ import pystray
 
 from tray.controller import TrayController
 from tray.icons import render_icon
-from tray.settings import TraySettings
-from tray.viewmodel import (
-    MenuAction,
-    MenuEntry,
-    Notification,
-    TrayState,
-    TrayView,
-    action_label,
-    build_view,
-)
+from tray.notes import Notification
+from tray.settings import TraySettings, find_dashboard
+from tray.texts import text
+from tray.viewmodel import MenuAction, MenuEntry, TrayView, action_label, build_view
 
 log = logging.getLogger(__name__)
 
 ICON_SIZE: Final = 64
-TEST_TOGGLE_ENV: Final = "OFFICESYNC_TRAY_TEST_TOGGLE_AFTER"
 WORKER_JOIN_S: Final = 5.0
 
 Post = Callable[[MenuAction], None]
+Notify = Callable[[str, str], bool]  # (title, message) -> shown on the desktop
 
 
 def _poster(post: Post, action: MenuAction) -> Callable[[Any, Any], None]:
@@ -57,8 +48,12 @@ def _constant(value: bool) -> Callable[[Any], bool]:
     return checked
 
 
-def pystray_menu(entries: tuple[MenuEntry, ...], post: Post) -> pystray.Menu:
-    """The view-model's menu as pystray items; each item only posts its action."""
+def pystray_menu(
+    entries: tuple[MenuEntry, ...], post: Post, default: MenuAction | None = None
+) -> pystray.Menu:
+    """The view-model's menu as pystray items; each item only posts its action.
+
+    ``default`` overrides the view-model's default item (the left-click action)."""
     items = []
     for entry in entries:
         if entry.separator:
@@ -70,10 +65,46 @@ def pystray_menu(entries: tuple[MenuEntry, ...], post: Post) -> pystray.Menu:
             entry.text,
             _poster(post, action) if action is not None else None,
             checked=_constant(checked) if checked is not None else None,
-            default=entry.default,
+            default=entry.default if default is None else action is default,
             enabled=entry.enabled and action is not None,
         ))
     return pystray.Menu(*items)
+
+
+class _NoNotifier:
+    """Stands in for pystray's D-Bus notifier: the shell sends notifications itself."""
+
+    def notify(self, *_args: Any) -> None:
+        pass
+
+    def hide(self) -> None:
+        pass
+
+
+def icon_class() -> Any:
+    """pystray's ``Icon`` for the backend chosen at start.
+
+    For the GTK backends, a subclass whose start does not connect pystray's own notifier to
+    the session bus: that one fails the whole tray where there is no session bus, and hides
+    its errors where there is one (``tray.notifier`` replaces it)."""
+    base: Any = pystray.Icon
+    if not hasattr(base, "_initialize"):  # not a GTK backend
+        return base
+
+    class GtkIcon(base):  # type: ignore[misc,valid-type]
+        def _initialize(self) -> None:
+            try:
+                signal.signal(signal.SIGINT, signal.SIG_DFL)  # as pystray does: Ctrl+C quits
+            except ValueError:
+                pass
+            self._notifier = _NoNotifier()
+            self._mark_ready()
+
+    return GtkIcon
+
+
+def is_xorg(icon_cls: Any) -> bool:
+    return any(c.__module__.endswith("_xorg") for c in icon_cls.__mro__)
 
 
 def ascii_fold(label: str) -> str:
@@ -87,36 +118,37 @@ def ascii_fold(label: str) -> str:
 class TrayShell:
     """Owns the pystray icon and the worker thread running :class:`TrayController`."""
 
-    def __init__(self, settings: TraySettings, icon_cls: Any = None) -> None:
+    def __init__(self, settings: TraySettings, icon_cls: Any = None,
+                 notifier: Notify | None = None) -> None:
         self.settings = settings
         self.loop = asyncio.new_event_loop()
         self.controller = TrayController(settings, self)
+        self._notifier = notifier
         first = build_view(None, settings.language)
-        icon_cls = icon_cls or pystray.Icon
-        # pystray's xorg backend sets the tooltip as a Latin-1 WM_NAME and fails on Vietnamese.
-        self._title: Callable[[str], str] = (
-            ascii_fold if icon_cls.__module__.endswith("_xorg") else str
-        )
+        icon_cls = icon_cls or icon_class()
+        # pystray's xorg backend sets the tooltip as a Latin-1 WM_NAME and fails on Vietnamese;
+        # the GTK backends take Unicode as it is.
+        self._title: Callable[[str], str] = ascii_fold if is_xorg(icon_cls) else str
+        # Without a menu, a click opens the dashboard: the one way left to the toggle.
+        self._default = None if icon_cls.HAS_MENU else MenuAction.OPEN_DASHBOARD
         # What the icon shows now: only real changes reach the backend (with the xorg one each
         # update is an X round trip from another thread, which python-xlib races on).
         self._shown = (first.icon, self._title(first.tooltip))
         self.icon = icon_cls(
             "officesync", icon=render_icon(first.icon, ICON_SIZE), title=self._shown[1],
-            menu=pystray_menu(first.menu, self.post),
+            menu=pystray_menu(first.menu, self.post, self._default),
         )
         self.failed = False
         self._worker = threading.Thread(target=self._work, name="officesync-tray-client",
                                         daemon=True)
         self._task: asyncio.Task[None] | None = None
-        self._toggle_after = _float_env(TEST_TOGGLE_ENV)
 
     # --------------------------------------------------------------- GUI thread
 
     def run(self) -> None:
         """Blocks on the main thread until "Quit" (or a failed start)."""
         if not self.icon.HAS_MENU:
-            log.warning("this tray backend has no menu; left click runs 'Sync now'. "
-                        "Install the GTK/AppIndicator bindings (python3-gi) for the full menu.")
+            self._warn_no_menu()
         try:
             self.icon.run(setup=self._setup)
         finally:
@@ -130,6 +162,15 @@ class TrayShell:
             log.exception("the tray could not start")
             self.failed = True
             icon.stop()
+
+    def _warn_no_menu(self) -> None:
+        """Said once at start, in the log and (where it works) on the desktop."""
+        where = find_dashboard(self.settings) or text("nomenu.no_url", self.settings.language)
+        log.warning("this tray backend (xorg) has no menu: a click opens the dashboard (%s), "
+                    "where 'Work online' and 'Sync now' are. For the menu, install PyGObject "
+                    "and gir1.2-gtk-3.0 (docs/tray.md).", where)
+        lang = self.settings.language
+        self._desktop_note(text("nomenu.title", lang), text("nomenu.body", lang, url=where))
 
     def quit(self) -> None:
         """Closes the tray only; the node service keeps running."""
@@ -174,19 +215,20 @@ class TrayShell:
         if title != self._shown[1]:
             self.icon.title = title
         self._shown = (spec, title)
-        self.icon.menu = pystray_menu(view.menu, self.post)
-        if self._toggle_after is not None and view.state is not TrayState.AGENT_DOWN:
-            timer = threading.Timer(self._toggle_after, self.activate, (MenuAction.TOGGLE_ONLINE,))
-            timer.daemon = True
-            timer.start()
-            self._toggle_after = None
+        self.icon.menu = pystray_menu(view.menu, self.post, self._default)
 
     def notify(self, note: Notification) -> None:
         log.info("notification: %s: %s", note.title, note.message)
+        self._desktop_note(note.title, note.message)
+
+    def _desktop_note(self, title: str, message: str) -> None:
+        """The desktop's notification daemon, else the backend's own, else the log only."""
+        if self._notifier is not None and self._notifier(title, message):
+            return
         if not self.icon.HAS_NOTIFICATION:
             return
         try:
-            self.icon.notify(note.message, note.title)
+            self.icon.notify(message, title)
         except Exception:  # a notification daemon missing must not break the tray
             log.warning("could not show a notification", exc_info=True)
 
@@ -198,11 +240,3 @@ class TrayShell:
                 item(self.icon)
                 return
         log.warning("no menu item for %s", action.value)
-
-
-def _float_env(name: str) -> float | None:
-    value = os.environ.get(name)
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None

@@ -7,6 +7,7 @@ crashing on a node it does not know yet.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -37,10 +38,47 @@ class Counts(_Lenient):
         return self.error + self.conflict + self.blocked
 
 
+class SyncState(StrEnum):
+    """Whether the hub takes a dataset's changes: ``ok``, ``refused`` (the hub said no, e.g.
+    ``DATASET_NOT_FOUND`` / ``FORBIDDEN``) or ``failing`` (its sync task keeps failing)."""
+
+    OK = "ok"
+    REFUSED = "refused"
+    FAILING = "failing"
+
+
+class DatasetSync(_Lenient):
+    """``{"state","code","message":{"vi","en"}}``; a missing or unknown state reads as ok."""
+
+    state: SyncState = SyncState.OK
+    code: str | None = None
+    message: dict[str, str] | None = None
+
+    @field_validator("state", mode="before")
+    @classmethod
+    def _known_or_ok(cls, value: Any) -> Any:
+        if value is None or value not in SyncState._value2member_map_:
+            return SyncState.OK  # a newer node's state we do not know: do not alarm
+        return value
+
+    @property
+    def troubled(self) -> bool:
+        return self.state is not SyncState.OK
+
+    def message_in(self, lang: str) -> str | None:
+        return (self.message or {}).get(lang) or None
+
+
 class DatasetStatus(_Lenient):
     id: str
     connected: bool = True
     counts: Counts = Field(default_factory=Counts)
+    sync: DatasetSync = Field(default_factory=DatasetSync)
+
+    @field_validator("sync", mode="before")
+    @classmethod
+    def _null_is_ok(cls, value: Any) -> Any:
+        return {} if value is None else value
 
     @field_validator("counts", mode="before")
     @classmethod
@@ -67,6 +105,11 @@ class NodeStatus(_Lenient):
     @property
     def is_online(self) -> bool:
         return self.connectivity is Connectivity.ONLINE
+
+    @property
+    def troubled(self) -> tuple[DatasetStatus, ...]:
+        """Datasets the hub refuses or that keep failing to sync."""
+        return tuple(d for d in self.datasets if d.sync.troubled)
 
     @property
     def totals(self) -> Counts:

@@ -15,6 +15,10 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "Có bản ghi đồng bộ lỗi hoặc xung đột",
         "Records with sync errors or conflicts",
     ),
+    "state.dataset_refused": (
+        "Có dữ liệu kế toán không đồng bộ được lên Cloud",
+        "A dataset is not reaching the cloud",
+    ),
     "state.offline_by_user": (
         "Làm việc offline (theo lựa chọn của bạn)",
         "Working offline (your choice)",
@@ -57,7 +61,57 @@ TEXTS: Final[dict[str, tuple[str, str]]] = {
         "Mã ghép nối: {code} (hết hạn {expires})",
         "Pairing code: {code} (expires {expires})",
     ),
+    # a dataset the hub refuses or that keeps failing (when the node sends no message)
+    "sync.refused": (
+        "Cloud từ chối dữ liệu kế toán {id} ({code}): các thay đổi chưa được gửi lên Cloud. "
+        "Hãy báo quản trị Cloud.",
+        "The cloud refuses dataset {id} ({code}): changes are not reaching the cloud. "
+        "Tell the cloud's administrator.",
+    ),
+    "sync.refused.DATASET_NOT_FOUND": (
+        "Cloud không có dữ liệu kế toán {id}: các thay đổi chưa được gửi lên Cloud. Hãy nhờ "
+        "quản trị Cloud tạo dữ liệu này và cấp quyền cho máy chủ, rồi đăng ký lại nếu cần.",
+        "The cloud has no dataset {id}: changes are not reaching the cloud. Ask the cloud's "
+        "administrator to create it and grant it to this server, then re-enroll if needed.",
+    ),
+    "sync.refused.FORBIDDEN": (
+        "Máy chủ này chưa được cấp quyền cho dữ liệu kế toán {id}: các thay đổi chưa được gửi "
+        "lên Cloud. Hãy xin quản trị Cloud cấp quyền (hoặc đăng ký lại với mã mới).",
+        "This server is not granted dataset {id}: changes are not reaching the cloud. Ask the "
+        "cloud's administrator for the grant (or re-enroll with a new code).",
+    ),
+    "sync.failing": (
+        "Đồng bộ dữ liệu kế toán {id} liên tục thất bại: các thay đổi chưa được gửi lên Cloud. "
+        "Mở bảng điều khiển để xem lý do.",
+        "Syncing dataset {id} keeps failing: changes are not reaching the cloud. Open the "
+        "dashboard to see why.",
+    ),
+    # the xorg fallback (no menu)
+    "nomenu.title": ("OfficeSync: khay không có menu", "OfficeSync: the tray has no menu"),
+    "nomenu.body": (
+        "Màn hình này không hiện được menu của khay. Bấm vào biểu tượng để mở bảng điều khiển "
+        "({url}): ở đó có \"Làm việc online\" và \"Đồng bộ ngay\".",
+        "This desktop cannot show the tray's menu. Click the icon to open the dashboard "
+        "({url}): \"Work online\" and \"Sync now\" are there.",
+    ),
+    "nomenu.no_url": ("địa chỉ sẽ có khi dịch vụ chạy", "address known once the service runs"),
     # notifications
+    "note.dataset_refused.title": (
+        "OfficeSync: Cloud từ chối dữ liệu {id}",
+        "OfficeSync: the cloud refuses dataset {id}",
+    ),
+    "note.dataset_failing.title": (
+        "OfficeSync: không đồng bộ được dữ liệu {id}",
+        "OfficeSync: dataset {id} is not syncing",
+    ),
+    "note.dataset_ok.title": (
+        "OfficeSync: dữ liệu {id} đồng bộ trở lại",
+        "OfficeSync: dataset {id} syncs again",
+    ),
+    "note.dataset_ok.body": (
+        "Cloud đã nhận dữ liệu kế toán {id}; các thay đổi đang chờ sẽ được gửi lên.",
+        "The cloud takes dataset {id} again; waiting changes are being sent.",
+    ),
     "note.offline.title": ("OfficeSync: {state}", "OfficeSync: {state}"),
     "note.online.title": ("OfficeSync: đã online trở lại", "OfficeSync: back online"),
     "note.online.sent": (

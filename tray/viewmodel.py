@@ -7,15 +7,15 @@ state and transition is tested in ``tests/tray/test_viewmodel.py``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Final
 
 from protocol.connectivity import Connectivity
 from protocol.i18n import Lang
-from tray.status import Counts, NodeStatus
-from tray.texts import text
+from tray.status import DatasetStatus, NodeStatus
+from tray.texts import TEXTS, text
 
 
 class TrayState(StrEnum):
@@ -25,6 +25,7 @@ class TrayState(StrEnum):
     SYNCING = "syncing"
     PENDING = "pending"
     ATTENTION = "attention"
+    DATASET_REFUSED = "dataset_refused"
     OFFLINE_BY_USER = "offline_by_user"
     NO_NETWORK = "no_network"
     CLOUD_UNAVAILABLE = "cloud_unavailable"
@@ -47,9 +48,10 @@ class Glyph(StrEnum):
     ARROWS = "arrows"
     DOTS = "dots"
     EXCLAMATION = "exclamation"
+    NO_ENTRY = "no_entry"
     PAUSE = "pause"
     CROSS = "cross"
-    CROSSED_CLOUD = "crossed_cloud"
+    CLOUD = "cloud"
     KEY = "key"
     UP_ARROW = "up_arrow"
     EMPTY = "empty"
@@ -60,13 +62,15 @@ class Glyph(StrEnum):
 class IconSpec:
     """What the icon looks like: a badge shape and colour plus a white glyph.
 
-    The glyph alone tells the states apart (colour-blind users); ``shape`` adds a second cue
-    for the states that need action (``triangle``) and for "no service" (hollow ``ring``).
+    The glyph alone tells the states apart (colour-blind users); ``shape`` adds a second cue:
+    ``circle`` while online or offline by choice, ``square`` when the cloud cannot be reached,
+    ``triangle`` for states that need action, ``octagon`` (a stop sign) for a dataset the
+    cloud refuses, a hollow ``ring`` for "no service".
     """
 
     glyph: Glyph
     fill: str
-    shape: str = "circle"  # circle | triangle | ring
+    shape: str = "circle"  # circle | square | triangle | octagon | ring
 
 
 ICONS: Final[dict[TrayState, IconSpec]] = {
@@ -74,9 +78,10 @@ ICONS: Final[dict[TrayState, IconSpec]] = {
     TrayState.SYNCING: IconSpec(Glyph.ARROWS, "#1a73e8"),
     TrayState.PENDING: IconSpec(Glyph.DOTS, "#b06000"),
     TrayState.ATTENTION: IconSpec(Glyph.EXCLAMATION, "#c5221f", "triangle"),
+    TrayState.DATASET_REFUSED: IconSpec(Glyph.NO_ENTRY, "#b3134f", "octagon"),
     TrayState.OFFLINE_BY_USER: IconSpec(Glyph.PAUSE, "#5f6368"),
-    TrayState.NO_NETWORK: IconSpec(Glyph.CROSS, "#3c4043"),
-    TrayState.CLOUD_UNAVAILABLE: IconSpec(Glyph.CROSSED_CLOUD, "#e37400"),
+    TrayState.NO_NETWORK: IconSpec(Glyph.CROSS, "#3c4043", "square"),
+    TrayState.CLOUD_UNAVAILABLE: IconSpec(Glyph.CLOUD, "#e37400", "square"),
     TrayState.AUTH_FAILED: IconSpec(Glyph.KEY, "#a50e0e", "triangle"),
     TrayState.UPGRADE_REQUIRED: IconSpec(Glyph.UP_ARROW, "#7627bb", "triangle"),
     TrayState.NOT_CONFIGURED: IconSpec(Glyph.EMPTY, "#80868b"),
@@ -92,20 +97,20 @@ _BY_CONNECTIVITY: Final[dict[Connectivity, TrayState]] = {
     Connectivity.NOT_CONFIGURED: TrayState.NOT_CONFIGURED,
 }
 
-#: Offline reasons that need the user to act; changing to one of them is notified again.
-ACTION_NEEDED: Final = frozenset({Connectivity.AUTH_FAILED, Connectivity.UPGRADE_REQUIRED})
-
 TOOLTIP_MAX: Final = 127  # Windows' NOTIFYICONDATA.szTip limit, minus the terminator
 
 
 def derive_state(status: NodeStatus | None) -> TrayState:
-    """The single state the icon shows; being offline outranks counts, failures outrank work."""
+    """The single state the icon shows: being offline outranks everything, then a dataset the
+    cloud refuses (nothing of it reaches the cloud), then record failures, then work."""
     if status is None:
         return TrayState.AGENT_DOWN
     if not status.is_online:
         if status.connectivity is None:
             return TrayState.CLOUD_UNAVAILABLE
         return _BY_CONNECTIVITY[status.connectivity]
+    if status.troubled:
+        return TrayState.DATASET_REFUSED
     totals = status.totals
     if totals.error or totals.conflict or totals.blocked:
         return TrayState.ATTENTION
@@ -133,6 +138,8 @@ def tooltip(status: NodeStatus | None, lang: Lang) -> str:
         }.get(state, 0)
         if count:
             label += f" ({count})"
+        if state is TrayState.DATASET_REFUSED:
+            label += f" ({', '.join(d.id for d in status.troubled)})"
     return label[:TOOLTIP_MAX]
 
 
@@ -205,20 +212,39 @@ def parse_pairing(raw: dict[str, object]) -> PairingCode:
     return PairingCode(code=str(raw.get("code", "")), expires_at=when)
 
 
-def _dataset_line(ds_id: str, counts: Counts, connected: bool, lang: Lang) -> str:
+def _dataset_line(ds: DatasetStatus, lang: Lang) -> str:
+    counts = ds.counts
     line = text(
         "menu.dataset",
         lang,
-        id=ds_id,
+        id=ds.id,
         pending=counts.outstanding,
         error=counts.error,
         conflict=counts.conflict,
     )
     if counts.blocked:
         line += text("menu.dataset_blocked", lang, blocked=counts.blocked)
-    if not connected:
+    if not ds.connected:
         line += text("menu.dataset_disconnected", lang)
     return line
+
+
+def sync_problem(ds: DatasetStatus, lang: Lang) -> str:
+    """What is wrong with a refused or failing dataset and what to do: the node's message,
+    else ours for the hub's code."""
+    own = ds.sync.message_in(lang)
+    if own:
+        return own
+    state, code = ds.sync.state.value, ds.sync.code or ""
+    key = f"sync.{state}.{code}" if f"sync.{state}.{code}" in TEXTS else f"sync.{state}"
+    return text(key, lang, id=ds.id, code=code or "?")
+
+
+def _dataset_lines(ds: DatasetStatus, lang: Lang) -> list[MenuEntry]:
+    lines = [MenuEntry(_dataset_line(ds, lang), enabled=False)]
+    if ds.sync.troubled:
+        lines.append(MenuEntry(f"  ⛔ {sync_problem(ds, lang)}", enabled=False))
+    return lines
 
 
 def _status_lines(status: NodeStatus | None, down: DownReason, lang: Lang) -> list[MenuEntry]:
@@ -232,10 +258,8 @@ def _status_lines(status: NodeStatus | None, down: DownReason, lang: Lang) -> li
         # LAN TLS on: the fingerprint a workstation pins at pairing, to compare by eye.
         lines.append(MenuEntry(text("menu.tls", lang, fingerprint=status.tls_fingerprint),
                                enabled=False))
-    datasets = [
-        MenuEntry(_dataset_line(d.id, d.counts, d.connected, lang), enabled=False)
-        for d in status.datasets
-    ] or [MenuEntry(text("menu.no_datasets", lang), enabled=False)]
+    datasets = [line for d in status.datasets for line in _dataset_lines(d, lang)] or [
+        MenuEntry(text("menu.no_datasets", lang), enabled=False)]
     return [*lines, SEPARATOR, *datasets]
 
 
@@ -296,148 +320,3 @@ def build_view(
         tooltip=tooltip(status, lang),
         menu=build_menu(status, lang, down=down, pairing=pairing),
     )
-
-
-# --------------------------------------------------------------------------- notifications
-
-
-class NoteKind(StrEnum):
-    WENT_OFFLINE = "went_offline"
-    BACK_ONLINE = "back_online"
-    ERRORS = "errors"
-    CONFLICTS = "conflicts"
-    PAIRING = "pairing"
-    ACTION_FAILED = "action_failed"
-
-
-@dataclass(frozen=True)
-class Notification:
-    kind: NoteKind
-    title: str
-    message: str
-
-
-def pairing_note(pairing: PairingCode, lang: Lang) -> Notification:
-    return Notification(
-        NoteKind.PAIRING,
-        text("note.pairing.title", lang),
-        text("note.pairing.body", lang, code=pairing.code, expires=pairing.expires_text()),
-    )
-
-
-def action_failed_note(reason: str | None, lang: Lang) -> Notification:
-    """``reason`` is the node's own error message; None means the node is not reachable."""
-    return Notification(
-        NoteKind.ACTION_FAILED,
-        text("note.failed.title", lang),
-        reason or text("note.failed.down", lang),
-    )
-
-
-#: After coming back online, the "back online" note waits this long at most for the backlog to
-#: drain, so it can say how many records went out; it fires at once when nothing is left.
-CATCH_UP_WINDOW_S: Final = 20.0
-
-
-@dataclass
-class _CatchUp:
-    unsent_before: int
-    since: float
-
-
-def _unsent(status: NodeStatus) -> int:
-    """Records not yet on the cloud: waiting, in flight, or stuck."""
-    totals = status.totals
-    return totals.outstanding + totals.failed
-
-
-def _rises(old: NodeStatus, new: NodeStatus, field_name: str) -> tuple[int, list[str]]:
-    before = {d.id: getattr(d.counts, field_name) for d in old.datasets}
-    rise, where = 0, []
-    for ds in new.datasets:
-        delta = getattr(ds.counts, field_name) - before.get(ds.id, 0)
-        if delta > 0:
-            rise += delta
-            where.append(ds.id)
-    return rise, where
-
-
-@dataclass
-class NotificationTracker:
-    """Diffs each status against the previous one; notifies once per transition.
-
-    - online -> offline: the reason and what to do (the connectivity message); a later change
-      of reason is notified again only when the new one needs the user (auth, upgrade);
-    - offline -> online: how many records went out since, counted from the drop of unsent
-      records, once the backlog drained or after ``CATCH_UP_WINDOW_S``;
-    - error / conflict counts rising: how many, in which datasets.
-
-    The first status only sets the baseline. ``None`` (node unreachable) keeps the last known
-    status, so a node restart does not replay notifications.
-    """
-
-    lang: Lang
-    previous: NodeStatus | None = None
-    _offline_unsent: int = 0
-    _catch_up: _CatchUp | None = field(default=None, repr=False)
-
-    def observe(self, status: NodeStatus | None, now: float) -> list[Notification]:
-        if status is None:
-            return []
-        old, self.previous = self.previous, status
-        if old is None:
-            self._offline_unsent = 0 if status.is_online else _unsent(status)
-            return []
-        notes = self._connectivity(old, status, now)
-        notes += self._failures(old, status)
-        return notes + self.tick(now)
-
-    def tick(self, now: float) -> list[Notification]:
-        """Call now and then: fires a "back online" note whose window ran out."""
-        status, catch_up = self.previous, self._catch_up
-        if status is None or catch_up is None or not status.is_online:
-            return []
-        left = _unsent(status)
-        if left and now - catch_up.since < CATCH_UP_WINDOW_S:
-            return []
-        self._catch_up = None
-        sent = max(0, catch_up.unsent_before - left)
-        body = (text("note.online.sent", self.lang, count=sent) if sent
-                else text("note.online.nothing", self.lang))
-        return [Notification(NoteKind.BACK_ONLINE, text("note.online.title", self.lang), body)]
-
-    def _connectivity(self, old: NodeStatus, new: NodeStatus, now: float) -> list[Notification]:
-        if old.is_online and not new.is_online:
-            self._catch_up = None
-            self._offline_unsent = _unsent(new)
-            return [self._offline_note(new)]
-        if not old.is_online and not new.is_online:
-            self._offline_unsent = max(self._offline_unsent, _unsent(new))
-            if new.connectivity != old.connectivity and new.connectivity in ACTION_NEEDED:
-                return [self._offline_note(new)]
-            return []
-        if not old.is_online and new.is_online:
-            before = max(self._offline_unsent, _unsent(old))
-            self._catch_up = _CatchUp(unsent_before=before, since=now)
-        return []
-
-    def _offline_note(self, status: NodeStatus) -> Notification:
-        label = state_label(derive_state(status), self.lang)
-        return Notification(
-            NoteKind.WENT_OFFLINE,
-            text("note.offline.title", self.lang, state=label),
-            status.message_in(self.lang),
-        )
-
-    def _failures(self, old: NodeStatus, new: NodeStatus) -> list[Notification]:
-        notes = []
-        for field_name, kind in (("error", NoteKind.ERRORS), ("conflict", NoteKind.CONFLICTS)):
-            rise, where = _rises(old, new, field_name)
-            if rise:
-                notes.append(Notification(
-                    kind,
-                    text(f"note.{kind.value}.title", self.lang),
-                    text(f"note.{kind.value}.body", self.lang, count=rise,
-                         datasets=", ".join(where)),
-                ))
-        return notes

@@ -12,8 +12,9 @@ from aiohttp.test_utils import TestServer
 from tests.tray.fake_node import FakeNode, write_runtime
 from tests.tray.helpers import status_doc
 from tray.controller import BACKOFF_BASE_S, BACKOFF_CAP_S, TrayController, backoff_delay
+from tray.notes import NoteKind, Notification
 from tray.settings import TokenUnreadable, TraySettings
-from tray.viewmodel import MenuAction, NoteKind, Notification, TrayState, TrayView
+from tray.viewmodel import MenuAction, TrayState, TrayView
 
 
 class Sink:

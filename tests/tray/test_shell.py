@@ -12,9 +12,10 @@ import pytest
 from pystray import _base
 
 from tests.tray.helpers import make_status
+from tray.notes import NoteKind, Notification
 from tray.settings import TraySettings
-from tray.shell import TEST_TOGGLE_ENV, TrayShell
-from tray.viewmodel import MenuAction, NoteKind, Notification, build_view
+from tray.shell import TrayShell, ascii_fold, icon_class, is_xorg
+from tray.viewmodel import MenuAction, build_view
 
 
 class FakeIcon(_base.Icon):
@@ -155,17 +156,80 @@ def test_a_failing_setup_stops_the_icon_instead_of_hanging(tmp_path: Path) -> No
     assert tray.failed
 
 
-def test_test_hook_clicks_work_online_once_after_the_first_status(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+class MenuLessIcon(FakeIcon):
+    """What pystray's xorg backend offers: no menu, no notifications."""
+
+    HAS_MENU = False
+    HAS_NOTIFICATION = False
+
+
+def test_desktop_notifier_first_then_the_backend(tmp_path: Path) -> None:
+    sent: list[tuple[str, str]] = []
+
+    def desktop(title: str, message: str) -> bool:
+        sent.append((title, message))
+        return True
+
+    tray = TrayShell(TraySettings(tmp_path), icon_cls=FakeIcon, notifier=desktop)
+    tray.notify(Notification(NoteKind.ERRORS, "Tiêu đề", "Nội dung"))
+    assert sent == [("Tiêu đề", "Nội dung")]
+    assert tray.icon.shown == []  # type: ignore[attr-defined]
+    tray.loop.close()
+
+
+def test_no_notification_daemon_falls_back_to_the_backend_and_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setenv(TEST_TOGGLE_ENV, "0")
-    tray = TrayShell(TraySettings(tmp_path), icon_cls=FakeIcon)
+    tray = TrayShell(TraySettings(tmp_path), icon_cls=FakeIcon, notifier=lambda t, m: False)
+    with caplog.at_level("INFO", logger="tray.shell"):
+        tray.notify(Notification(NoteKind.ERRORS, "T", "M"))
+    assert tray.icon.shown == [("T", "M")]  # type: ignore[attr-defined]
+    assert "notification: T: M" in caplog.text
+    tray.loop.close()
+
+
+def test_without_a_menu_a_click_opens_the_dashboard_and_the_start_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sent: list[tuple[str, str]] = []
+    tray = TrayShell(TraySettings(tmp_path, "vi", control_port=0), icon_cls=MenuLessIcon,
+                     notifier=lambda t, m: sent.append((t, m)) is None)
     clicked: list[MenuAction] = []
     tray.post = clicked.append  # type: ignore[method-assign,assignment]
-    tray.show(build_view(None, "vi"))
     tray.show(build_view(make_status(), "vi"))
-    tray.show(build_view(make_status("offline_by_user"), "vi"))
-    wait(lambda: clicked, "the hook's click")
-    time.sleep(0.05)  # a second click would come from a second timer; none was started
-    assert clicked == [MenuAction.TOGGLE_ONLINE]
+    tray.icon()  # a left click: the default item
+    assert clicked == [MenuAction.OPEN_DASHBOARD]
+    with caplog.at_level("WARNING", logger="tray.shell"):
+        tray._warn_no_menu()
+    assert "has no menu" in caplog.text and "dashboard" in caplog.text
+    assert sent and "bảng điều khiển" in sent[0][1] and "Làm việc online" in sent[0][1]
     tray.loop.close()
+
+
+def test_menu_less_default_is_the_dashboard_in_the_shell_itself(tmp_path: Path) -> None:
+    tray = TrayShell(TraySettings(tmp_path, "en", control_port=0), icon_cls=MenuLessIcon)
+    tray.show(build_view(make_status(), "en"))
+    defaults = [i.text for i in _items(tray.icon) if i.default]
+    assert defaults == ["Open dashboard"]
+    tray.loop.close()
+
+
+def test_tooltip_is_folded_to_ascii_only_for_xorg(tmp_path: Path) -> None:
+    class XorgIcon(MenuLessIcon):
+        pass
+
+    XorgIcon.__module__ = "pystray._xorg"
+    assert is_xorg(XorgIcon) and not is_xorg(FakeIcon)
+    xorg = TrayShell(TraySettings(tmp_path, "vi"), icon_cls=XorgIcon)
+    gtk = TrayShell(TraySettings(tmp_path, "vi"), icon_cls=FakeIcon)
+    folded = "OfficeSync: Dich vu OfficeSync khong chay"
+    assert xorg.icon.title == ascii_fold(gtk.icon.title) == folded
+    assert gtk.icon.title == "OfficeSync: Dịch vụ OfficeSync không chạy"
+    xorg.loop.close()
+    gtk.loop.close()
+
+
+def test_icon_class_keeps_non_gtk_backends_as_they_are() -> None:
+    import pystray
+
+    assert icon_class() is pystray.Icon  # the dummy backend under the tests

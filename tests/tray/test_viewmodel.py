@@ -7,15 +7,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.tray.helpers import make_status
+from tray.notes import CATCH_UP_WINDOW_S, NoteKind, NotificationTracker
 from tray.status import parse_status
 from tray.viewmodel import (
-    CATCH_UP_WINDOW_S,
     ICONS,
     TOOLTIP_MAX,
     DownReason,
     MenuAction,
-    NoteKind,
-    NotificationTracker,
     PairingCode,
     TrayState,
     build_menu,
