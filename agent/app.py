@@ -29,6 +29,8 @@ from agent.dashboard import setup_dashboard
 from agent.discovery import Advertiser, advertised_addresses
 from agent.events import EventBus
 from agent.lan_api import setup_lan_api
+from agent.lan_api.guard import lan_limits
+from agent.lan_api.listener import LISTENING, GuardedSite, guard_app
 from agent.lan_api.pairing import Clock, Pairing
 from agent.lan_api.websocket import close_websockets
 from agent.lifecycle import LiveSync, apply_config
@@ -42,6 +44,7 @@ from agent.runtime import (
 from agent.service.sdnotify import SystemdNotifier, watchdog_loop
 from agent.store import StoreManager
 from agent.store.node import NodeDB
+from agent.supervisor import Supervisor
 from agent.sync.api import SyncControl
 from agent.sync.factory import make_sync
 from agent.sync.standalone import StandaloneSync
@@ -50,7 +53,10 @@ from agent.tls import TlsMaterial, ensure_certificate, server_ssl_context
 log = logging.getLogger("officesync.node")
 
 MIB = 1024 * 1024
+# The whole shutdown (config watcher, sync, both servers) fits in this, under systemd's and
+# the tests' 10 s: each step gets what is left, a step that overruns is cut short and logged.
 SHUTDOWN_TIMEOUT_S = 8.0
+SERVER_SHUTDOWN_S = 2.0
 LAST_SEEN_FLUSH_S = 60.0
 STATUS_INTERVAL_S = 0.2
 
@@ -72,8 +78,11 @@ class NodeContext:
     pending_restart: dict[str, str] | None = None
     # Why the last edit of the config file was refused (the running config stays).
     config_error: str | None = None
+    # The node's own background loops (status watcher, last-seen flush); sync has its own.
+    supervisor: Supervisor = field(default_factory=Supervisor)
 
     async def close(self) -> None:
+        await self.supervisor.stop()
         for callback in reversed(self.on_close):
             try:
                 await callback()
@@ -154,20 +163,16 @@ def _base_app(ctx: NodeContext, client_max_size: int) -> web.Application:
 async def _last_seen_ctx(app: web.Application) -> AsyncIterator[None]:
     """Flush workstations' ``last_seen`` every minute (never per request)."""
     pairing = app[keys.PAIRING]
+    supervisor = app[keys.CONTEXT].supervisor
 
     async def loop() -> None:
         while True:
             await asyncio.sleep(LAST_SEEN_FLUSH_S)
-            try:
-                await pairing.flush_seen()
-            except Exception:
-                log.exception("could not record when workstations were last seen")
+            await pairing.flush_seen()  # a failure: logged and retried by the supervisor
 
-    task = asyncio.create_task(loop())
+    supervisor.spawn("last-seen-flush", loop)
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await supervisor.cancel("last-seen-flush")
 
 
 def create_lan_app(ctx: NodeContext) -> web.Application:
@@ -175,6 +180,7 @@ def create_lan_app(ctx: NodeContext) -> web.Application:
     setup_lan_api(app)
     setup_dashboard(app)
     app.cleanup_ctx.append(_last_seen_ctx)
+    guard_app(app, "LAN", lan_limits(ctx.config.lan))
     return app
 
 
@@ -185,6 +191,7 @@ def create_control_app(
     app[keys.CONTROL_TOKEN] = ensure_control_token(ctx.config.data_dir)
     app[keys.STATUS_INTERVAL] = status_interval
     setup_control_api(app)
+    guard_app(app, "control", lan_limits(ctx.config.lan, capped=False))  # loopback: no caps
     return app
 
 
@@ -200,11 +207,18 @@ def _url(host: str, port: int, scheme: str = "http") -> str:
 async def _start(
     app: web.Application, host: str, port: int, tls: TlsMaterial | None = None
 ) -> tuple[web.AppRunner, int]:
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S / 2,
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=SERVER_SHUTDOWN_S,
                            access_log=None)
     await runner.setup()
     ssl_context = server_ssl_context(tls) if tls is not None else None
-    site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ssl_context)
+    listening = app.get(LISTENING)
+    site: web.BaseSite
+    if listening is None:
+        site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ssl_context)
+    else:  # connection caps, header/body timeouts, TLS counted from the first packet
+        guard = listening.start_guard(lambda: app[keys.CONTEXT].config.node.language,
+                                      ssl_context)
+        site = GuardedSite(runner, host, port, guard)
     await site.start()
     bound = runner.addresses[0][1]
     return runner, int(bound)
@@ -261,14 +275,37 @@ async def _run_locked(
         notifier.stopping()
         log.info("shutting down")
     finally:
-        for stop_service in reversed(services):
-            with contextlib.suppress(Exception):
-                await stop_service()
-        for runner in reversed(runners):
-            await runner.cleanup()
+        # The config watcher first (it may be swapping the sync engine), then sync (no hub
+        # traffic after "shutting down"), then the servers; stores close last.
+        steps = [*reversed(services), _sync_closer(ctx), *(r.cleanup for r in reversed(runners))]
+        await _shutdown(steps, SHUTDOWN_TIMEOUT_S)
         await ctx.close()
         remove_runtime(config.data_dir, pid)
         notifier.close()
+        log.info("stopped")
+
+
+def _sync_closer(ctx: NodeContext) -> Callable[[], Awaitable[None]]:
+    async def close() -> None:
+        if isinstance(ctx.sync, LiveSync):
+            await ctx.sync.close()
+
+    return close
+
+
+async def _shutdown(steps: list[Callable[[], Awaitable[None]]], budget: float) -> None:
+    """Run each step in order within what is left of ``budget`` (at least half a second
+    each); a step that fails or overruns is logged and the next one runs."""
+    deadline = time.monotonic() + budget
+    for step in steps:
+        left = max(0.5, deadline - time.monotonic())
+        try:
+            await asyncio.wait_for(step(), left)
+        except TimeoutError:
+            log.warning("shutdown: %s took over %.1f s; going on",
+                        getattr(step, "__qualname__", step), left)
+        except Exception:
+            log.exception("shutdown: %s failed; going on", getattr(step, "__qualname__", step))
 
 
 async def _start_services(ctx: NodeContext, lan_port: int) -> list[Callable[[], Awaitable[None]]]:

@@ -29,6 +29,9 @@ from agent.config import Config, ConfigError, load_config
 
 log = logging.getLogger(__name__)
 
+# At stop, a reload in progress may finish (it may be swapping the sync engine) this long.
+STOP_WAIT_S = 3.0
+
 OnChange = Callable[[Config, Config], Awaitable[None]]
 OnRefused = Callable[[str], Awaitable[None]]
 
@@ -153,6 +156,7 @@ class ConfigWatcher:
         self._timer: asyncio.TimerHandle | None = None
         self._reload_task: asyncio.Task[bool] | None = None
         self._again = False
+        self._stopping = False
         self.last_error: str | None = None
 
     @property
@@ -168,16 +172,23 @@ class ConfigWatcher:
         self._observer = observer
 
     async def stop(self) -> None:
+        """No reload starts from here on; one in progress gets ``STOP_WAIT_S`` to finish
+        (cancelling it in the middle of swapping the sync engine could leave the old one
+        running), then is cancelled."""
+        self._stopping = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         if self._observer is not None:
             observer, self._observer = self._observer, None
+            observer.unschedule_all()
             observer.stop()
             await asyncio.to_thread(observer.join, 5)
-        if self._reload_task is not None:
-            self._reload_task.cancel()
-            await asyncio.gather(self._reload_task, return_exceptions=True)
+        task, self._reload_task = self._reload_task, None
+        if task is not None and not task.done():
+            await asyncio.wait([task], timeout=STOP_WAIT_S)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     def _poke_threadsafe(self) -> None:
         loop = self._loop
@@ -195,6 +206,8 @@ class ConfigWatcher:
 
     def _fire(self) -> None:
         self._timer = None
+        if self._stopping:
+            return
         if self._reload_task is not None and not self._reload_task.done():
             self._again = True  # an edit landed while reloading: reload once more after
             return
@@ -205,7 +218,7 @@ class ConfigWatcher:
         while True:
             self._again = False
             applied = await self._reload_once()
-            if not self._again:
+            if not self._again or self._stopping:
                 return applied
 
     async def _reload_once(self) -> bool:

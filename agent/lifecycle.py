@@ -4,6 +4,7 @@ advertise itself on the LAN, and apply a changed config file without a restart w
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,7 @@ from agent.config_watch import ConfigDiff, diff_config
 from agent.sync.api import SyncControl
 from agent.sync.engine import SyncEngine
 from agent.sync.factory import make_sync
+from agent.sync.state import DatasetSyncState
 from protocol.connectivity import Connectivity
 
 if TYPE_CHECKING:
@@ -23,10 +25,13 @@ log = logging.getLogger("officesync.node")
 
 class LiveSync:
     """The :class:`SyncControl` the APIs hold: it forwards to the current sync side, which a
-    config change (cloud URL, probe settings) may replace while the node runs."""
+    config change (cloud URL, probe settings) may replace while the node runs. Once closed
+    (the node is stopping), a replacement that arrives late is stopped at once."""
 
     def __init__(self, target: SyncControl) -> None:
         self.target = target
+        self.closed = False
+        self._retiring: set[SyncEngine] = set()  # replaced engines still stopping
 
     @property
     def online(self) -> bool:
@@ -45,14 +50,30 @@ class LiveSync:
     def timestamps(self, dataset_id: str) -> dict[str, Any]:
         return self.target.timestamps(dataset_id)
 
+    def dataset_state(self, dataset_id: str) -> DatasetSyncState:
+        return self.target.dataset_state(dataset_id)
+
+    def failing_tasks(self) -> list[dict[str, Any]]:
+        return self.target.failing_tasks()
+
     async def replace(self, target: SyncControl) -> None:
+        if self.closed:  # the node stopped while the new side was being built
+            if isinstance(target, SyncEngine):
+                await target.stop()
+            return
         old, self.target = self.target, target
         if isinstance(old, SyncEngine):
-            await old.stop()
+            self._retiring.add(old)
+            try:
+                await old.stop()
+            finally:
+                self._retiring.discard(old)
 
     async def close(self) -> None:
-        if isinstance(self.target, SyncEngine):
-            await self.target.stop()
+        """Stop the current engine and any replaced one whose stop was interrupted."""
+        self.closed = True
+        engines = [e for e in (self.target, *self._retiring) if isinstance(e, SyncEngine)]
+        await asyncio.gather(*(engine.stop() for engine in engines))
 
 
 async def apply_config(ctx: NodeContext, old: Config, new: Config) -> ConfigDiff:
@@ -73,7 +94,8 @@ async def apply_config(ctx: NodeContext, old: Config, new: Config) -> ConfigDiff
         await ctx.stores.connect(dataset_id)
         if isinstance(ctx.sync, LiveSync) and isinstance(ctx.sync.target, SyncEngine):
             await ctx.sync.target.add_dataset(dataset_id)
-    if any(key.startswith("cloud.") for key in diff.live) and isinstance(ctx.sync, LiveSync):
+    if (any(key.startswith("cloud.") for key in diff.live) and isinstance(ctx.sync, LiveSync)
+            and not ctx.sync.closed):
         await ctx.sync.replace(await make_sync(ctx.config, ctx.stores, ctx.node_db, ctx.bus))
     if diff.live:
         log.info("config reloaded; applied live: %s", ", ".join(diff.live))

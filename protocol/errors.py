@@ -39,6 +39,13 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     UNAVAILABLE = "UNAVAILABLE"
     PAIRING_CODE_INVALID = "PAIRING_CODE_INVALID"
+    # The LAN listener: a body too slow to arrive; a pairing code used a moment ago.
+    REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
+    PAIRING_CODE_USED = "PAIRING_CODE_USED"
+    # "Sync now" that cannot sync: offline by the user's choice, no hub, not enrolled.
+    OFFLINE_BY_USER = "OFFLINE_BY_USER"
+    NOT_CONFIGURED = "NOT_CONFIGURED"
+    NOT_ENROLLED = "NOT_ENROLLED"
 
     @property
     def http_status(self) -> int:
@@ -68,6 +75,11 @@ _STATUS: dict[ErrorCode, int] = {
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.PAIRING_CODE_INVALID: 403,
+    ErrorCode.REQUEST_TIMEOUT: 408,
+    ErrorCode.PAIRING_CODE_USED: 409,
+    ErrorCode.OFFLINE_BY_USER: 409,
+    ErrorCode.NOT_CONFIGURED: 409,
+    ErrorCode.NOT_ENROLLED: 409,
 }
 
 # The code an HTTP status stands for when an answer carries no error body of ours (an
@@ -83,6 +95,7 @@ _CODE_OF_STATUS: dict[int, ErrorCode] = {
     422: ErrorCode.VALIDATION_FAILED,
     426: ErrorCode.UPGRADE_REQUIRED,
     428: ErrorCode.PRECONDITION_REQUIRED,
+    408: ErrorCode.REQUEST_TIMEOUT,
     429: ErrorCode.RATE_LIMITED,
     502: ErrorCode.UNAVAILABLE,
     503: ErrorCode.UNAVAILABLE,
@@ -123,8 +136,8 @@ MESSAGES: dict[ErrorCode, tuple[str, str]] = {
         "Invalid data: {reason}",
     ),
     ErrorCode.NOT_FOUND: (
-        "Không tìm thấy {what}",
-        "{what} not found.",
+        "Không tìm thấy {what}{hint}",
+        "{what} not found.{hint}",
     ),
     ErrorCode.DATASET_NOT_CONNECTED: (
         "Dữ liệu kế toán {dataset} hiện không được kết nối trên máy chủ này. "
@@ -188,12 +201,45 @@ MESSAGES: dict[ErrorCode, tuple[str, str]] = {
         "Mã ghép nối không đúng, đã dùng hoặc đã hết hạn. Hãy lấy mã mới trên máy chủ",
         "The pairing code is wrong, used or expired. Get a new code on the server.",
     ),
+    ErrorCode.REQUEST_TIMEOUT: (
+        "Dữ liệu gửi lên đến quá chậm (quá {seconds} giây). Hãy kiểm tra mạng rồi gửi lại",
+        "The request took too long to arrive (over {seconds} seconds). Check the network, "
+        "then send it again.",
+    ),
+    ErrorCode.PAIRING_CODE_USED: (
+        "Mã ghép nối này vừa được dùng để ghép nối một máy trạm. Nếu bạn vừa bấm hai lần, "
+        "máy trạm đã được ghép nối; nếu không, hãy lấy mã mới trên máy chủ",
+        "This pairing code was just used to pair a workstation. If you clicked twice, the "
+        "workstation is already paired; otherwise get a new code on the server.",
+    ),
+    ErrorCode.OFFLINE_BY_USER: (
+        "Máy chủ đang làm việc offline theo lựa chọn của người dùng: bật \"Làm việc online\" "
+        "(officesync online) để đồng bộ",
+        "This node is working offline by the user's choice: turn on \"Work online\" "
+        "(officesync online) to sync.",
+    ),
+    ErrorCode.NOT_CONFIGURED: (
+        "Máy chủ này chưa kết nối với Cloud nên không có gì để đồng bộ: đăng ký máy chủ với "
+        "Cloud bằng officesync enroll",
+        "This node is not connected to a cloud hub, so there is nothing to sync with: enroll "
+        "it with officesync enroll.",
+    ),
+    ErrorCode.NOT_ENROLLED: (
+        "Đã có địa chỉ Cloud nhưng máy chủ này chưa được đăng ký: chạy officesync enroll với "
+        "mã do quản trị viên Cloud cấp",
+        "A cloud address is set but this node is not enrolled yet: run officesync enroll with "
+        "a code from the hub administrator.",
+    ),
 }
 
 
 class _Defaulting(dict[str, Any]):
     def __missing__(self, key: str) -> str:
-        return "?"
+        return "" if key in _OPTIONAL else "?"
+
+
+# Parameters a template may hold that are simply left out when not given.
+_OPTIONAL = frozenset({"hint"})
 
 
 def render(code: ErrorCode, lang: Lang, params: dict[str, Any] | None = None) -> str:

@@ -2,7 +2,10 @@
 
 Every failure is converted at this boundary into one of a few exceptions the sync engine and
 the connectivity monitor act on: unreachable (no network / cloud unavailable), auth failed,
-upgrade required, rate limited, or a rejection with a protocol error code.
+upgrade required, rate limited, or a rejection with a protocol error code. *Any* exception met
+while sending, reading or decoding (aiohttp's, a ``RuntimeError("Connection closed.")`` from
+reading a cut body, a JSON or model error, an answer that breaks the protocol) becomes a
+:class:`HubError`; only a cancellation passes through.
 """
 
 from __future__ import annotations
@@ -145,12 +148,39 @@ def push_body(ops: Sequence[Op]) -> bytes:
         return orjson.dumps({"ops": [op.model_dump(mode="json") for op in ops]})
 
 
+def invalid_response(reason: str) -> HubUnreachable:
+    """An answer that is not what the protocol says: the hub (or what answers in its place)
+    is not usable right now."""
+    return HubUnreachable(Connectivity.CLOUD_UNAVAILABLE, f"invalid response: {reason}")
+
+
 def _parse(model: type[M], body: bytes) -> M:
     try:
         return model.model_validate(orjson.loads(body))
-    except (orjson.JSONDecodeError, ValidationError) as err:
-        raise HubUnreachable(Connectivity.CLOUD_UNAVAILABLE,
-                             f"invalid response: {str(err).splitlines()[0]}") from err
+    except Exception as err:  # JSON, validation, or anything a mangled body may cause
+        first = (str(err).splitlines() or [type(err).__name__])[0]
+        raise invalid_response(first) from err
+
+
+def check_push_results(ops: Sequence[Op], results: list[OpResult]) -> list[OpResult]:
+    """A push answer holds at most one result per op sent (an op without one stays pending
+    and goes again), each ``applied`` one with its new ``version`` (storing an applied op
+    without it would raise the record's revision later and show a false
+    ``STALE_LOCAL_COPY``), each ``rejected`` one with its error."""
+    sent = {op.op_id for op in ops}
+    answered = [r.op_id for r in results]
+    if len(set(answered)) != len(answered) or not sent.issuperset(answered):
+        raise invalid_response("push results do not match the ops sent")
+    for result in results:
+        if result.status == "applied":
+            if result.version is None or result.version < 1:
+                raise invalid_response(f"applied op {result.op_id} without a version")
+        elif result.status == "rejected":
+            if result.error is None:
+                raise invalid_response(f"rejected op {result.op_id} without an error")
+        else:
+            raise invalid_response(f"unknown op status {result.status!r}")
+    return results
 
 
 class HubClient:
@@ -202,7 +232,13 @@ class HubClient:
         except (aiohttp.ClientError, OSError) as err:
             raise HubUnreachable(classify_connection_error(err),
                                  str(err) or type(err).__name__) from err
-        error = error_for_status(status, answer_headers, payload)
+        except Exception as err:  # e.g. RuntimeError("Connection closed.") from read()
+            raise HubUnreachable(Connectivity.CLOUD_UNAVAILABLE,
+                                 f"{type(err).__name__}: {err}") from err
+        try:
+            error = error_for_status(status, answer_headers, payload)
+        except Exception as err:  # a malformed header or error body
+            raise invalid_response(f"{type(err).__name__}: {err}") from err
         if error is not None:
             raise error
         return status, payload
@@ -223,7 +259,7 @@ class HubClient:
 
     async def push(self, dataset: str, ops: Sequence[Op]) -> list[OpResult]:
         _, body = await self._request("POST", f"/v1/datasets/{dataset}/push", body=push_body(ops))
-        return _parse(PushResponse, body).results
+        return check_push_results(ops, _parse(PushResponse, body).results)
 
     async def changes(self, dataset: str, since: int, limit: int = 1000,
                       wait: float = 0) -> ChangesPage:

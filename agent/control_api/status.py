@@ -4,7 +4,6 @@ it to control WebSockets when it changes (bursts coalesced: at most one push per
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -28,7 +27,8 @@ async def build_status(app: web.Application) -> dict[str, Any]:
     datasets: list[dict[str, Any]] = []
     for ds, connected in stores.hosted():
         counts = await stores.get(ds).sync_counts() if connected else None
-        datasets.append({"id": ds, "connected": connected, "counts": counts})
+        datasets.append({"id": ds, "connected": connected, "counts": counts,
+                         "sync": sync.dataset_state(ds).as_json()})
     connectivity = sync.connectivity
     ctx = app[keys.CONTEXT]
     hub = await ctx.node_db.get_setting("hub") or {}
@@ -46,6 +46,8 @@ async def build_status(app: web.Application) -> dict[str, Any]:
         "tls_fingerprint": ctx.tls.fingerprint_sha256 if ctx.tls else None,
         "pending_restart": ctx.pending_restart,
         "config_error": ctx.config_error,
+        # Background tasks in a failure streak (restarted with backoff): [] when all is well.
+        "failing_tasks": [*sync.failing_tasks(), *ctx.supervisor.failing()],
     }
 
 
@@ -92,9 +94,8 @@ class StatusWatcher:
 
 
 async def status_watcher_ctx(app: web.Application) -> AsyncIterator[None]:
-    """``cleanup_ctx`` owner of the status watcher task."""
-    task = asyncio.create_task(StatusWatcher(app, app[keys.STATUS_INTERVAL]).run())
+    """``cleanup_ctx`` owner of the status watcher task (supervised: restarted if it fails)."""
+    supervisor = app[keys.CONTEXT].supervisor
+    supervisor.spawn("status-watcher", StatusWatcher(app, app[keys.STATUS_INTERVAL]).run)
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await supervisor.cancel("status-watcher")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel
 
 from protocol.models import Record
@@ -24,16 +26,33 @@ class DatasetsResponse(BaseModel):
     datasets: list[DatasetState]
 
 
+class LocalizedText(BaseModel):
+    vi: str
+    en: str
+
+
+class DatasetSync(BaseModel):
+    """The dataset's sync state beside connectivity (``ok``, ``refused``, ``failing``)."""
+
+    state: Literal["ok", "refused", "failing"]
+    code: str | None = None
+    message: LocalizedText | None = None
+
+
 class SyncSummary(BaseModel):
     connectivity: str
     online: bool
     counts: dict[str, int]
     last_push_at: str | None = None
     last_pull_at: str | None = None
+    state: Literal["ok", "refused", "failing"] = "ok"
+    code: str | None = None
+    message: LocalizedText | None = None
 
 
 class IssuesResponse(BaseModel):
     items: list[Record]
+    dataset: DatasetSync | None = None  # present when the whole dataset does not sync
 
 
 class Accepted(BaseModel):

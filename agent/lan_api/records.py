@@ -6,22 +6,26 @@ Writes carry ``If-Match`` (the record's ETag, its ``local_rev``): missing → 42
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
-from datetime import date
 
 from aiohttp import web
+from pydantic_core import PydanticCustomError
 
 from agent import keys
 from agent.lan_api.http import etag, if_match, json_response, read_model, request_lang
 from agent.lan_api.models import Accepted, IssuesResponse, SyncSummary
 from agent.lan_api.spec import ApiRoute, QueryParam
 from agent.store import DatasetStore
-from protocol.errors import ErrorCode, ProtocolError
+from protocol.errors import ProtocolError
 from protocol.models import Record, RecordPage, RecordWrite, ResolveRequest, SyncState
+from protocol.text import date_value
+from protocol.wording import DATE_EXAMPLE, invalid, wire_labeller
 
 MAX_LIMIT = 1000
 RECORD = "/datasets/{ds}/records/{collection}"
 ONE = RECORD + "/{id}"
+_DIGITS = re.compile(r"[0-9]{1,6}")
 
 
 def _store(request: web.Request) -> DatasetStore:
@@ -32,19 +36,17 @@ def _record_response(record: Record, status: int = 200) -> web.Response:
     return json_response(record, status=status, headers={"ETag": etag(record.local_rev)})
 
 
-def _invalid(param: str, reason: str) -> ProtocolError:
-    return ProtocolError(
-        ErrorCode.VALIDATION_FAILED,
-        {"reason": f"{param}: {reason}"},
-        {"errors": [{"field": param, "error": reason}]},
-    )
+def _invalid(param: str, vi: str, en: str) -> ProtocolError:
+    label_vi, label_en = wire_labeller((param,))
+    return invalid(param, f"{label_vi} {vi}", f"{label_en} {en}", "query")
 
 
 def _limit(raw: str | None) -> int:
     if raw is None:
         return 100
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise _invalid("limit", f"an integer from 1 to {MAX_LIMIT}")
+    if not _DIGITS.fullmatch(raw) or not 1 <= int(raw) <= MAX_LIMIT:
+        raise _invalid("limit", f"phải là số nguyên từ 1 đến {MAX_LIMIT}",
+                       f"must be a whole number from 1 to {MAX_LIMIT}")
     return int(raw)
 
 
@@ -52,9 +54,10 @@ def _date(name: str, raw: str | None) -> str | None:
     if raw is None:
         return None
     try:
-        return date.fromisoformat(raw).isoformat()
-    except ValueError:
-        raise _invalid(name, "a date YYYY-MM-DD") from None
+        return date_value(raw)
+    except PydanticCustomError:
+        raise _invalid(name, f"phải có dạng YYYY-MM-DD, ví dụ {DATE_EXAMPLE}",
+                       f"must be a date YYYY-MM-DD, e.g. {DATE_EXAMPLE}") from None
 
 
 def _sync_state(raw: str | None) -> SyncState | None:
@@ -63,7 +66,9 @@ def _sync_state(raw: str | None) -> SyncState | None:
     try:
         return SyncState(raw)
     except ValueError:
-        raise _invalid("sync_state", "one of " + ", ".join(s.value for s in SyncState)) from None
+        states = ", ".join(s.value for s in SyncState)
+        raise _invalid("sync_state", f"phải là một trong: {states}",
+                       f"must be one of: {states}") from None
 
 
 async def list_records(request: web.Request) -> web.Response:
@@ -103,11 +108,10 @@ async def update_record(request: web.Request) -> web.Response:
     rev = if_match(request)
     body = await read_model(request, RecordWrite)
     if body.id is not None and body.id != m["id"]:
-        raise ProtocolError(
-            ErrorCode.VALIDATION_FAILED,
-            {"reason": "id: differs from the record in the path"},
-            {"errors": [{"field": "id", "error": "differs from the record in the path"}]},
-        )
+        raise invalid("id", f"Mã định danh (id) {body.id} khác với id của bản ghi trong đường "
+                      f"dẫn ({m['id']}); hãy bỏ trường id hoặc sửa cho đúng",
+                      f"The id {body.id} differs from the record's id in the path ({m['id']}); "
+                      "leave id out or correct it", "id_mismatch")
     record = await store.update(m["collection"], m["id"], body.data, if_match=rev)
     return _record_response(record)
 
@@ -147,12 +151,18 @@ async def sync_summary(request: web.Request) -> web.Response:
         "online": sync.online,
         "counts": counts,
         **sync.timestamps(ds),
+        **sync.dataset_state(ds).as_json(),  # "state", "code", "message": {"vi","en"}|null
     })
 
 
 async def sync_issues(request: web.Request) -> web.Response:
+    ds = request.match_info["ds"]
     items = await _store(request).sync_issues(lang=request_lang(request))
-    return json_response({"items": items})
+    answer: dict[str, object] = {"items": items}
+    state = request.app[keys.SYNC].dataset_state(ds)
+    if not state.ok:  # the whole dataset does not sync: say so before any record
+        answer["dataset"] = state.as_json()
+    return json_response(answer)
 
 
 async def sync_now(request: web.Request) -> web.Response:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from agent.sync.state import DatasetSyncState
 from protocol.connectivity import Connectivity
 
 
@@ -25,7 +26,18 @@ class SyncControl(Protocol):
         ...
 
     async def sync_now(self, dataset_id: str | None = None) -> None:
-        """Wake the push and pull loops of one dataset (or all) now."""
+        """Wake the push and pull loops of one dataset (or all) now. Raises a 409
+        ``ProtocolError`` when nothing can sync: ``OFFLINE_BY_USER`` (the toggle is off),
+        ``NOT_CONFIGURED`` (no hub) or ``NOT_ENROLLED`` (a hub URL but no enrollment)."""
+        ...
+
+    def dataset_state(self, dataset_id: str) -> DatasetSyncState:
+        """The dataset's sync state beside connectivity: ``ok``, ``refused`` (with the hub's
+        code) or ``failing``; ``.as_json()`` is what the APIs show."""
+        ...
+
+    def failing_tasks(self) -> list[dict[str, Any]]:
+        """Background sync tasks in a failure streak: ``[{"name","failures","error","since"}]``."""
         ...
 
     def timestamps(self, dataset_id: str) -> dict[str, Any]:

@@ -4,12 +4,15 @@ It owns the hub client, the connectivity monitor and one :class:`DatasetWorker` 
 dataset. Local writes wake the push loops; the "Làm việc online" toggle starts and stops all
 hub traffic; turning it on opens a fresh HTTP session and probes at once (S7), after which the
 queue drains and the feed catches up with no click (S2, S4).
+
+Every background loop (monitor, push and pull per dataset, the write follower) runs under one
+:class:`agent.supervisor.Supervisor`; once stopped, nothing (a late toggle, a dataset added
+by a config reload) starts a loop again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -18,14 +21,18 @@ from agent.connectivity.monitor import ConnectivityMonitor
 from agent.events import EventBus
 from agent.store import StoreManager
 from agent.store.node import NodeDB
+from agent.supervisor import Supervised, Supervisor
+from agent.sync.state import DatasetSyncState, ok_state
 from agent.sync.worker import DatasetWorker
 from protocol.connectivity import Connectivity
+from protocol.errors import ErrorCode, ProtocolError
 
 log = logging.getLogger("officesync.sync")
 
 ONLINE_SETTING = "online"
 HUB_SETTING = "hub"
 LOCAL_ACTIONS = frozenset({"create", "update", "delete", "post", "unpost", "resolve"})
+FOLLOW_TASK = "sync-wakeups"
 
 
 class SyncEngine:
@@ -50,13 +57,17 @@ class SyncEngine:
         self.client = client
         self.hub_node_id = hub_node_id
         self._online = online
+        self.supervisor = Supervisor(cap=max(max_backoff, probe_interval),
+                                     on_change=self._task_changed)
         self.monitor = ConnectivityMonitor(client, bus, online=online,
                                            probe_interval=probe_interval,
-                                           probe_timeout=probe_timeout)
+                                           probe_timeout=probe_timeout,
+                                           supervisor=self.supervisor)
         self._settings = {"batch_size": batch_size, "long_poll": long_poll,
                           "max_backoff": max_backoff}
         self.workers: dict[str, DatasetWorker] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self._started = False
+        self._stopped = False
 
     # -- SyncControl ------------------------------------------------------------------------
 
@@ -72,6 +83,8 @@ class SyncEngine:
         await self.node_db.set_setting(ONLINE_SETTING, online)
         changed = online != self._online
         self._online = online
+        if self._stopped:
+            return  # shutting down: the toggle is saved, no loop starts again
         if not online:
             self.monitor.set_toggle(False)
             await self._stop_workers()  # no hub traffic at all from here on
@@ -85,10 +98,27 @@ class SyncEngine:
             self._start_workers()
 
     async def sync_now(self, dataset_id: str | None = None) -> None:
+        """Wake the loops now; ``OFFLINE_BY_USER`` (409) while the user chose offline."""
+        if not self._online:
+            raise ProtocolError(ErrorCode.OFFLINE_BY_USER)
         self.monitor.wake()
         for ds, worker in self.workers.items():
             if dataset_id is None or ds == dataset_id:
-                worker.wake()
+                worker.wake(manual=True)
+
+    def dataset_state(self, dataset_id: str) -> DatasetSyncState:
+        worker = self.workers.get(dataset_id)
+        return worker.sync_state() if worker is not None else ok_state(dataset_id)
+
+    def failing_tasks(self) -> list[dict[str, Any]]:
+        return self.supervisor.failing()
+
+    def _task_changed(self, supervised: Supervised) -> None:
+        """A loop started or ended a failure streak: its dataset's state may have changed."""
+        _loop, _, dataset_id = supervised.name.partition(":")
+        worker = self.workers.get(dataset_id)
+        if worker is not None:
+            worker.refresh_state()
 
     def timestamps(self, dataset_id: str) -> dict[str, Any]:
         worker = self.workers.get(dataset_id)
@@ -102,13 +132,16 @@ class SyncEngine:
         if self.client is not None:
             for store in self.stores.connected():
                 await self.add_dataset(store.dataset_id)
+        if self._stopped:
+            return
         self.monitor.start()
-        self._tasks.append(asyncio.create_task(self._follow_writes(), name="sync-wakeups"))
+        self.supervisor.spawn(FOLLOW_TASK, self._follow_writes)
+        self._started = True
         if self._online:
             self._start_workers()
 
     async def add_dataset(self, dataset_id: str) -> None:
-        if self.client is None or dataset_id in self.workers:
+        if self.client is None or dataset_id in self.workers or self._stopped:
             return
         worker = DatasetWorker(
             self.stores.get(dataset_id), self.client, self.monitor, self.bus,
@@ -116,10 +149,13 @@ class SyncEngine:
             batch_size=int(self._settings["batch_size"]),
             long_poll=float(self._settings["long_poll"]),
             max_backoff=float(self._settings["max_backoff"]),
+            supervisor=self.supervisor,
         )
         await worker.load()
+        if self._stopped or dataset_id in self.workers:
+            return
         self.workers[dataset_id] = worker
-        if self._online and self._tasks:
+        if self._online and self._started:
             worker.start()
 
     async def remove_dataset(self, dataset_id: str) -> None:
@@ -128,6 +164,8 @@ class SyncEngine:
             await worker.stop()
 
     def _start_workers(self) -> None:
+        if self._stopped:
+            return
         for worker in self.workers.values():
             worker.start()
 
@@ -135,25 +173,24 @@ class SyncEngine:
         await asyncio.gather(*(w.stop() for w in self.workers.values()))
 
     async def _follow_writes(self) -> None:
-        with self.bus.subscribe(maxsize=100_000) as sub:
-            async for event in sub:
-                if event.get("type") == "record" and event.get("action") in LOCAL_ACTIONS:
-                    worker = self.workers.get(str(event.get("dataset")))
-                    if worker is not None:
-                        worker.wake()
-        if sub.overflowed:  # fell behind: wake everyone, then follow again
+        """Wake a dataset's push loop on each local write; when the subscription overflows
+        (fell behind), wake everyone and follow again. Ends when the bus closes."""
+        while not self._stopped:
+            with self.bus.subscribe(maxsize=100_000) as sub:
+                async for event in sub:
+                    if event.get("type") == "record" and event.get("action") in LOCAL_ACTIONS:
+                        worker = self.workers.get(str(event.get("dataset")))
+                        if worker is not None:
+                            worker.wake()
+            if not sub.overflowed:
+                return
             for worker in self.workers.values():
                 worker.wake()
-            self._tasks.append(asyncio.create_task(self._follow_writes()))
 
     async def stop(self) -> None:
+        """Stop every loop and close the hub session; safe to call twice."""
+        self._stopped = True
         await self._stop_workers()
-        await self.monitor.stop()
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self.supervisor.stop()
         if self.client is not None:
             await self.client.close()

@@ -34,7 +34,7 @@ async def make_sync(
     if not url or secret is None:
         if url:
             log.warning("cloud url is set but this node is not enrolled: run officesync enroll")
-        return StandaloneSync(node_db, bus, online)
+        return StandaloneSync(node_db, bus, online, hub_url_set=bool(url))
     token, _where = secret
     for store in stores.connected():
         store.local_numbering = False  # numbers come from blocks leased from the hub

@@ -10,7 +10,9 @@ from typing import Any
 
 from agent.events import EventBus
 from agent.store.node import NodeDB
+from agent.sync.state import DatasetSyncState, ok_state
 from protocol.connectivity import Connectivity
+from protocol.errors import ErrorCode, ProtocolError
 
 ONLINE_SETTING = "online"
 
@@ -27,10 +29,12 @@ def connectivity_event(connectivity: Connectivity, online: bool) -> dict[str, An
 class StandaloneSync:
     """:class:`agent.sync.api.SyncControl` for a node that works without a hub."""
 
-    def __init__(self, node_db: NodeDB, bus: EventBus, online: bool = True) -> None:
+    def __init__(self, node_db: NodeDB, bus: EventBus, online: bool = True, *,
+                 hub_url_set: bool = False) -> None:
         self._db = node_db
         self._bus = bus
         self._online = online
+        self._hub_url_set = hub_url_set  # a cloud URL without enrollment
 
     @classmethod
     async def load(cls, node_db: NodeDB, bus: EventBus) -> StandaloneSync:
@@ -53,7 +57,17 @@ class StandaloneSync:
         self._bus.publish(connectivity_event(self.connectivity, online))
 
     async def sync_now(self, dataset_id: str | None = None) -> None:
-        """Nothing to sync with: no cloud is configured."""
+        """Nothing to sync with: say why (409), as the user asked for a sync."""
+        if not self._online:
+            raise ProtocolError(ErrorCode.OFFLINE_BY_USER)
+        raise ProtocolError(ErrorCode.NOT_ENROLLED if self._hub_url_set
+                            else ErrorCode.NOT_CONFIGURED)
 
     def timestamps(self, dataset_id: str) -> dict[str, Any]:
         return {"last_push_at": None, "last_pull_at": None}
+
+    def dataset_state(self, dataset_id: str) -> DatasetSyncState:
+        return ok_state(dataset_id)
+
+    def failing_tasks(self) -> list[dict[str, Any]]:
+        return []

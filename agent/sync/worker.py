@@ -1,6 +1,11 @@
 """One dataset's sync worker: the push loop drains the outbox, the pull loop follows the hub's
 change feed. Both run only while the connectivity monitor says online, back off on failure,
 and are cancelled outright when the user turns "Làm việc online" off.
+
+Both loops run under the engine's :class:`agent.supervisor.Supervisor`: an unexpected
+exception is logged once, the loop restarts with backoff and the dataset shows ``failing``.
+A refusal of the dataset by the hub (404 ``DATASET_NOT_FOUND``, 403 ``FORBIDDEN``) shows
+``refused`` and is retried every ``max_backoff`` at most, so a grant is picked up by itself.
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ from agent.connectivity.monitor import ConnectivityMonitor
 from agent.events import EventBus
 from agent.store import DatasetStore
 from agent.store.syncing import PendingOp
+from agent.supervisor import Supervisor
 from agent.sync.backoff import Backoff
 from agent.sync.ordering import assign_base_versions, order_batch
+from agent.sync.state import REFUSAL_CODES, DatasetSyncState, combine, failing, refused
 from protocol.errors import ErrorCode
 from protocol.models import Action, ChangesPage, Op, OpResult
 
@@ -54,6 +61,14 @@ def _dataset_level(err: HubError) -> bool:
     return isinstance(err, HubAuthFailed) and err.code is ErrorCode.FORBIDDEN
 
 
+def problem_of(dataset: str, err: HubError) -> DatasetSyncState:
+    """The dataset state a dataset-level refusal stands for."""
+    code = getattr(err, "code", None)
+    if code in REFUSAL_CODES:
+        return refused(dataset, code)
+    return failing(dataset, code)
+
+
 class DatasetWorker:
     def __init__(
         self,
@@ -66,6 +81,7 @@ class DatasetWorker:
         batch_size: int,
         long_poll: float,
         max_backoff: float,
+        supervisor: Supervisor | None = None,
     ) -> None:
         self.store = store
         self.client = client
@@ -80,8 +96,14 @@ class DatasetWorker:
         self.last_pull_at: str | None = None
         self.pushed = 0
         self.pulled = 0
-        self._wake = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._push_wake = asyncio.Event()   # a local write, or "sync now"
+        self._manual_wake = asyncio.Event()  # "sync now" only (ends a refusal's pause)
+        self._pull_wake = asyncio.Event()
+        self.supervisor = supervisor or Supervisor(cap=max_backoff)
+        self._names = (f"push:{self.dataset_id}", f"pull:{self.dataset_id}")
+        self._running = False
+        self._problems: dict[str, DatasetSyncState | None] = {"push": None, "pull": None}
+        self._published = combine(self.dataset_id, [], False)
         self._series_checked = 0.0
 
     async def load(self) -> None:
@@ -89,50 +111,88 @@ class DatasetWorker:
         self.last_pull_at = await self.store.meta("last_pull_at")
         await self.store.reset_syncing()
 
-    def wake(self) -> None:
-        self._wake.set()
+    def wake(self, *, manual: bool = False) -> None:
+        """A local write wakes the push loop; "sync now" (``manual``) wakes both loops, even
+        in the middle of a refused dataset's pause."""
+        self._push_wake.set()
+        if manual:
+            self._manual_wake.set()
+            self._pull_wake.set()
 
     @property
     def running(self) -> bool:
-        return bool(self._tasks)
+        return self._running
 
     def start(self) -> None:
-        if not self._tasks:
-            self._wake.set()
-            self._tasks = [
-                asyncio.create_task(self._guard(self.push_loop), name=f"push:{self.dataset_id}"),
-                asyncio.create_task(self._guard(self.pull_loop), name=f"pull:{self.dataset_id}"),
-            ]
+        if not self._running:
+            self._running = True
+            self._push_wake.set()
+            self.supervisor.spawn(self._names[0], self.push_loop)
+            self.supervisor.spawn(self._names[1], self.pull_loop)
 
     async def stop(self) -> None:
-        tasks, self._tasks = self._tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self._running = False
+        await self.supervisor.cancel(*self._names)
 
-    async def _guard(self, loop: Any) -> None:
-        """Keep a loop alive through unexpected errors (logged, then retried after a pause)."""
-        backoff = Backoff(cap=self.max_backoff)
-        while True:
-            try:
-                await loop()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("%s: sync loop failed; retrying", self.dataset_id)
-                await asyncio.sleep(backoff.next_delay())
+    # -- the dataset's sync state -----------------------------------------------------------
+
+    def sync_state(self) -> DatasetSyncState:
+        tasks_failing = any(
+            s is not None and s.is_failing for s in map(self.supervisor.get, self._names))
+        problems = [p for p in self._problems.values() if p is not None]
+        return combine(self.dataset_id, problems, tasks_failing)
+
+    def refresh_state(self) -> None:
+        """Publish a ``sync`` event when the dataset's state changed (tray, dashboard)."""
+        state = self.sync_state()
+        if state != self._published:
+            self._published = state
+            level = logging.INFO if state.ok else logging.WARNING
+            log.log(level, "%s: sync state %s%s", self.dataset_id, state.state,
+                    f" ({state.code})" if state.code else "")
+            self._publish(sync=state.as_json())
+
+    def _refused(self, loop: str, err: HubError) -> None:
+        self._problems[loop] = problem_of(self.dataset_id, err)
+        log.debug("%s: the hub refused this dataset: %s", self.dataset_id, err)
+        self.refresh_state()
+
+    def _succeeded(self, loop: str, *, hub_answered: bool) -> None:
+        """A loop's round ended well: its own problem is over; a hub answer about this
+        dataset also ends any refusal (the grant came)."""
+        self._problems[loop] = None
+        if hub_answered:
+            for name, problem in self._problems.items():
+                if problem is not None and problem.state == "refused":
+                    self._problems[name] = None
+        supervised = self.supervisor.get(self._names[0 if loop == "push" else 1])
+        if supervised is not None:
+            supervised.ok()
+        self.refresh_state()
 
     def _publish(self, **fields: Any) -> None:
         self.bus.publish({"type": "sync", "dataset": self.dataset_id, **fields})
 
-    async def _pause(self, backoff: Backoff, err: HubError) -> None:
+    def _hub_failed(self, loop: str, err: HubError) -> asyncio.Event | None:
+        """Record a failed hub call; return what may end the pause early."""
+        if _dataset_level(err):
+            self._refused(loop, err)
+            return self._manual_wake
+        self.monitor.report_failure(err)
+        if isinstance(err, HubRateLimited):
+            return self._manual_wake  # the hub's Retry-After is not cut short by writes
+        return self._push_wake if loop == "push" else self._pull_wake
+
+    async def _pause(self, backoff: Backoff, err: HubError, wake: asyncio.Event | None) -> None:
         retry_after = err.retry_after if isinstance(err, HubRateLimited) else None
         delay = backoff.next_delay(retry_after)
         log.debug("%s: %s; next try in %.2f s", self.dataset_id, err, delay)
+        if wake is None:
+            await asyncio.sleep(delay)
+            return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), delay)
+            await asyncio.wait_for(wake.wait(), delay)
+        wake.clear()
 
     # -- push -------------------------------------------------------------------------------
 
@@ -140,20 +200,17 @@ class DatasetWorker:
         backoff = Backoff(cap=self.max_backoff)
         while True:
             await self.monitor.wait_online()
-            self._wake.clear()
+            self._push_wake.clear()
             try:
-                await self._ensure_series()
+                leased = await self._ensure_series()
                 pushed = await self.drain()
             except HubError as err:
-                if _dataset_level(err):
-                    log.warning("%s: the hub refused this dataset: %s", self.dataset_id, err)
-                else:
-                    self.monitor.report_failure(err)
-                await self._pause(backoff, err)
+                await self._pause(backoff, err, self._hub_failed("push", err))
                 continue
             backoff.reset()
+            self._succeeded("push", hub_answered=leased or pushed > 0)
             if pushed == 0:
-                await self._wake.wait()
+                await self._push_wake.wait()
 
     async def _take(self, in_flight: frozenset[str]) -> list[PendingOp]:
         batch, versions = await self.store.take_batch(self.batch_size, in_flight)
@@ -203,13 +260,14 @@ class DatasetWorker:
                 await asyncio.shield(self.store.requeue(pending))
             raise
 
-    async def _ensure_series(self) -> None:
+    async def _ensure_series(self) -> bool:
         """Keep a block of voucher numbers leased from the hub, so numbering offline can
-        never collide with another office (S6)."""
+        never collide with another office (S6). True when the hub answered a lease; a failed
+        lease is tried again at the next round (not ``SERIES_CHECK_S`` later)."""
         if time.monotonic() - self._series_checked < SERIES_CHECK_S:
-            return
-        self._series_checked = time.monotonic()
+            return False
         remaining = await self.store.series_remaining()
+        leased = False
         for schema in self.store.registry:
             if schema.series is None:
                 continue
@@ -217,6 +275,9 @@ class DatasetWorker:
                 if remaining.get(prefix, 0) < SERIES_LOW:
                     lease = await self.client.lease(self.dataset_id, prefix, SERIES_BLOCK)
                     await self.store.add_series_block(lease.series, lease.start, lease.end)
+                    leased = True
+        self._series_checked = time.monotonic()
+        return leased
 
     # -- pull -------------------------------------------------------------------------------
 
@@ -226,15 +287,15 @@ class DatasetWorker:
         caught_up = False
         while True:
             await self.monitor.wait_online()
+            self._pull_wake.clear()
             try:
                 cursor = await self.catch_up(cursor, wait=self.long_poll if caught_up else 0)
             except HubError as err:
-                if not _dataset_level(err):
-                    self.monitor.report_failure(err)
                 caught_up = False
-                await self._pause(backoff, err)
+                await self._pause(backoff, err, self._hub_failed("pull", err))
                 continue
             backoff.reset()
+            self._succeeded("pull", hub_answered=True)
             caught_up = True
 
     async def catch_up(self, cursor: int, wait: float) -> int:

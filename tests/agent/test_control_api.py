@@ -69,13 +69,15 @@ async def test_status_shape(
         "connectivity": "not_configured",
         "message": {"vi": status["message"]["vi"], "en": status["message"]["en"]},
         "datasets": [{"id": DATASET, "connected": True, "counts": {
-            "synced": 0, "pending": 0, "syncing": 0, "error": 0, "conflict": 0, "blocked": 0}}],
+            "synced": 0, "pending": 0, "syncing": 0, "error": 0, "conflict": 0, "blocked": 0},
+            "sync": {"state": "ok", "code": None, "message": None}}],
         "workstations": 1,
         "version": status["version"],
         "hub": {"url": None, "node_id": None, "token_store": None},
         "tls_fingerprint": None,
         "pending_restart": None,
         "config_error": None,
+        "failing_tasks": [],
     }
     assert status["message"]["en"].startswith("No cloud configured")
 

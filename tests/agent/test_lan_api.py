@@ -186,7 +186,8 @@ async def test_sync_summary_issues_and_sync_now(
     assert summary == {"connectivity": "not_configured", "online": True,
                        "counts": {"synced": 0, "pending": 1, "syncing": 0, "error": 0,
                                   "conflict": 0, "blocked": 0},
-                       "last_push_at": None, "last_pull_at": None}
+                       "last_push_at": None, "last_pull_at": None,
+                       "state": "ok", "code": None, "message": None}
     issues = await lan.get(f"/api/v1/datasets/{DATASET}/sync/issues", headers=auth)
     assert issues.status == 200 and (await issues.json()) == {"items": []}
 

@@ -21,6 +21,7 @@ const TEXTS = {
     not_connected: "chưa kết nối",
     sync_now: "Đồng bộ ngay",
     sync_requested: "Đã yêu cầu đồng bộ.",
+    dataset_state: { refused: "Cloud từ chối dữ liệu này", failing: "Đồng bộ đang lỗi" },
     online_on: "Làm việc online: bật",
     online_off: "Làm việc online: tắt",
     last_push: "Gửi lên lần cuối",
@@ -95,6 +96,7 @@ const TEXTS = {
     not_connected: "not connected",
     sync_now: "Sync now",
     sync_requested: "Sync requested.",
+    dataset_state: { refused: "The hub refuses this dataset", failing: "Sync keeps failing" },
     online_on: "Work online: on",
     online_off: "Work online: off",
     last_push: "Last sent",
@@ -396,6 +398,7 @@ function renderSummary() {
   $("online-toggle").textContent = t(s.online ? "online_on" : "online_off");
   $("last-push").textContent = t("last_push") + ": " + formatTime(s.last_push_at);
   $("last-pull").textContent = t("last_pull") + ": " + formatTime(s.last_pull_at);
+  renderDatasetState(s);
   $("counts").replaceChildren(...STATES.map((state) => {
     const tile = el("button", { type: "button", class: "count", "data-state": state },
       el("span", { class: "count-n" }, s.counts[state] || 0),
@@ -484,6 +487,18 @@ function setFilter(state) {
   $("state-filter").value = state;
   renderSummary();
   guarded(loadRecords);
+}
+
+// The dataset's own sync state beside connectivity: refused by the hub, or failing.
+function renderDatasetState(s) {
+  const box = $("dataset-sync");
+  const bad = s.state === "refused" || s.state === "failing";
+  box.hidden = !bad;
+  box.dataset.state = bad ? s.state : "ok";
+  if (!bad) return;
+  $("dataset-sync-title").textContent = t("dataset_state")[s.state]
+    + (s.code ? " (" + s.code + ")" : "");
+  $("dataset-sync-message").textContent = s.message ? s.message[ui.lang] : "";
 }
 
 async function syncNow() {

@@ -202,7 +202,9 @@ async def test_toggle_off_means_no_hub_traffic(
     assert not any(w.running for w in a.engine.workers.values())
     assert await a.node_db.get_setting("online") is False
     record = await a.store.create("customers", {"code": "KH9", "name": "x"})
-    await a.engine.sync_now()
+    with pytest.raises(ProtocolError) as refused:  # "sync now" says why it cannot (defect 12)
+        await a.engine.sync_now()
+    assert refused.value.code is ErrorCode.OFFLINE_BY_USER and refused.value.status == 409
     rec: Any = await a.store.get("customers", record.id)
     assert rec.sync.state == "pending"
     assert a.engine.connectivity is Connectivity.OFFLINE_BY_USER
