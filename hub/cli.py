@@ -1,36 +1,128 @@
-"""``officesync hub …``: run the hub and administer datasets and enrollment codes."""
+"""``officesync hub …``: run the hub and administer datasets and enrollment codes.
+
+Admin commands work on an existing hub database only (``hub serve`` makes one, or pass
+``--create``): a mistyped ``--db`` is refused instead of creating a new, empty hub. Every
+failure is one line on stderr in the chosen language (``--lang``, default Vietnamese)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import datetime as dt
+import errno
 import signal
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
+from urllib.request import pathname2url
 
 import click
 import platformdirs
+import sqlalchemy as sa
 from aiohttp import web
-from sqlalchemy.exc import SQLAlchemyError
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError, SQLAlchemyError
 
-from hub import nodes
+from hub import db, nodes
 from hub.app import create_app
-from hub.db import create_schema
+from hub.db import create_schema, normalise_url
 from hub.store import HubStore
 from protocol.errors import ProtocolError, render
+from protocol.i18n import LANG_META_KEY, Lang
+from protocol.models import DatasetId
 
 T = TypeVar("T")
+EXIT_USAGE = 2
+_DATASET_ID = TypeAdapter(DatasetId)
+
+# key -> (vi, en)
+_TEXTS: dict[str, tuple[str, str]] = {
+    "bad_url": (
+        "Địa chỉ cơ sở dữ liệu --db {url} không hợp lệ. Dạng đúng: sqlite:///đường/dẫn/hub.db "
+        "(tệp SQLite) hoặc postgresql://người_dùng:mật_khẩu@máy/tên_cơ_sở_dữ_liệu",
+        "The database address --db {url} is not valid. Expected: sqlite:///path/to/hub.db "
+        "(an SQLite file) or postgresql://user:password@host/dbname",
+    ),
+    "memory": (
+        "--db {url} là cơ sở dữ liệu trong bộ nhớ, mất khi lệnh kết thúc: hãy cho đường dẫn "
+        "tệp, ví dụ sqlite:///hub.db",
+        "--db {url} is an in-memory database, gone when the command ends: give a file, "
+        "e.g. sqlite:///hub.db",
+    ),
+    "no_db": (
+        "Không có cơ sở dữ liệu Cloud tại {path}. Kiểm tra --db; nếu muốn tạo Cloud mới ở đây, "
+        "chạy officesync hub serve --db {url} một lần, hoặc thêm --create",
+        "No hub database at {path}. Check --db; to make a new hub there, run officesync hub "
+        "serve --db {url} once, or add --create",
+    ),
+    "not_hub_db": (
+        "{url} không phải cơ sở dữ liệu Cloud OfficeSync (chưa có bảng của Cloud). Kiểm tra "
+        "--db; nếu muốn tạo Cloud mới ở đây, thêm --create",
+        "{url} is not an OfficeSync hub database (no hub tables). Check --db; to make a new "
+        "hub there, add --create",
+    ),
+    "db_unreachable": (
+        "Không mở được cơ sở dữ liệu {url}: kiểm tra máy chủ cơ sở dữ liệu, tên người dùng "
+        "và mật khẩu",
+        "Cannot open the database {url}: check the database server, user name and password",
+    ),
+    "db_error": ("Lỗi cơ sở dữ liệu {url} ({kind})", "Database error on {url} ({kind})"),
+    "bad_dataset": (
+        "Mã dữ liệu kế toán '{dataset}' không hợp lệ: chỉ dùng chữ thường không dấu, số, '-' "
+        "và '_' (tối đa 63 ký tự), bắt đầu bằng chữ hoặc số, ví dụ cty-abc",
+        "The dataset id '{dataset}' is not valid: use lowercase letters, digits, '-' and '_' "
+        "(at most 63), starting with a letter or digit, e.g. cty-abc",
+    ),
+    "created": ("Đã tạo dữ liệu kế toán {dataset}", "Dataset {dataset} created"),
+    "exists": ("Dữ liệu kế toán {dataset} đã có từ trước", "Dataset {dataset} already exists"),
+    "code": ("Mã đăng ký dùng một lần ({datasets}), hiệu lực {hours} giờ:",
+             "One-time enrollment code ({datasets}), valid {hours} h:"),
+    "cannot_serve": ("Không khởi động được máy chủ Cloud: {reason}",
+                     "Cannot start the hub: {reason}"),
+    "port_in_use": ("cổng {port} đang được chương trình khác dùng",
+                    "port {port} is used by another program"),
+    "os_error": ("lỗi hệ điều hành {errno}", "operating system error {errno}"),
+}
+
+
+def say(key: str, lang: Lang, **params: Any) -> str:
+    vi, en = _TEXTS[key]
+    return (vi if lang == "vi" else en).format(**params)
+
+
+class HubCliError(Exception):
+    """One line for the person, in their language, and the exit status."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _lang(explicit: str | None) -> Lang:
+    """``--lang`` of the command, else ``officesync --lang`` / ``OFFICESYNC_LANG``, else vi."""
+    ctx = click.get_current_context(silent=True)
+    value = explicit or (ctx.meta.get(LANG_META_KEY) if ctx is not None else None)
+    return "en" if value == "en" else "vi"
+
+
+def _exit(err: HubCliError) -> NoReturn:
+    click.echo(str(err).splitlines()[0], err=True)
+    sys.exit(err.status)
 
 
 def default_db_url() -> str:
     return "sqlite:///" + str(Path(platformdirs.user_data_dir("officesync")) / "hub.db")
 
 
-def _fail(vi: str, en: str) -> click.ClickException:
-    return click.ClickException(f"{vi} / {en}")
+def parse_db_url(db_url: str, lang: Lang) -> URL:
+    """The URL, or :class:`HubCliError` saying which forms are expected."""
+    try:
+        return normalise_url(db_url)
+    except (ArgumentError, ValueError):
+        raise HubCliError(say("bad_url", lang, url=db_url), EXIT_USAGE) from None
 
 
 def _prepare_sqlite_dir(db_url: str) -> None:
@@ -38,29 +130,97 @@ def _prepare_sqlite_dir(db_url: str) -> None:
         Path(db_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _admin(db_url: str, fn: Callable[..., T], *args: Any) -> T:
+def _sqlite_file(url: URL, db_url: str, lang: Lang) -> Path | None:
+    if url.get_backend_name() != "sqlite":
+        return None
+    if not url.database or url.database == ":memory:":
+        raise HubCliError(say("memory", lang, url=db_url), EXIT_USAGE)
+    return Path(url.database)
+
+
+def _sqlite_is_hub(path: Path) -> bool:
+    """Whether the SQLite file has the hub's tables, read-only (the file is left untouched)."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{pathname2url(str(path))}?mode=ro",
+                                                uri=True)) as conn:
+            found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                 "name = ?", (db.datasets.name,)).fetchone()
+    except sqlite3.Error:
+        return False
+    return found is not None
+
+
+def open_admin_store(db_url: str, create: bool, lang: Lang) -> HubStore:
+    """The hub store for an admin command. Without ``create`` it must already be a hub
+    database: a mistyped path or URL never makes a new, empty hub."""
+    url = parse_db_url(db_url, lang)
+    path = _sqlite_file(url, db_url, lang)
+    if path is not None and not create:
+        if not path.exists():
+            raise HubCliError(say("no_db", lang, path=path, url=db_url))
+        if not _sqlite_is_hub(path):
+            raise HubCliError(say("not_hub_db", lang, url=db_url))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    store = HubStore(db_url)
+    try:
+        if create:
+            create_schema(store.engine)
+        elif not sa.inspect(store.engine).has_table(db.datasets.name):
+            raise HubCliError(say("not_hub_db", lang, url=db_url))
+    except SQLAlchemyError as err:
+        store.engine.dispose()
+        raise _db_failure(err, db_url, lang) from err
+    except HubCliError:
+        store.engine.dispose()
+        raise
+    return store
+
+
+def _db_failure(err: SQLAlchemyError, db_url: str, lang: Lang) -> HubCliError:
+    if isinstance(err, OperationalError):
+        return HubCliError(say("db_unreachable", lang, url=_shown(db_url)))
+    if isinstance(err, DatabaseError):  # e.g. SQLite: "file is not a database"
+        return HubCliError(say("not_hub_db", lang, url=_shown(db_url)))
+    return HubCliError(say("db_error", lang, url=_shown(db_url), kind=type(err).__name__))
+
+
+def _shown(db_url: str) -> str:
+    """The URL without its password."""
+    try:
+        return make_url(db_url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return db_url
+
+
+def _admin(db_url: str, create: bool, lang: Lang, fn: Callable[..., T], *args: Any) -> T:
     """Run one admin transaction, turning every failure into a one-line reason."""
+    store = open_admin_store(db_url, create, lang)
     try:
-        _prepare_sqlite_dir(db_url)
-        store = HubStore(db_url)
-    except (ValueError, OSError) as err:
-        raise _fail("Địa chỉ cơ sở dữ liệu không hợp lệ", f"bad database URL: {err}") from err
-    try:
-        create_schema(store.engine)
         return store.transaction(fn, *args, write=True)
     except ProtocolError as err:
-        raise _fail(render(err.code, "vi", err.params), render(err.code, "en", err.params)) \
-            from err
+        raise HubCliError(render(err.code, lang, err.params)) from err
     except SQLAlchemyError as err:
-        orig = getattr(err, "orig", None)
-        reason = (str(orig or err).splitlines() or [type(err).__name__])[0]
-        raise _fail("Lỗi cơ sở dữ liệu", f"database error: {reason}") from err
+        raise _db_failure(err, db_url, lang) from err
     finally:
         store.engine.dispose()
 
 
+def _check_dataset(dataset: str, lang: Lang) -> None:
+    try:
+        _DATASET_ID.validate_python(dataset)
+    except ValidationError:
+        raise HubCliError(say("bad_dataset", lang, dataset=dataset), EXIT_USAGE) from None
+
+
 db_option = click.option("--db", "db_url", default=default_db_url, show_default="platform data dir",
                          help="Database URL: sqlite:///path/hub.db or postgresql://…")
+create_option = click.option(
+    "--create", is_flag=True,
+    help="Make a new hub database at --db if there is none (else a wrong --db is refused).",
+)
+lang_option = click.option("--lang", type=click.Choice(["vi", "en"]), default=None,
+                           help="Language of messages (vi/en) [vi].")
 
 
 @click.group("hub")
@@ -73,17 +233,22 @@ def hub() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8480, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--min-protocol", default=1, show_default=True, type=click.IntRange(1))
-def serve(db_url: str, host: str, port: int, min_protocol: int) -> None:
-    """Run the hub until SIGTERM or Ctrl+C."""
-    _prepare_sqlite_dir(db_url)
+@lang_option
+def serve(db_url: str, host: str, port: int, min_protocol: int, lang: str | None) -> None:
+    """Run the hub until SIGTERM or Ctrl+C (makes the database at --db if there is none)."""
+    chosen = _lang(lang)
     try:
+        parse_db_url(db_url, chosen)
+        _prepare_sqlite_dir(db_url)
         asyncio.run(_serve(db_url, host, port, min_protocol))
-    except (ValueError, OSError, SQLAlchemyError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise _fail("Không khởi động được máy chủ Cloud", f"cannot start the hub: {reason}") \
-            from err
-
-
+    except HubCliError as err:
+        _exit(err)
+    except SQLAlchemyError as err:
+        _exit(_db_failure(err, db_url, chosen))
+    except OSError as err:
+        reason = (say("port_in_use", chosen, port=port) if err.errno == errno.EADDRINUSE
+                  else say("os_error", chosen, errno=err.errno))
+        _exit(HubCliError(say("cannot_serve", chosen, reason=reason)))
 async def _serve(db_url: str, host: str, port: int, min_protocol: int) -> None:
     runner = web.AppRunner(create_app(db_url, min_protocol=min_protocol))
     await runner.setup()
@@ -114,23 +279,39 @@ def dataset() -> None:
 @dataset.command("create")
 @click.argument("dataset_id")
 @db_option
-def dataset_create(dataset_id: str, db_url: str) -> None:
+@create_option
+@lang_option
+def dataset_create(dataset_id: str, db_url: str, create: bool, lang: str | None) -> None:
     """Create dataset DATASET_ID (nothing happens if it exists)."""
-    if _admin(db_url, nodes.create_dataset, dataset_id):
-        click.echo(f"Đã tạo dữ liệu kế toán {dataset_id} / dataset {dataset_id} created")
-    else:
-        click.echo(f"Dữ liệu kế toán {dataset_id} đã tồn tại / dataset {dataset_id} "
-                   "already exists")
+    chosen = _lang(lang)
+    try:
+        parse_db_url(db_url, chosen)
+        _check_dataset(dataset_id, chosen)
+        made = _admin(db_url, create, chosen, nodes.create_dataset, dataset_id)
+    except HubCliError as err:
+        _exit(err)
+    click.echo(say("created" if made else "exists", chosen, dataset=dataset_id))
 
 
 @hub.command("enroll-code")
 @click.option("--dataset", "wanted", multiple=True, required=True, help="Dataset to grant.")
 @click.option("--ttl-hours", default=168.0, show_default=True, type=click.FloatRange(0.01))
 @db_option
-def enroll_code(wanted: tuple[str, ...], ttl_hours: float, db_url: str) -> None:
-    """Print a one-time code that enrolls a node with access to the given datasets."""
-    code = _admin(db_url, nodes.create_enroll_code, list(wanted), dt.timedelta(hours=ttl_hours))
-    click.echo(f"Mã đăng ký dùng một lần / one-time enrollment code "
-               f"({', '.join(wanted)}), valid {ttl_hours:g} h:", err=False)
+@create_option
+@lang_option
+def enroll_code(wanted: tuple[str, ...], ttl_hours: float, db_url: str, create: bool,
+                lang: str | None) -> None:
+    """Print a one-time code that enrolls a node with access to the given datasets (the code
+    alone on the last line)."""
+    chosen = _lang(lang)
+    try:
+        parse_db_url(db_url, chosen)
+        for dataset_id in wanted:
+            _check_dataset(dataset_id, chosen)
+        code = _admin(db_url, create, chosen, nodes.create_enroll_code, list(wanted),
+                      dt.timedelta(hours=ttl_hours))
+    except HubCliError as err:
+        _exit(err)
+    click.echo(say("code", chosen, datasets=", ".join(wanted), hours=f"{ttl_hours:g}"))
     click.echo(code)
     sys.stdout.flush()

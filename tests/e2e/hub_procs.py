@@ -38,7 +38,8 @@ class HubProcess(ManagedProcess):
         return done.stdout
 
     def create_dataset(self, dataset: str) -> None:
-        self.admin("dataset", "create", dataset)
+        """Works before the first start too: ``--create`` makes the database if needed."""
+        self.admin("dataset", "create", dataset, "--create")
 
     def enroll_code(self, *datasets: str) -> str:
         args: list[str] = ["enroll-code"]
