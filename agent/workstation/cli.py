@@ -27,7 +27,7 @@ from agent.workstation.pairing import pair as pair_with
 from agent.workstation.profile import Profile, ProfileError, home_dir, load_profile, save_profile
 from agent.workstation.tokens import TokenError, forget_token, load_token, store_token
 from protocol.errors import ErrorCode
-from protocol.i18n import Lang
+from protocol.i18n import LANG_META_KEY, Lang
 from protocol.models import SyncState
 
 T = TypeVar("T")
@@ -69,9 +69,10 @@ def _die(code: ErrorCode | str, message: str) -> NoReturn:
 
 
 def _chosen(ctx: click.Context) -> Lang | None:
-    """The ``--lang`` given on the group, if any."""
+    """The ``--lang`` given on the group (or ``officesync --lang``), if any."""
     opts = ctx.find_object(_Options)
-    return opts.lang if opts else None
+    root = ctx.meta.get(LANG_META_KEY)
+    return (opts.lang if opts else None) or (root if root in ("vi", "en") else None)
 
 
 def _lang(ctx: click.Context, profile: Profile | None = None) -> Lang:
@@ -124,21 +125,32 @@ def _with_client(ctx: click.Context, action: Callable[[WorkstationClient], Await
     return _run(ctx, go)
 
 
+def _read_data(value: str, lang: Lang) -> str:
+    """The text of ``--data``: inline, ``@file`` or ``@-`` (stdin)."""
+    if not value.startswith("@"):
+        return value
+    if value == "@-":
+        return sys.stdin.read()
+    path = value[1:]
+    try:
+        return Path(path).read_text("utf-8")
+    except FileNotFoundError:
+        failure = _fail("file_not_found", lang, path=path)
+    except (OSError, UnicodeDecodeError):
+        failure = _fail("file_unreadable", lang, path=path)
+    _die(failure.code.value, failure.message)
+
+
 def _parse_data(value: str, lang: Lang) -> dict[str, Any]:
     """``--data``: inline JSON, ``@file`` or ``@-`` (stdin); must be a JSON object."""
     try:
-        if value.startswith("@"):
-            raw = sys.stdin.read() if value == "@-" else Path(value[1:]).read_text("utf-8")
-        else:
-            raw = value
-        data = orjson.loads(raw)
-    except (OSError, orjson.JSONDecodeError) as err:
-        reason = str(err)
+        data = orjson.loads(_read_data(value, lang))
+    except orjson.JSONDecodeError as err:
+        failure = _fail("bad_json", lang, line=err.lineno, column=err.colno)
     else:
         if isinstance(data, dict):
             return data
-        reason = "expected a JSON object {…}"
-    failure = _fail("bad_json", lang, reason=reason)
+        failure = _fail("not_object", lang)
     _die(failure.code.value, failure.message)
 
 

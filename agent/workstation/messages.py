@@ -12,8 +12,40 @@ from protocol.i18n import Lang
 _MESSAGES: dict[str, tuple[ErrorCode, str, str]] = {
     "unreachable": (
         ErrorCode.UNAVAILABLE,
-        "Không kết nối được máy chủ {url}: {reason}",
-        "Cannot reach the server at {url}: {reason}",
+        "Không kết nối được máy chủ OfficeSync tại {url}: máy chủ có đang chạy không? "
+        "(trên máy chủ: officesync status; trong mạng LAN: officesync ws discover)",
+        "Cannot reach the node at {url}: is it running? (on the node: officesync status; "
+        "on the LAN: officesync ws discover)",
+    ),
+    "is_hub": (
+        ErrorCode.VALIDATION_FAILED,
+        "Địa chỉ {url} là Cloud OfficeSync, không phải máy chủ văn phòng. Máy trạm ghép nối "
+        "với máy chủ văn phòng: dùng địa chỉ của nó (bảng điều khiển, hoặc officesync ws "
+        "discover)",
+        "The address {url} is an OfficeSync hub, not a node. A workstation pairs with the "
+        "office's node: use its address (its dashboard, or officesync ws discover)",
+    ),
+    "bad_url": (
+        ErrorCode.VALIDATION_FAILED,
+        "Địa chỉ {url} không dùng được: hãy viết dạng http://máy:cổng hoặc https://máy:cổng",
+        "The address {url} is not usable: write it as http://host:port or https://host:port",
+    ),
+    "file_not_found": (
+        ErrorCode.NOT_FOUND,
+        "Không tìm thấy tệp {path} (--data @{path})",
+        "File not found: {path} (--data @{path})",
+    ),
+    "file_unreadable": (
+        ErrorCode.VALIDATION_FAILED,
+        "Không đọc được tệp {path} (--data @{path}): không có quyền, là thư mục, hoặc không "
+        "phải văn bản UTF-8",
+        "Cannot read the file {path} (--data @{path}): no permission, a folder, or not UTF-8 "
+        "text",
+    ),
+    "not_object": (
+        ErrorCode.INVALID_JSON,
+        "Dữ liệu --data phải là một đối tượng JSON {{…}} (các trường trong ngoặc nhọn)",
+        "--data must be a JSON object {{…}} (fields inside braces)",
     ),
     "fingerprint": (ErrorCode.FORBIDDEN, MISMATCH_MESSAGE["vi"], MISMATCH_MESSAGE["en"]),
     "not_paired": (
@@ -23,18 +55,22 @@ _MESSAGES: dict[str, tuple[ErrorCode, str, str]] = {
     ),
     "bad_profile": (
         ErrorCode.VALIDATION_FAILED,
-        "Hồ sơ máy trạm {path} bị hỏng ({reason}). Hãy ghép nối lại",
-        "The workstation profile {path} is damaged ({reason}). Pair again.",
+        "Hồ sơ máy trạm {path} bị hỏng. Hãy ghép nối lại: officesync ws pair --node URL "
+        "--code MÃ",
+        "The workstation profile {path} is damaged. Pair again: officesync ws pair --node URL "
+        "--code CODE",
     ),
     "token_missing": (
         ErrorCode.UNAUTHORIZED,
-        "Không đọc được mã truy cập của máy trạm ({reason}). Hãy ghép nối lại",
-        "Cannot read this workstation's access token ({reason}). Pair again.",
+        "Không đọc được mã truy cập của máy trạm (trong kho khóa hoặc tệp mã). Hãy ghép nối "
+        "lại: officesync ws pair --node URL --code MÃ",
+        "Cannot read this workstation's access token (from the keyring or its file). Pair "
+        "again: officesync ws pair --node URL --code CODE",
     ),
     "bad_json": (
         ErrorCode.INVALID_JSON,
-        "Dữ liệu --data không phải JSON hợp lệ: {reason}",
-        "--data is not valid JSON: {reason}",
+        "Dữ liệu --data không phải JSON hợp lệ (sai ở dòng {line}, cột {column})",
+        "--data is not valid JSON (wrong at line {line}, column {column})",
     ),
     "bad_response": (
         ErrorCode.INTERNAL,

@@ -9,6 +9,9 @@ Trust is by fingerprint (there is no CA on an office LAN, see :mod:`agent.tls`):
   certificate verification — trust on first use — and the fingerprint the node states there is
   pinned for the pairing request itself, so a certificate that is not the stated one fails too.
 
+An address typed as ``host:port`` means ``http://host:port``; when pairing fails and the
+address turns out to be a hub (``/v1/health`` says ``officesync-hub``), the error says so.
+
 The chosen fingerprint goes into the profile; every later command is pinned to it. The pure
 parts (:func:`pick_node`, :func:`pair_target`) are tested without a network.
 """
@@ -20,10 +23,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from agent.address import identify, normalize_url
 from agent.discovery import DiscoveredNode, instance_label
 from agent.tls import normalize_fingerprint
 from agent.workstation.client import FINGERPRINT_MISMATCH, WorkstationClient, WorkstationError
 from agent.workstation.messages import LocalError
+from protocol.errors import ErrorCode
 from protocol.i18n import Lang
 from protocol.models import PairResponse
 
@@ -106,7 +111,10 @@ def pair_target(
         target = PairTarget(found.url, given or advertised)
     else:
         assert node_url is not None
-        target = PairTarget(node_url.rstrip("/"), given)
+        url = normalize_url(node_url)
+        if url is None:
+            raise LocalError("bad_url", url=node_url)
+        target = PairTarget(url, given)
     if target.fingerprint and not target.tls:
         raise LocalError("fingerprint_needs_https", url=target.url)
     return target
@@ -124,7 +132,17 @@ async def first_contact_fingerprint(url: str, language: Lang | None) -> str:
 
 
 async def pair(target: PairTarget, code: str, name: str, language: Lang | None) -> Paired:
-    """Pair with the node at ``target``, pinned to its certificate when it uses TLS."""
+    """Pair with the node at ``target``, pinned to its certificate when it uses TLS. When the
+    address answers as an OfficeSync hub instead, :class:`LocalError` ``is_hub`` says so."""
+    try:
+        return await _pair(target, code, name, language)
+    except WorkstationError as err:
+        if err.code is not ErrorCode.PAIRING_CODE_INVALID and await identify(target.url) == "hub":
+            raise LocalError("is_hub", url=target.url) from err
+        raise
+
+
+async def _pair(target: PairTarget, code: str, name: str, language: Lang | None) -> Paired:
     pin = target.fingerprint
     if target.tls and pin is None:
         pin = await first_contact_fingerprint(target.url, language)
