@@ -59,7 +59,8 @@ def test_bad_config_is_one_clear_error(tmp_path: Path, body: str, error: str) ->
 def test_cli_fails_with_one_line_reason(tmp_path: Path) -> None:
     result = CliRunner().invoke(tray, ["--config", str(tmp_path / "missing.toml")])
     assert result.exit_code != 0
-    assert "config file not found" in result.output
+    assert result.output.strip().startswith("Không có tệp cấu hình")  # vi unless --lang en
+    assert len(result.output.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize(
