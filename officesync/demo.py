@@ -3,7 +3,9 @@
 The first run creates the hub's dataset, enrolls the node with a one-time code (the token goes
 to the secret store) and, once the node runs and has leased voucher numbers from the hub, seeds
 accounts, customers, vendors, items and about 20 vouchers. Later runs reuse the directory: no
-re-enrollment, no re-seeding. Runs until Ctrl-C / SIGTERM.
+re-enrollment, no re-seeding. Runs until Ctrl-C / SIGTERM. Only one demo runs in a directory
+at a time (a second one is refused, naming the first one's dashboard). The commands it prints
+run as pasted, also when ``.venv`` is not activated.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import errno
 import json
 import logging
 import os
+import shlex
+import shutil
 import signal
 import socket
 import sys
@@ -31,7 +35,7 @@ from agent.app import NodeContext, default_sync, run_node
 from agent.cloud.client import HubError
 from agent.config import Config, load_config
 from agent.enrollment import enroll
-from agent.runtime import read_runtime
+from agent.runtime import DataDirBusy, hold_data_dir, read_runtime
 from agent.secrets import NodeSecrets
 from agent.store import DatasetStore
 from agent.store.node import NodeDB
@@ -41,6 +45,7 @@ from hub import nodes
 from hub.app import create_app
 from hub.db import create_schema
 from hub.store import HubStore
+from protocol.i18n import LANG_META_KEY, Lang
 
 log = logging.getLogger("officesync.demo")
 
@@ -167,12 +172,12 @@ def pick_port(port: int, host: str = "127.0.0.1") -> int:
     return port
 
 
-def node_config_text(data_dir: Path, lan_port: int, hub_url: str) -> str:
+def node_config_text(data_dir: Path, lan_port: int, hub_url: str, language: Lang = "vi") -> str:
     q = json.dumps  # a JSON string is a valid TOML basic string
     return "\n".join([
         "# Written by `officesync demo` at every start.",
         "[node]", f"name = {q(NODE_NAME)}", f"data_dir = {q(str(data_dir / 'node'))}",
-        'language = "vi"', "",
+        f"language = {q(language)}", "",
         "[lan]", 'host = "127.0.0.1"', f"port = {lan_port}", "",
         "[control]", 'host = "127.0.0.1"', "port = 0", "",
         "[cloud]", f"url = {q(hub_url)}", "probe_interval_s = 2", "",
@@ -189,6 +194,7 @@ class DemoOptions:
     data_dir: Path
     lan_port: int = 8470
     hub_port: int = 8480
+    language: Lang = "vi"
 
 
 def _hub_admin(db_url: str, enroll_code: bool) -> str | None:
@@ -261,16 +267,23 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 
 
 async def run_demo(options: DemoOptions, out: Any = sys.stdout) -> None:
+    """Run the demo in ``options.data_dir``. One demo per directory: the node's data dir is
+    locked before anything is written, so a second demo there raises
+    :class:`agent.runtime.DataDirBusy` (the hub, the config and the databases untouched)."""
     data_dir = options.data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    with hold_data_dir(data_dir / "node"):
+        await _run_demo_locked(options, data_dir, out)
+
+
+async def _run_demo_locked(options: DemoOptions, data_dir: Path, out: Any) -> None:
     stop = asyncio.Event()
     _stop_on_signals(stop)
     db_url = f"sqlite:///{data_dir / 'hub.db'}"
     config_path = data_dir / "node.toml"
     hub_runner, hub_url = await _start_hub(db_url, options.hub_port)
     try:
-        config_path.write_text(node_config_text(data_dir, pick_port(options.lan_port), hub_url),
-                               encoding="utf-8")
+        config_path.write_text(node_config_text(data_dir, pick_port(options.lan_port), hub_url,
+                                                options.language), encoding="utf-8")
         config = load_config(config_path)
         enrolled = await _is_enrolled(config)
         code = await asyncio.to_thread(_hub_admin, db_url, not enrolled)
@@ -307,24 +320,85 @@ async def _run_node(config: Config, hub_url: str, stop: asyncio.Event, out: Any)
         await node
 
 
+def officesync_command() -> str:
+    """How to run this very ``officesync`` from a shell, as pasted: ``officesync`` when that is
+    what ``PATH`` finds, else the absolute path of the one in this interpreter's venv (a
+    ``make run`` user has not activated ``.venv``), else ``python -m officesync``."""
+    exe = "officesync.exe" if sys.platform == "win32" else "officesync"
+    here = Path(sys.executable).parent / exe
+    on_path = shutil.which("officesync")
+    if on_path and here.exists() and Path(on_path).resolve() == here.resolve():
+        return "officesync"
+    if here.exists():
+        return shlex.quote(str(here.absolute()))
+    return f"{shlex.quote(sys.executable)} -m officesync"
+
+
+_BANNER: dict[str, tuple[str, str]] = {
+    "running": ("OfficeSync demo đang chạy", "OfficeSync demo is running"),
+    "seeded": ("  Đã tạo {count} bản ghi mẫu ({dataset})",
+               "  Seeded {count} sample records ({dataset})"),
+    "dashboard": ("  Bảng điều khiển: {url}/", "  Dashboard: {url}/"),
+    "hub": ("  Cloud: {url}", "  Cloud hub: {url}"),
+    "code": ("  Mã ghép nối: {code}   (hết hạn {expires})",
+             "  Pairing code: {code}   (expires {expires})"),
+    "try": ("Thử các lệnh sau (dán được nguyên dòng vào terminal):",
+            "Try these commands (each can be pasted as is into a terminal):"),
+    "stop": ("Nhấn Ctrl+C để dừng.", "Press Ctrl+C to stop."),
+    "busy": (
+        "Một bản demo đang chạy trong thư mục {dir} (pid {pid}); bảng điều khiển: {url}. Dùng bản "
+        "đó, hoặc dừng nó (Ctrl+C) trước; muốn chạy thêm một bản: officesync demo --dir "
+        "THƯ_MỤC_KHÁC",
+        "A demo is already running in {dir} (pid {pid}); dashboard: {url}. Use that one, or "
+        "stop it (Ctrl+C) first; to run another one: officesync demo --dir OTHER_DIR",
+    ),
+    "starting": ("đang khởi động", "starting"),
+    "failed": ("Không chạy được bản demo ({reason})", "Cannot run the demo ({reason})"),
+}
+
+
+def _t(key: str, lang: Lang, **params: Any) -> str:
+    vi, en = _BANNER[key]
+    return (vi if lang == "vi" else en).format(**params)
+
+
+def try_commands(lan_url: str, code: str, config: Config, lang: Lang,
+                 cli: str | None = None) -> list[str]:
+    """The commands the banner suggests, runnable as printed."""
+    run = cli or officesync_command()
+    cfg = shlex.quote(str(config.source))
+    ws = f"{run} ws --lang en" if lang == "en" else f"{run} ws"
+    return [
+        f"{ws} pair --node {lan_url} --code {code}",
+        f"{run} ws list {DATASET} vouchers",
+        f"{run} status --config {cfg}",
+        f"{run} offline --config {cfg}",
+        f"{run} online --config {cfg}",
+        f"{run} pair-code --config {cfg}",
+    ]
+
+
 def banner(lan_url: str, hub_url: str, code: str, expires_at: str, config: Config,
            seeded: int) -> Iterator[str]:
-    cfg = config.source
+    lang = config.node.language
     yield ""
-    yield "OfficeSync demo đang chạy / is running"
+    yield _t("running", lang)
     if seeded:
-        yield f"  Đã tạo {seeded} bản ghi mẫu / seeded {seeded} sample records ({DATASET})"
-    yield f"  Bảng điều khiển / Dashboard: {lan_url}/"
-    yield f"  Cloud hub: {hub_url}"
-    yield f"  Mã ghép nối / Pairing code: {code}   (hết hạn / expires {expires_at})"
-    yield "Thử / Try:"
-    yield f"  officesync ws pair --node {lan_url} --code {code}"
-    yield f"  officesync ws list {DATASET} vouchers"
-    yield f"  officesync status --config {cfg}"
-    yield f"  officesync offline --config {cfg}"
-    yield f"  officesync online --config {cfg}"
-    yield f"  officesync pair-code --config {cfg}"
-    yield "Nhấn Ctrl+C để dừng / Press Ctrl+C to stop."
+        yield _t("seeded", lang, count=seeded, dataset=DATASET)
+    yield _t("dashboard", lang, url=lan_url)
+    yield _t("hub", lang, url=hub_url)
+    yield _t("code", lang, code=code, expires=expires_at)
+    yield _t("try", lang)
+    for command in try_commands(lan_url, code, config, lang):
+        yield "  " + command
+    yield _t("stop", lang)
+
+
+def busy_line(busy: DataDirBusy, data_dir: Path, lang: Lang) -> str:
+    info = busy.info
+    pid = busy.pid or (info.pid if info else "?")
+    url = f"{info.lan_url}/" if info is not None else _t("starting", lang)
+    return _t("busy", lang, dir=data_dir, pid=pid, url=url)
 
 
 @click.command("demo")
@@ -334,12 +408,32 @@ def banner(lan_url: str, hub_url: str, code: str, expires_at: str, config: Confi
               help="The node's LAN port (dashboard); a free one if taken, 0 = any.")
 @click.option("--hub-port", default=8480, show_default=True, type=click.IntRange(0, 65535),
               help="The hub's port; a free one if taken, 0 = any.")
-def demo(data_dir: Path, lan_port: int, hub_port: int) -> None:
-    """Start a hub, a node and sample data here / Chạy thử: Cloud, máy chủ, dữ liệu mẫu."""
+@click.option("--lang", type=click.Choice(["vi", "en"]), default=None,
+              help="Language of the demo and its node (vi/en) [vi].")
+def demo(data_dir: Path, lan_port: int, hub_port: int, lang: str | None) -> None:
+    """Start a hub, a node and sample data here / Chạy thử: Cloud, máy chủ, dữ liệu mẫu.
+
+    One demo per --dir: a second one in the same directory exits at once (status 3) with
+    the dashboard address of the running one."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx = click.get_current_context()
+    chosen = lang or ctx.meta.get(LANG_META_KEY)
+    say: Lang = "en" if chosen == "en" else "vi"
     try:
-        asyncio.run(run_demo(DemoOptions(data_dir, lan_port, hub_port)))
+        asyncio.run(run_demo(DemoOptions(data_dir, lan_port, hub_port, say)))
+    except DataDirBusy as busy:
+        click.echo(busy_line(busy, data_dir.resolve(), say), err=True)
+        sys.exit(3)
     except (OSError, TimeoutError, HubError) as err:
-        raise click.ClickException(
-            f"Không chạy được bản demo / cannot run the demo: {err}") from err
+        click.echo(_t("failed", say, reason=_reason(err, say)), err=True)
+        sys.exit(1)
+
+
+def _reason(err: Exception, lang: Lang) -> str:
+    if isinstance(err, TimeoutError):
+        return "quá thời gian chờ" if lang == "vi" else "timed out"
+    if isinstance(err, HubError):
+        return "Cloud trả lời không đúng" if lang == "vi" else "the hub gave a wrong answer"
+    number = getattr(err, "errno", None)
+    return f"lỗi hệ điều hành {number}" if lang == "vi" else f"operating system error {number}"

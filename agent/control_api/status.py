@@ -12,6 +12,9 @@ from aiohttp import web
 
 from agent import keys
 from agent.events import Event
+from protocol.connectivity import Connectivity
+from protocol.errors import ErrorCode, render
+from protocol.i18n import LANGUAGES
 from protocol.version import PACKAGE_VERSION
 
 log = logging.getLogger("officesync.control")
@@ -32,16 +35,22 @@ async def build_status(app: web.Application) -> dict[str, Any]:
     connectivity = sync.connectivity
     ctx = app[keys.CONTEXT]
     hub = await ctx.node_db.get_setting("hub") or {}
+    hub_url = ctx.config.cloud.url or hub.get("url")
+    message = connectivity.messages()
+    if connectivity is Connectivity.NOT_CONFIGURED and hub_url and not hub.get("node_id"):
+        # A cloud URL but no enrollment: say "not enrolled yet: run officesync enroll", not
+        # "no cloud configured" (the state value stays not_configured).
+        message = {lang: render(ErrorCode.NOT_ENROLLED, lang) for lang in LANGUAGES}
     return {
         "online": sync.online,
         "connectivity": connectivity.value,
-        "message": connectivity.messages(),
+        "message": message,
         "datasets": datasets,
         "workstations": app[keys.PAIRING].paired_count,
         "version": PACKAGE_VERSION,
         # Beyond DESIGN §6: where the hub token lives (never the token), the LAN TLS
         # fingerprint, config changes that wait for a restart, a refused config edit.
-        "hub": {"url": ctx.config.cloud.url or hub.get("url"), "node_id": hub.get("node_id"),
+        "hub": {"url": hub_url, "node_id": hub.get("node_id"),
                 "token_store": hub.get("token_store")},
         "tls_fingerprint": ctx.tls.fingerprint_sha256 if ctx.tls else None,
         "pending_restart": ctx.pending_restart,
