@@ -175,6 +175,7 @@ class FaultProxy:
         self.schedule = schedule
         self.refuse_every, self.refuse_for = refuse_every, refuse_for
         self.faulting = False
+        self.cut = False  # a partition: every request is reset, whatever the schedule
         self.counts: Counter[str] = Counter()
         self.requests = 0
         self.port = 0
@@ -240,7 +241,8 @@ class FaultProxy:
         self._writers.add(writer)
         try:
             while (request := await read_request(reader)) is not None:
-                fault = self.schedule.draw() if self.faulting else Fault.PASS
+                fault = (Fault.RESET_BEFORE if self.cut else
+                         self.schedule.draw() if self.faulting else Fault.PASS)
                 self.requests += 1
                 self.counts[fault] += 1
                 if not await self._act(fault, request, writer):
