@@ -35,7 +35,10 @@ def error_response(err: ProtocolError, request: web.Request) -> web.Response:
 
 def _from_http(exc: web.HTTPException, request: web.Request) -> ProtocolError:
     if exc.status == 404:
-        return ProtocolError(ErrorCode.NOT_FOUND, {"what": request.path}, {"path": request.path})
+        return ProtocolError(ErrorCode.NOT_FOUND,
+                             {"what": {"vi": f"đường dẫn {request.path}",
+                                       "en": f"Path {request.path}"}},
+                             {"path": request.path})
     if exc.status == 405:
         return ProtocolError(ErrorCode.METHOD_NOT_ALLOWED, {}, {"method": request.method})
     if exc.status == 413:
@@ -44,7 +47,9 @@ def _from_http(exc: web.HTTPException, request: web.Request) -> ProtocolError:
     if exc.status == 415:
         return ProtocolError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, {"expected": "application/json"})
     if exc.status < 500:
-        return ProtocolError(ErrorCode.VALIDATION_FAILED, {"reason": exc.reason},
+        reason = {"vi": f"yêu cầu HTTP không hợp lệ (mã {exc.status})",
+                  "en": f"the HTTP request is not valid (status {exc.status})"}
+        return ProtocolError(ErrorCode.VALIDATION_FAILED, {"reason": reason},
                              status=exc.status)
     return ProtocolError(ErrorCode.INTERNAL, status=exc.status)
 

@@ -19,6 +19,7 @@ from protocol.errors import ErrorCode, ProtocolError, render
 from protocol.i18n import Lang
 from protocol.models import Action, Op
 from protocol.schema import CollectionSchema, SchemaRegistry
+from protocol.wording import invalid
 
 
 @dataclass(slots=True)
@@ -91,11 +92,10 @@ def _series_error(schema: CollectionSchema, data: dict[str, Any]) -> ProtocolErr
     if schema.series is None or data.get(schema.series.number_field):
         return None
     number = schema.series.number_field
-    return ProtocolError(
-        ErrorCode.VALIDATION_FAILED,
-        {"reason": f"{number}: required when pushing to the hub"},
-        {"collection": schema.name, "errors": [{"field": number, "error": "required"}]},
-    )
+    vi, en = schema.field_label((number,))
+    return invalid(number, f"{vi} là bắt buộc khi gửi lên Cloud (máy chủ cấp số trước khi gửi)",
+                   f"{en} is required when pushing to the hub (the node numbers it first)",
+                   "missing", collection=schema.name)
 
 
 def _prepare_one(op: Op, registry: SchemaRegistry) -> Prepared:
@@ -104,10 +104,10 @@ def _prepare_one(op: Op, registry: SchemaRegistry) -> Prepared:
     try:
         item.schema = registry.get(op.collection)
         if (op.action is _POST or op.action is _UNPOST) and not item.schema.postable:
-            item.error = ProtocolError(
-                ErrorCode.VALIDATION_FAILED,
-                {"reason": f"{op.collection} cannot be posted or unposted"},
-                {"collection": op.collection, "action": op.action.value},
+            item.error = invalid(
+                "action", f"{item.schema.label_vi} không có ghi sổ / bỏ ghi",
+                f"{item.schema.label_en} records cannot be posted or unposted", "not_postable",
+                collection=op.collection, action=op.action.value,
             )
     except ProtocolError as err:
         item.error = err
@@ -210,6 +210,10 @@ class Planner:
     def _rejected(self, op: Op, err: ProtocolError) -> dict[str, Any]:
         details = dict(err.details)
         current = details.pop("current", None)
+        if err.code is ErrorCode.VALIDATION_FAILED:
+            # The reason in vi and en, so that the node words the refusal in the language
+            # of whoever reads it (the other codes' parameters are in the details).
+            details["params"] = err.params
         return {
             "op_id": op.op_id, "status": "rejected", "replayed": False,
             "version": None, "seq": None,
@@ -259,7 +263,7 @@ class Planner:
         existing = self.rows[owner]
         raise ProtocolError(
             ErrorCode.DUPLICATE_KEY,
-            {"label": schema.label(self.lang), "key": key},
+            {"label": {"vi": schema.label_vi, "en": schema.label_en}, "key": key},
             {
                 "collection": schema.name, "key": key,
                 "existing": {"id": existing.id, "version": existing.version,
@@ -271,7 +275,8 @@ class Planner:
         for path, ref_id, target in item.refs:
             found = self.rows.get(ref_id)
             if found is None or found.deleted or found.collection != target:
-                label = ACCOUNTING_PACK.get(target).label(self.lang)
+                schema = ACCOUNTING_PACK.get(target)
+                label = {"vi": schema.label_vi, "en": schema.label_en}
                 raise ProtocolError(
                     ErrorCode.MISSING_REFERENCE,
                     {"label": label, "field": path, "ref": ref_id},

@@ -144,7 +144,9 @@ def get_record(conn: sa.Connection, dataset: str, collection: str, id: str) -> d
     stmt = sa.select(*_ROW_COLS).where(records.c.dataset == dataset, records.c.id == id)
     r = conn.execute(stmt).first()
     if r is None or r.collection != collection:
-        raise ProtocolError(ErrorCode.NOT_FOUND, {"what": f"{collection}/{id}"},
+        raise ProtocolError(ErrorCode.NOT_FOUND,
+                            {"what": {"vi": f"bản ghi {collection}/{id}",
+                                      "en": f"Record {collection}/{id}"}},
                             {"collection": collection, "id": id})
     return _row(r).as_json()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
+import re
 from typing import Any, TypeVar
 
 import orjson
@@ -22,12 +22,16 @@ from protocol.models import (
     LeaseRequest,
     PushRequest,
 )
+from protocol.text import date_value
 from protocol.version import PROTOCOL_VERSION
+from protocol.wording import DATE_EXAMPLE, invalid, json_error, model_error, wire_labeller
 
 M = TypeVar("M", bound=BaseModel)
 MAX_WAIT = 60.0
 FALLBACK_POLL = 5.0  # re-check the feed even without a wake-up (lost NOTIFY, restarts)
 MAX_LIMIT = 5000
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
+_SECONDS = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,6})?")
 SERIES = frozenset(
     prefix for schema in ACCOUNTING_PACK if schema.series
     for prefix in schema.series.prefixes.values()
@@ -38,8 +42,10 @@ def _json(obj: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(obj), status=status, content_type="application/json")
 
 
-def _invalid(reason: str, **details: Any) -> ProtocolError:
-    return ProtocolError(ErrorCode.VALIDATION_FAILED, {"reason": reason}, details)
+def _invalid(name: str, vi: str, en: str) -> ProtocolError:
+    """``VALIDATION_FAILED`` about one parameter, worded in both languages."""
+    label_vi, label_en = wire_labeller((name,))
+    return invalid(name, f"{label_vi} {vi}", f"{label_en} {en}", "query")
 
 
 async def _body(request: web.Request) -> Any:
@@ -50,20 +56,14 @@ async def _body(request: web.Request) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as err:
-        raise ProtocolError(ErrorCode.INVALID_JSON, {"reason": str(err)}) from None
+        raise json_error(raw, err) from None
 
 
 def _model(model: type[M], obj: Any) -> M:
     try:
         return model.model_validate(obj)
     except ValidationError as err:
-        errors = [
-            {"field": ".".join(str(p) for p in e["loc"]), "error": e["msg"]}
-            for e in err.errors(include_url=False, include_input=False)
-        ]
-        reason = "; ".join(f"{e['field']}: {e['error']}" for e in errors[:5])
-        raise ProtocolError(ErrorCode.VALIDATION_FAILED, {"reason": reason},
-                            {"errors": errors[:50]}) from None
+        raise model_error(err, model) from None
 
 
 def _token(request: web.Request) -> str | None:
@@ -75,22 +75,19 @@ def _int_param(request: web.Request, name: str, default: int, low: int, high: in
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _invalid(f"{name} must be an integer", field=name) from None
-    if not low <= value <= high:
-        raise _invalid(f"{name} must be between {low} and {high}", field=name)
+    value = int(raw) if _INTEGER.fullmatch(raw) else None
+    if value is None or not low <= value <= high:
+        raise _invalid(name, f"phải là số nguyên từ {low} đến {high}",
+                       f"must be a whole number from {low} to {high}")
     return value
 
 
 def _float_param(request: web.Request, name: str, high: float) -> float:
-    try:
-        value = float(request.query.get(name) or 0)
-    except ValueError:
-        raise _invalid(f"{name} must be a number", field=name) from None
+    raw = request.query.get(name) or "0"
+    value = float(raw) if _SECONDS.fullmatch(raw) else -1.0
     if not 0 <= value <= 1e9:
-        raise _invalid(f"{name} must not be negative", field=name)
+        raise _invalid(name, "phải là số giây không âm, ví dụ 30 hoặc 2.5",
+                       "must be a number of seconds, not negative, e.g. 30 or 2.5")
     return min(value, high)
 
 
@@ -98,9 +95,10 @@ def _date(value: str | None, name: str) -> str | None:
     if value is None:
         return None
     try:
-        return dt.date.fromisoformat(value).isoformat()
+        return date_value(value)
     except ValueError:
-        raise _invalid(f"{name} must be a date YYYY-MM-DD", field=name) from None
+        raise _invalid(name, f"phải có dạng YYYY-MM-DD, ví dụ {DATE_EXAMPLE}",
+                       f"must be a date YYYY-MM-DD, e.g. {DATE_EXAMPLE}") from None
 
 
 async def health(request: web.Request) -> web.Response:
@@ -168,8 +166,10 @@ async def get_record(request: web.Request) -> web.Response:
 async def list_records(request: web.Request) -> web.Response:
     m, q = request.match_info, request.query
     ACCOUNTING_PACK.get(m["collection"])
+    key = q.get("key")
     query = RecordQuery(
-        collection=m["collection"], key=q.get("key"),
+        collection=m["collection"],
+        key=None if key is None else ACCOUNTING_PACK.get(m["collection"]).normalise_key(key),
         date_from=_date(q.get("date_from"), "date_from"),
         date_to=_date(q.get("date_to"), "date_to"), after=q.get("after"),
         limit=_int_param(request, "limit", 500, 1, MAX_LIMIT),
@@ -183,7 +183,9 @@ async def digest(request: web.Request) -> web.Response:
     body = _model(DigestRequest, await _body(request))
     schema = ACCOUNTING_PACK.get(body.collection)
     if schema.date_field is None:
-        raise _invalid(f"{body.collection} has no date field", collection=body.collection)
+        raise invalid("collection", f"{schema.label_vi} không có trường ngày để so sánh theo "
+                      "ngày", f"{schema.label_en} records have no date to compare by",
+                      "no_date_field", collection=body.collection)
     date_from, date_to = _date(body.date_from, "date_from"), _date(body.date_to, "date_to")
     assert date_from is not None and date_to is not None
     answer = await request.app[keys.STORE].digest(
@@ -196,7 +198,11 @@ async def lease(request: web.Request) -> web.Response:
     body = _model(LeaseRequest, await _body(request))
     name = request.match_info["series"]
     if name not in SERIES:
-        raise ProtocolError(ErrorCode.NOT_FOUND, {"what": f"series {name}"},
+        known = ", ".join(sorted(SERIES))
+        raise ProtocolError(ErrorCode.NOT_FOUND,
+                            {"what": {"vi": f"sổ đánh số {name}", "en": f"Series {name}"},
+                             "hint": {"vi": f". Các sổ có: {known}",
+                                      "en": f" The series are: {known}."}},
                             {"series": name, "known": sorted(SERIES)})
     answer = await request.app[keys.STORE].lease(
         _token(request), request.match_info["ds"], name, body.count

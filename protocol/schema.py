@@ -7,13 +7,16 @@ valid record, its unique key and its references are.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import difflib
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from protocol.errors import ErrorCode, ProtocolError
+from protocol.text import fold_code
+from protocol.wording import FieldErrors, Loc, Pair, Problem, problems_of, wire_labeller
 
 KEY_SEPARATOR = "/"
 
@@ -75,39 +78,84 @@ class CollectionSchema:
     date_field: str | None = None
     series: Series | None = None
     postable: bool = False
+    # Field labels (vi, en) by path: "code", "lines[].amount".
+    fields: Mapping[str, Pair] = field(default_factory=dict, hash=False, compare=False)
+    # Key fields holding codes, compared case-insensitively (default: every key field).
+    code_fields: tuple[str, ...] | None = None
     targets: frozenset[str] = field(init=False)
+    target_labels: dict[str, Pair] = field(
+        init=False, default_factory=dict, hash=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "targets", frozenset(r.target for r in self.references))
+        if self.code_fields is None:
+            object.__setattr__(self, "code_fields", self.key_fields)
 
     def label(self, lang: str) -> str:
         return self.label_vi if lang == "vi" else self.label_en
 
+    def field_label(self, loc: Loc) -> Pair:
+        """The label of the field at ``loc`` (e.g. ``("lines", 0, "amount")`` → "Số tiền
+        (dòng 1)" / "Amount (line 1)")."""
+        path, pending_index = "", False
+        for part in loc:
+            if isinstance(part, int):
+                pending_index = True
+                continue
+            path = f"{path}[].{part}" if pending_index else (f"{path}.{part}" if path else part)
+            pending_index = False
+        if path not in self.fields:
+            return wire_labeller(loc)
+        vi, en = self.fields[path]
+        for part in loc:
+            if isinstance(part, int):
+                vi, en = f"{vi} (dòng {part + 1})", f"{en} (line {part + 1})"
+        return vi, en
+
+    def reference_at(self, loc: Loc) -> tuple[str, Pair] | None:
+        """The collection (and its label) the id field at ``loc`` refers to."""
+        names = [p for p in loc if isinstance(p, str)]
+        path = "[].".join(names) if any(isinstance(p, int) for p in loc) else ".".join(names)
+        for ref in self.references:
+            if ref.path == path:
+                return ref.target, self.target_labels.get(ref.target, (ref.target, ref.target))
+        return None
+
     def validate(self, data: Any) -> dict[str, Any]:
-        """Validate and normalise ``data``; raise ``VALIDATION_FAILED`` with field errors."""
+        """Validate and normalise ``data``; raise ``VALIDATION_FAILED`` (a
+        :class:`~protocol.wording.FieldErrors`) worded per field."""
         if not isinstance(data, dict):
-            raise ProtocolError(
-                ErrorCode.VALIDATION_FAILED,
-                {"reason": "data must be an object"},
+            raise FieldErrors(
+                [Problem("data", "model_type",
+                         f"Dữ liệu của {self.label_vi.lower()} phải là một đối tượng JSON {{…}}",
+                         f"The data of a {self.label_en.lower()} must be a JSON object {{…}}")],
                 {"collection": self.name},
             )
         try:
             model = self.model.model_validate(data)
         except ValidationError as err:
-            errors = [
-                {"field": ".".join(str(p) for p in e["loc"]), "error": e["msg"]}
-                for e in err.errors(include_url=False, include_input=False)
-            ]
-            reason = "; ".join(f"{e['field']}: {e['error']}" for e in errors[:5])
-            raise ProtocolError(
-                ErrorCode.VALIDATION_FAILED,
-                {"reason": reason},
-                {"collection": self.name, "errors": errors},
-            ) from err
+            problems = problems_of(err, self.field_label, self.model, self.reference_at)
+            raise FieldErrors(problems, {"collection": self.name}) from None
         return model.model_dump(mode="json", exclude_none=True)
 
     def key_of(self, data: dict[str, Any]) -> str:
-        return KEY_SEPARATOR.join(str(data.get(f, "")) for f in self.key_fields)
+        """The unique key of ``data``; code fields in their comparison form (NFKC, upper
+        case, no invisible characters), so ``kh001`` and ``ＫＨ００１`` are ``KH001``."""
+        codes = self.code_fields or ()
+        return KEY_SEPARATOR.join(
+            fold_code(str(data.get(f, ""))) if f in codes else str(data.get(f, ""))
+            for f in self.key_fields
+        )
+
+    def normalise_key(self, key: str) -> str:
+        """A key as a person typed it (a search, a stored key) in its comparison form."""
+        return self.key_of(self.key_data(key))
+
+    def code_key(self, typed: str) -> str | None:
+        """The key a single code would have (None when the key has several fields)."""
+        if len(self.key_fields) != 1:
+            return None
+        return self.key_of({self.key_fields[0]: typed})
 
     def key_data(self, key: str) -> dict[str, str]:
         parts = key.split(KEY_SEPARATOR, len(self.key_fields) - 1)
@@ -134,6 +182,8 @@ class SchemaRegistry:
             for ref in schema.references:
                 if ref.target not in self._schemas:
                     raise ValueError(f"{schema.name}.{ref.path} → unknown {ref.target}")
+                target = self._schemas[ref.target]
+                schema.target_labels[ref.target] = (target.label_vi, target.label_en)
         self.order: tuple[str, ...] = tuple(self._topological())
 
     def _topological(self) -> list[str]:
@@ -169,11 +219,21 @@ class SchemaRegistry:
         try:
             return self._schemas[name]
         except KeyError:
-            raise ProtocolError(
-                ErrorCode.NOT_FOUND,
-                {"what": f"collection '{name}'"},
-                {"collection": name},
-            ) from None
+            raise self.unknown(name) from None
+
+    def unknown(self, name: str) -> ProtocolError:
+        """``NOT_FOUND`` for a collection this pack has not, naming the ones it has."""
+        names = ", ".join(self._schemas)
+        close = difflib.get_close_matches(name, list(self._schemas), n=1)
+        vi, en = f". Các loại bản ghi có: {names}", f" The collections are: {names}."
+        if close:
+            vi, en = f"{vi}. Có phải ý bạn là {close[0]}?", f"{en} Did you mean {close[0]}?"
+        return ProtocolError(
+            ErrorCode.NOT_FOUND,
+            {"what": {"vi": f"loại bản ghi '{name}'", "en": f"Collection '{name}'"},
+             "hint": {"vi": vi, "en": en}},
+            {"collection": name, "collections": list(self._schemas)},
+        )
 
     def rank(self, name: str) -> int:
         return self.order.index(name)

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from agent import keys
 from protocol.errors import ErrorCode, ProtocolError, code_for_status
 from protocol.i18n import Lang, pick_language
+from protocol.wording import json_error, model_error
 
 log = logging.getLogger("officesync.http")
 
@@ -71,7 +72,9 @@ def _from_http_exception(exc: web.HTTPException, request: web.Request) -> Protoc
     details: dict[str, Any] = {}
     headers: dict[str, str] = {}
     if code is ErrorCode.NOT_FOUND:
-        params = {"what": request.path}
+        params = {"what": {"vi": f"đường dẫn {request.path}", "en": f"Path {request.path}"},
+                  "hint": {"vi": ". Các đường dẫn của API bắt đầu bằng /api/v1/",
+                           "en": " The API's paths start with /api/v1/."}}
         details = {"path": request.path}
     elif code is ErrorCode.METHOD_NOT_ALLOWED:
         allow = exc.headers.get("Allow", "")
@@ -83,7 +86,10 @@ def _from_http_exception(exc: web.HTTPException, request: web.Request) -> Protoc
         params = {"limit": f"{limit / 1048576:g} MiB"}
         details = {"limit_bytes": limit}
     elif code is ErrorCode.VALIDATION_FAILED:
-        params = {"reason": exc.reason}
+        # aiohttp's own reason phrase is English: say it in words of ours instead.
+        params = {"reason": {"vi": f"yêu cầu HTTP không hợp lệ (mã {exc.status})",
+                             "en": f"the HTTP request is not valid (status {exc.status})"}}
+        details = {"status": exc.status}
     return ProtocolError(code, params, details, status=exc.status, headers=headers)
 
 
@@ -118,16 +124,13 @@ async def read_json(request: web.Request) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as err:
-        raise ProtocolError(ErrorCode.INVALID_JSON, {"reason": str(err)}) from None
+        raise json_error(raw, err) from None
 
 
-def validation_error(err: ValidationError) -> ProtocolError:
-    errors = [
-        {"field": ".".join(str(p) for p in e["loc"]) or "(body)", "error": e["msg"]}
-        for e in err.errors(include_url=False, include_input=False)
-    ]
-    reason = "; ".join(f"{e['field']}: {e['error']}" for e in errors[:5])
-    return ProtocolError(ErrorCode.VALIDATION_FAILED, {"reason": reason}, {"errors": errors})
+def validation_error(err: ValidationError, model: type[BaseModel] | None = None
+                     ) -> ProtocolError:
+    """``VALIDATION_FAILED`` worded per field in both languages (protocol.wording)."""
+    return model_error(err, model)
 
 
 async def read_model(request: web.Request, model: type[M]) -> M:
@@ -135,7 +138,7 @@ async def read_model(request: web.Request, model: type[M]) -> M:
     try:
         return model.model_validate(body)
     except ValidationError as err:
-        raise validation_error(err) from None
+        raise validation_error(err, model) from None
 
 
 # --- ETag / If-Match ---------------------------------------------------------------------

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import builtins
 import datetime as dt
+import re
 import sqlite3
 import uuid
 from pathlib import Path
@@ -26,6 +27,8 @@ from protocol.errors import ErrorCode, ProtocolError
 from protocol.i18n import Lang
 from protocol.models import ChangesPage, OpResult, Record, RecordPage, SyncState, Uuid
 from protocol.schema import CollectionSchema, SchemaRegistry
+from protocol.text import date_value
+from protocol.wording import ID_EXAMPLE, FieldErrors, Problem, invalid, wire_labeller
 
 if TYPE_CHECKING:
     from agent.store.syncing import PendingOp
@@ -105,6 +108,53 @@ class DatasetStore:
                 }
             )
 
+    async def _validate(self, schema: CollectionSchema, data: dict[str, Any]) -> dict[str, Any]:
+        """``schema.validate`` plus, for a code typed where an id is expected (``KH001`` as
+        the customer), which record that code belongs to and its id."""
+        try:
+            return schema.validate(data)
+        except FieldErrors as err:
+            wanted = [p for p in err.problems if p.type == "id_expected" and p.input and p.target]
+            if not wanted:
+                raise
+            await self.readers.run(lambda conn: self._hints(conn, wanted))
+            raise err.again() from None
+
+    def _hints(self, conn: sqlite3.Connection, problems: builtins.list[Problem]) -> None:
+        for problem in problems:
+            self._hint(conn, problem)
+
+    def _hint(self, conn: sqlite3.Connection, problem: Problem) -> None:
+        assert problem.target is not None and problem.input is not None
+        target = self.registry.get(problem.target)
+        key = target.code_key(problem.input)
+        row = rows.find_by_key(conn, target.name, key) if key else None
+        typed, what_vi, what_en = problem.input, target.label_vi.lower(), target.label_en.lower()
+        if row is None:
+            problem.add(f"không có {what_vi} nào mang mã {typed}",
+                        f"no {what_en} has the code {typed}")
+            return
+        data = rows.loads(row["data"]) or {}
+        name = data.get("name") or row["key"]
+        problem.add(f"{typed} là mã của {what_vi} {name} (id {row['id']})",
+                    f"{typed} is the code of the {what_en} {name} (id {row['id']})")
+
+    async def _path_id(self, schema: CollectionSchema, record_id: str) -> None:
+        """``NOT_FOUND`` in words for an id in a path that cannot be an id (a code, say)."""
+        if re.fullmatch(_UUID_CHECK, record_id):
+            return
+        problem = Problem("id", "id_expected", "", "", schema.name, record_id[:80])
+        await self.readers.run(lambda conn: self._hint(conn, problem))
+        vi, en = schema.label_vi.lower(), schema.label_en.lower()
+        raise ProtocolError(
+            ErrorCode.NOT_FOUND,
+            {"what": {"vi": f"{vi} có id {record_id[:80]}",
+                      "en": f"A {en} with the id {record_id[:80]}"},
+             "hint": {"vi": f". Id có dạng {ID_EXAMPLE}{problem.vi}",
+                      "en": f" An id looks like {ID_EXAMPLE}{problem.en}."}},
+            {"collection": schema.name, "id": record_id[:80], "reason": "not_an_id"},
+        )
+
     async def _write(self, action: str, fn: Any) -> Record:
         def run(conn: sqlite3.Connection) -> WriteResult:
             record = fn(conn)
@@ -119,7 +169,7 @@ class DatasetStore:
         self, collection: str, data: dict[str, Any], *, id: str | None = None
     ) -> Record:
         schema = self.schema(collection)
-        clean = schema.validate(data)
+        clean = await self._validate(schema, data)
         record_id = _check_id(id) if id is not None else str(uuid.uuid4())
         ctx = self._ctx()
         return await self._write(
@@ -131,7 +181,8 @@ class DatasetStore:
         self, collection: str, id: str, data: dict[str, Any], *, if_match: int
     ) -> Record:
         schema = self.schema(collection)
-        clean = schema.validate(data)
+        await self._path_id(schema, id)
+        clean = await self._validate(schema, data)
         ctx = self._ctx()
         return await self._write(
             "update",
@@ -142,6 +193,7 @@ class DatasetStore:
 
     async def delete(self, collection: str, id: str, *, if_match: int) -> Record:
         schema = self.schema(collection)
+        await self._path_id(schema, id)
         ctx = self._ctx()
         return await self._write(
             "delete", lambda conn: writes.delete(conn, schema, id, if_match, ctx, self.language)
@@ -155,6 +207,7 @@ class DatasetStore:
 
     async def _set_posted(self, collection: str, id: str, if_match: int, posted: bool) -> Record:
         schema = self.schema(collection)
+        await self._path_id(schema, id)
         ctx = self._ctx()
         return await self._write(
             "post" if posted else "unpost",
@@ -166,6 +219,7 @@ class DatasetStore:
     async def resolve(self, collection: str, id: str, action: str) -> Record:
         """Settle a record in conflict or error: keep_local, take_cloud or discard."""
         schema = self.schema(collection)
+        await self._path_id(schema, id)
         now = utc_now()
 
         def run(conn: sqlite3.Connection) -> Record:
@@ -177,7 +231,7 @@ class DatasetStore:
     # -- reads ------------------------------------------------------------------------------
 
     async def get(self, collection: str, id: str, *, lang: Lang | None = None) -> Record:
-        self.schema(collection)
+        await self._path_id(self.schema(collection), id)
         language = lang or self.language
         return await self.readers.run(
             lambda conn: rows.to_record(rows.fetch_in(conn, collection, id), language)
@@ -197,14 +251,14 @@ class DatasetStore:
         include_deleted: bool = False,
         lang: Lang | None = None,
     ) -> RecordPage:
-        self.schema(collection)
+        schema = self.schema(collection)
         language = lang or self.language
         if sync_state is not None and sync_state not in set(SyncState):
             raise _bad_filter("sync_state", sync_state)
         for name, value in (("date_from", date_from), ("date_to", date_to)):
             if value is not None:
                 try:
-                    dt.date.fromisoformat(value)
+                    date_value(value)
                 except ValueError:
                     raise _bad_filter(name, value) from None
         limit = max(1, min(int(limit), MAX_PAGE))
@@ -214,7 +268,7 @@ class DatasetStore:
             where.append("deleted = 0")
         if key is not None:
             where.append("key = ?")
-            args.append(key)
+            args.append(schema.normalise_key(key))  # kh001 finds KH001
         if q:
             where.append("(key LIKE ? ESCAPE '\\' OR data LIKE ? ESCAPE '\\')")
             pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -369,23 +423,19 @@ class DatasetStore:
 
 
 def _check_id(value: str) -> str:
-    import re
-
     if not isinstance(value, str) or not re.fullmatch(_UUID_CHECK, value):
-        raise ProtocolError(
-            ErrorCode.VALIDATION_FAILED,
-            {"reason": "id must be a lowercase UUID"},
-            {"field": "id"},
-        )
+        raise invalid("id", f"Mã định danh (id) phải có dạng {ID_EXAMPLE} (chữ thường), hoặc "
+                      "bỏ trống để máy chủ tự tạo",
+                      f"The id must look like {ID_EXAMPLE} (lower case), or be left out so "
+                      "the node makes one", "id_expected")
     return value
 
 
 def _bad_filter(name: str, value: str) -> ProtocolError:
-    return ProtocolError(
-        ErrorCode.VALIDATION_FAILED,
-        {"reason": f"{name}={value!r} is not valid"},
-        {"field": name},
-    )
+    vi, en = wire_labeller((name,))
+    shown = value[:80]
+    return invalid(name, f"{vi}: giá trị {shown} không hợp lệ",
+                   f"{en}: the value {shown} is not valid", "query")
 
 
 def _encode_cursor(key: str, record_id: str) -> str:

@@ -7,6 +7,8 @@ import sqlite3
 from dataclasses import dataclass
 from importlib import resources
 
+from protocol.accounting import ACCOUNTING_PACK
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -31,6 +33,13 @@ def migrations() -> list[Migration]:
 LATEST = len(migrations())
 
 
+def _comparison_key(collection: str, key: str) -> str:
+    """SQL function of the migrations: a stored key in its comparison form."""
+    if not isinstance(key, str) or collection not in ACCOUNTING_PACK:
+        return key
+    return ACCOUNTING_PACK.get(collection).normalise_key(key)
+
+
 def schema_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
@@ -44,6 +53,7 @@ def migrate(conn: sqlite3.Connection, target: int | None = None) -> list[int]:
             f"database schema {current} is newer than this program ({LATEST}): upgrade OfficeSync"
         )
     applied: list[int] = []
+    conn.create_function("officesync_key", 2, _comparison_key, deterministic=True)
     for migration in migrations():
         if current < migration.number <= target:
             script = (

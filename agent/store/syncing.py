@@ -171,7 +171,11 @@ def _rejection_params(registry: SchemaRegistry, collection: str, code: ErrorCode
             label = {"vi": schema.label_vi, "en": schema.label_en}
         return {"label": label, "field": details.get("field"), "ref": details.get("ref")}
     if code is ErrorCode.VALIDATION_FAILED:
-        return {"reason": message}
+        # The hub sends its message's parameters (reason in vi and en): the record then
+        # speaks the reader's language; an older hub's message is used without its prefix.
+        sent = details.get("params")
+        reason = sent.get("reason") if isinstance(sent, dict) else None
+        return {"reason": reason if reason else message.split(": ", 1)[-1]}
     return {}
 
 

@@ -15,6 +15,7 @@ from agent.store import rows
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.models import Action, Record, SyncState
 from protocol.schema import CollectionSchema
+from protocol.wording import invalid
 
 
 @dataclass(frozen=True)
@@ -164,10 +165,11 @@ def create(
             (record_id, schema.name, key, rows.dumps(data), schema.date_of(data), ctx.now),
         )
     except sqlite3.IntegrityError:
-        raise ProtocolError(
-            ErrorCode.VALIDATION_FAILED,
-            {"reason": f"id {record_id} is already used"},
-            {"collection": schema.name, "id": record_id},
+        raise invalid(
+            "id", f"Mã định danh (id) {record_id} đã được một bản ghi khác dùng; hãy bỏ trống "
+            "id để máy chủ tự tạo", f"The id {record_id} is already used by another record; "
+            "leave id out so the node makes one", "id_taken",
+            collection=schema.name, id=record_id,
         ) from None
     rows.append_op(
         conn, record_id=record_id, collection=schema.name, action=Action.CREATE,

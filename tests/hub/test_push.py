@@ -137,7 +137,7 @@ async def test_vouchers_need_a_number_and_unknown_collections_fail(node: Node) -
     )
     codes = [r["error"]["code"] for r in results]
     assert codes == ["VALIDATION_FAILED", "NOT_FOUND", "VALIDATION_FAILED"]
-    assert results[0]["error"]["details"]["errors"] == [{"field": "number", "error": "required"}]
+    assert results[0]["error"]["details"]["errors"] == [{"field": "number", "type": "missing"}]
 
 
 async def test_post_and_unpost(node: Node) -> None:
