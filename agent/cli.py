@@ -30,6 +30,7 @@ from agent.cli_text import (
 )
 from agent.config import Config, ConfigError, LogSection, load_config
 from agent.control_api.client import ControlClient, ControlError
+from agent.logs import rate_limit
 from agent.runtime import DataDirBusy
 from protocol.i18n import Lang
 
@@ -104,7 +105,7 @@ def setup_logging(section: LogSection) -> None:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [rate_limit(handler)]  # one line per kind of failure per 10 s
     root.setLevel(section.level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 

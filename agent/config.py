@@ -33,6 +33,10 @@ class LanSection(_Section):
     port: Annotated[int, Field(ge=0, le=65535)] = 8470
     tls: bool = False
     max_body_mb: Annotated[float, Field(gt=0, le=1024)] = 8
+    max_connections: Annotated[int, Field(ge=16, le=100_000)] = 512
+    max_connections_per_ip: Annotated[int, Field(ge=1, le=100_000)] = 64
+    header_timeout_s: Annotated[float, Field(gt=0, le=600)] = 10
+    body_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 60
 
 
 class ControlSection(_Section):

@@ -15,6 +15,9 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from agent.lan_api.http import error_response
+from protocol.errors import ErrorCode, ProtocolError
+
 STATIC_DIR = Path(__file__).parent / "static"
 
 # The files served, with their exact content types (independent of the OS's mime tables).
@@ -46,7 +49,8 @@ def load_pages(directory: Path = STATIC_DIR) -> dict[str, bytes]:
 def _file_response(request: web.Request, name: str) -> web.Response:
     body = request.app[PAGES].get(name)
     if body is None:
-        raise web.HTTPNotFound(text=f"not found: {name}")
+        what = {"vi": f"tệp {name}", "en": f"File {name}"}
+        raise ProtocolError(ErrorCode.NOT_FOUND, {"what": what}, {"path": request.path})
     return web.Response(body=body, content_type=STATIC_FILES[name], charset="utf-8",
                         headers=SECURITY_HEADERS)
 
@@ -64,7 +68,10 @@ async def public_dashboard(request: web.Request, handler: Handler) -> web.Stream
     """Serve the dashboard's routes without a token; every other request goes on as usual."""
     route = request.match_info.route
     if request.match_info.http_exception is None and route.name in ROUTE_NAMES:
-        return await route.handler(request)
+        try:
+            return await route.handler(request)
+        except ProtocolError as err:  # the same JSON error body as the API's
+            return error_response(request, err)
     return await handler(request)
 
 

@@ -15,7 +15,13 @@ from aiohttp.typedefs import Handler, Middleware
 from agent import keys
 from agent.lan_api.http import bearer_token, dumps, error_middleware
 from agent.lan_api.node_routes import OPENAPI
-from agent.lan_api.spec import ApiRoute, build_openapi, public_handlers, register
+from agent.lan_api.spec import (
+    ApiRoute,
+    build_openapi,
+    public_handlers,
+    register,
+    websocket_handlers,
+)
 from protocol.errors import ErrorCode, ProtocolError
 
 # Modules exporting ROUTES: list[ApiRoute]. Add yours here to extend the API.
@@ -29,9 +35,12 @@ def all_routes() -> list[ApiRoute]:
     return routes
 
 
-def auth_middleware(public: frozenset[Handler]) -> Middleware:
-    """Everything but the public routes needs a paired workstation's Bearer token (a browser's
-    WebSocket may pass it as ``?token=``). Checked against memory only, never the database."""
+def auth_middleware(
+    public: frozenset[Handler], websockets: frozenset[Handler] = frozenset()
+) -> Middleware:
+    """Everything but the public routes needs a paired workstation's Bearer token. A browser
+    cannot set headers on a WebSocket, so the WebSocket routes (and only they, when upgrading)
+    also take it as ``?token=``. Checked against memory only, never the database."""
 
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -39,7 +48,7 @@ def auth_middleware(public: frozenset[Handler]) -> Middleware:
         if match.http_exception is not None or match.route.handler in public:
             return await handler(request)
         token = bearer_token(request)
-        if token is None and request.headers.get("Upgrade", "").lower() == "websocket":
+        if token is None and match.route.handler in websockets and _upgrading(request):
             token = request.query.get("token")
         ws_id = request.app[keys.PAIRING].authenticate(token) if token else None
         if ws_id is None:
@@ -52,9 +61,13 @@ def auth_middleware(public: frozenset[Handler]) -> Middleware:
     return authenticate
 
 
+def _upgrading(request: web.Request) -> bool:
+    return request.headers.get("Upgrade", "").lower() == "websocket"
+
+
 def setup_lan_api(app: web.Application, routes: list[ApiRoute] | None = None) -> None:
     routes = all_routes() if routes is None else routes
     app.middlewares.append(error_middleware)
-    app.middlewares.append(auth_middleware(public_handlers(routes)))
+    app.middlewares.append(auth_middleware(public_handlers(routes), websocket_handlers(routes)))
     register(app, routes)
     app[OPENAPI] = dumps(build_openapi(routes))

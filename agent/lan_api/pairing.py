@@ -26,6 +26,9 @@ CODE_LENGTH = 8
 CODE_TTL_S = 600.0
 MAX_FAILURES = 5
 FAILURE_WINDOW_S = 60.0
+# A code used this recently answers PAIRING_CODE_USED (not counted as a wrong guess): the
+# second request of a double click, or a form submitted twice.
+USED_WINDOW_S = 120.0
 
 Clock = Callable[[], float]
 
@@ -89,6 +92,7 @@ class Pairing:
         self._bus = bus
         self._clock = clock
         self._codes: dict[str, float] = {}
+        self._used: dict[str, float] = {}  # code -> when it was used
         self._tokens = tokens
         self._seen: dict[str, float] = {}
         self.limiter = FailureLimiter(clock)
@@ -110,10 +114,23 @@ class Pairing:
         now = self._clock()
         for code in [c for c, exp in self._codes.items() if exp <= now]:
             del self._codes[code]
+        for code in [c for c, at in self._used.items() if at <= now - USED_WINDOW_S]:
+            del self._used[code]
 
-    def _take_code(self, code: str) -> bool:
+    def _take_code(self, code: str) -> tuple[str, float] | None:
+        """The normalised code and its expiry if it is valid; it is then marked used at once
+        (before any await, so a second request of it, even one already running, sees it)."""
         self._prune()
-        return self._codes.pop(normalize_code(code), None) is not None
+        code = normalize_code(code)
+        expires_at = self._codes.pop(code, None)
+        if expires_at is None:
+            return None
+        self._used[code] = self._clock()
+        return code, expires_at
+
+    def _give_back(self, code: str, expires_at: float) -> None:
+        self._used.pop(code, None)
+        self._codes[code] = expires_at
 
     async def pair(self, code: str, name: str, address: str) -> tuple[str, str]:
         """Exchange a valid one-time ``code`` for ``(workstation_id, token)``."""
@@ -125,13 +142,20 @@ class Pairing:
                 {"retry_after": wait},
                 headers={"Retry-After": str(wait)},
             )
-        if not self._take_code(code):
+        taken = self._take_code(code)
+        if taken is None:
+            if normalize_code(code) in self._used:
+                raise ProtocolError(ErrorCode.PAIRING_CODE_USED)
             self.limiter.fail(address)
             raise ProtocolError(ErrorCode.PAIRING_CODE_INVALID)
         ws_id = str(uuid.uuid4())
         token = secrets.token_urlsafe(32)
         digest = hash_token(token)
-        await self._db.add_workstation(ws_id, name, digest, self._clock())
+        try:
+            await self._db.add_workstation(ws_id, name, digest, self._clock())
+        except BaseException:
+            self._give_back(*taken)  # not paired: the code still works
+            raise
         self._tokens[digest] = ws_id
         self._bus.publish({"type": "workstation", "action": "paired", "workstation_id": ws_id})
         return ws_id, token

@@ -64,6 +64,10 @@ def public_handlers(routes: Iterable[ApiRoute]) -> frozenset[Handler]:
     return frozenset(r.handler for r in routes if r.public)
 
 
+def websocket_handlers(routes: Iterable[ApiRoute]) -> frozenset[Handler]:
+    return frozenset(r.handler for r in routes if r.websocket)
+
+
 class _Schemas:
     def __init__(self) -> None:
         self.components: dict[str, Any] = {}

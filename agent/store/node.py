@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, event, update
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
+from agent.store.sqlite import prepare_db_file
+
 T = TypeVar("T")
 
 
@@ -83,7 +85,7 @@ class NodeDB:
         return self._engine
 
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        prepare_db_file(self.path)  # 0640, not the umask's 0644
         engine = create_engine(f"sqlite:///{self.path}", connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _pragmas)
         await asyncio.to_thread(SQLModel.metadata.create_all, engine,

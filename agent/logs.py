@@ -1,0 +1,77 @@
+"""Rate-limited logging: one line per kind of failure per interval.
+
+A failure that repeats (a flood of connections, a full disk, a hub answering garbage) must not
+fill the disk with the same traceback: :class:`RateLimitFilter` lets the first record of a kind
+through, drops the same kind for ``interval_s`` seconds, and the next one that passes says how
+many were dropped. A kind is the logger, the level, the message template (before its
+arguments are filled in) and the exception's type. Records below ``min_level`` (INFO and DEBUG
+by default) are never limited.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+INTERVAL_S = 10.0
+MAX_KINDS = 1000  # kinds remembered at once; the oldest are forgotten beyond
+
+Kind = tuple[str, int, str, str]
+
+
+@dataclass
+class _Seen:
+    passed_at: float
+    suppressed: int = 0
+
+
+class RateLimitFilter(logging.Filter):
+    """Attach to handlers (one instance may serve several: a record is judged once)."""
+
+    def __init__(self, interval_s: float = INTERVAL_S, *, min_level: int = logging.WARNING,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.interval_s = interval_s
+        self.min_level = min_level
+        self._clock = clock
+        self._seen: dict[Kind, _Seen] = {}
+
+    @staticmethod
+    def kind(record: logging.LogRecord) -> Kind:
+        exc = record.exc_info[1] if record.exc_info else None
+        return (record.name, record.levelno, str(record.msg),
+                type(exc).__name__ if exc is not None else "")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        verdict = getattr(record, "_rate_limit_verdict", None)
+        if verdict is None:
+            verdict = self._judge(record)
+            record._rate_limit_verdict = verdict  # type: ignore[attr-defined]
+        return bool(verdict)
+
+    def _judge(self, record: logging.LogRecord) -> bool:
+        if record.levelno < self.min_level:
+            return True
+        key = self.kind(record)
+        now = self._clock()
+        seen = self._seen.get(key)
+        if seen is not None and now - seen.passed_at < self.interval_s:
+            seen.suppressed += 1
+            return False
+        if seen is not None and seen.suppressed:
+            record.msg = (f"{record.getMessage()} [{seen.suppressed} more like this in the "
+                          f"last {now - seen.passed_at:.0f} s were not logged]")
+            record.args = None
+        self._seen.pop(key, None)
+        self._seen[key] = _Seen(now)
+        if len(self._seen) > MAX_KINDS:
+            del self._seen[next(iter(self._seen))]
+        return True
+
+
+def rate_limit(handler: logging.Handler, interval_s: float = INTERVAL_S) -> logging.Handler:
+    """``handler`` with a :class:`RateLimitFilter` (returned for chaining)."""
+    handler.addFilter(RateLimitFilter(interval_s))
+    return handler
