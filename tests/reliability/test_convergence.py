@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestServer
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -41,6 +42,7 @@ from .cluster import DS, check_feed, eventually, hub_feed, latest
 from .conftest import LONG
 from .faultproxy import FaultProxy, Schedule
 
+pytestmark = pytest.mark.reliability
 NODES = 3
 EXAMPLES = int(os.environ.get("OFFICESYNC_PROPERTY_EXAMPLES", 40 if LONG else 10))
 STEPS = 60 if LONG else 40

@@ -37,7 +37,7 @@ from .cluster import (
 from .conftest import LONG, new_hub
 from .faultproxy import FaultProxy, Schedule
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.reliability]
 SEEDS = list(range(1, 7)) if LONG else [1]
 FAULT_SECONDS = float(os.environ.get("OFFICESYNC_FAULT_SECONDS", 60 if LONG else 20))
 CONVERGE_LIMIT = 60.0

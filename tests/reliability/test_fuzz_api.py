@@ -28,7 +28,7 @@ from tests.e2e.procs import NO_KEYRING, NodeProcess, write_node_config
 
 from .conftest import LONG
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.reliability]
 EXAMPLES = int(os.environ.get("OFFICESYNC_FUZZ_EXAMPLES", 400 if LONG else 30))
 DS = "cty-abc"
 TRACE = re.compile(r"Traceback \(most recent call last\)|File \"[^\"]+\.py\", line \d+|"

@@ -26,7 +26,7 @@ from tests.e2e.hub_procs import HubProcess
 from .cluster import COLLECTION, DS, Office, check_feed, eventually, hub_feed, latest, node_records
 from .conftest import LONG
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.reliability]
 KILLS = int(os.environ.get("OFFICESYNC_KILLS", 100 if LONG else 30))
 WRITERS = 4
 SEED = 8
