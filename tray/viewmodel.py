@@ -7,6 +7,7 @@ state and transition is tested in ``tests/tray/test_viewmodel.py``.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -240,10 +241,27 @@ def sync_problem(ds: DatasetStatus, lang: Lang) -> str:
     return text(key, lang, id=ds.id, code=code or "?")
 
 
+#: A menu is as wide as its longest line: a node's advice is wrapped to lines this wide, at
+#: most ``PROBLEM_LINES`` of them (the notification carries the whole text).
+PROBLEM_WIDTH: Final = 64
+PROBLEM_LINES: Final = 4
+
+
+def wrap_problem(message: str) -> list[str]:
+    """``message`` as at most ``PROBLEM_LINES`` lines of ``PROBLEM_WIDTH``, "…" if cut."""
+    lines = textwrap.wrap(message, PROBLEM_WIDTH) or [""]
+    if len(lines) > PROBLEM_LINES:
+        lines = lines[:PROBLEM_LINES]
+        lines[-1] = textwrap.shorten(lines[-1] + " …", PROBLEM_WIDTH - 1, placeholder="") + "…"
+    return lines
+
+
 def _dataset_lines(ds: DatasetStatus, lang: Lang) -> list[MenuEntry]:
     lines = [MenuEntry(_dataset_line(ds, lang), enabled=False)]
     if ds.sync.troubled:
-        lines.append(MenuEntry(f"  ⛔ {sync_problem(ds, lang)}", enabled=False))
+        wrapped = wrap_problem(sync_problem(ds, lang))
+        lines += [MenuEntry(("⚠ " if i == 0 else "    ") + line, enabled=False)
+                  for i, line in enumerate(wrapped)]
     return lines
 
 

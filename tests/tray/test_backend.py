@@ -6,29 +6,27 @@ import pytest
 
 from tray.backend import BackendChoice, Desktop, choose_backend, probe_desktop, select_backend
 
-GTK = {"gtk": True}
-ALL = {"gtk": True, "appindicator": True}
-
 
 @pytest.mark.parametrize(
     ("desktop", "name", "has_menu"),
     [
         # a StatusNotifier host (KDE, GNOME + AppIndicator extension): AppIndicator
-        (Desktop(**ALL, sni_host=True), "appindicator", True),
-        (Desktop(**ALL, sni_host=True, xembed_tray=True), "appindicator", True),
+        (Desktop(gtk=True, appindicator=True, sni_host=True), "appindicator", True),
+        (Desktop(gtk=True, appindicator=True, sni_host=True, xembed_tray=True),
+         "appindicator", True),
         # an XEmbed tray (trayer, stalonetray, older panels): the GTK status icon
-        (Desktop(**ALL, xembed_tray=True), "gtk", True),
-        (Desktop(**GTK, xembed_tray=True), "gtk", True),
+        (Desktop(gtk=True, appindicator=True, xembed_tray=True), "gtk", True),
+        (Desktop(gtk=True, xembed_tray=True), "gtk", True),
         # a host but no AppIndicator typelib, and an XEmbed tray too: GTK still has the menu
-        (Desktop(**GTK, sni_host=True, xembed_tray=True), "gtk", True),
+        (Desktop(gtk=True, sni_host=True, xembed_tray=True), "gtk", True),
         # nothing seen yet (the panel starts after the tray): one that waits for a tray
-        (Desktop(**ALL), "appindicator", True),
-        (Desktop(**GTK), "gtk", True),
+        (Desktop(gtk=True, appindicator=True), "appindicator", True),
+        (Desktop(gtk=True), "gtk", True),
         # no GTK bindings at all: xorg, the last resort, without a menu
         (Desktop(xembed_tray=True), "xorg", False),
         (Desktop(appindicator=True, sni_host=True), "xorg", False),
         # the user's PYSTRAY_BACKEND always wins
-        (Desktop(override="xorg", **ALL, sni_host=True), "xorg", False),
+        (Desktop(override="xorg", gtk=True, appindicator=True, sni_host=True), "xorg", False),
         (Desktop(override="gtk"), "gtk", True),
         # other platforms: pystray's own backend
         (Desktop(platform="win32"), None, True),

@@ -192,8 +192,13 @@ def test_without_a_menu_a_click_opens_the_dashboard_and_the_start_says_so(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     sent: list[tuple[str, str]] = []
+
+    def desktop(title: str, message: str) -> bool:
+        sent.append((title, message))
+        return True
+
     tray = TrayShell(TraySettings(tmp_path, "vi", control_port=0), icon_cls=MenuLessIcon,
-                     notifier=lambda t, m: sent.append((t, m)) is None)
+                     notifier=desktop)
     clicked: list[MenuAction] = []
     tray.post = clicked.append  # type: ignore[method-assign,assignment]
     tray.show(build_view(make_status(), "vi"))
