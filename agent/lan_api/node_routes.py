@@ -65,7 +65,7 @@ ROUTES: list[ApiRoute] = [
              response=InfoResponse),
     ApiRoute("POST", "/pair", pair, "Pair a workstation with a one-time code (201)",
              public=True, request=PairRequest, response=PairResponse, status=201,
-             errors=(400, 403, 413, 415, 422, 429)),
+             errors=(403, 409, 429)),
     ApiRoute("GET", "/datasets", datasets, "Datasets hosted, each with `connected`",
              response=DatasetsResponse),
     ApiRoute("GET", "/openapi.json", openapi, "This document", public=True),

@@ -21,6 +21,12 @@ from protocol.errors import ErrorBody
 from protocol.version import PACKAGE_VERSION, PROTOCOL_VERSION
 
 API_PREFIX = "/api/v1"
+# Answers every route may give, declared without each route listing them: 400 for a request
+# the HTTP parser refuses (a URL or header over 8 KB, garbage) or a WebSocket route called
+# without upgrading; with a JSON body, also 408 (body too slow), 413 (too large), 415 (not
+# JSON), 400 (malformed JSON) and 422 (valid JSON, invalid content).
+ALWAYS = frozenset({400})
+WITH_BODY = frozenset({400, 408, 413, 415, 422})
 _PARAM = re.compile(r"\{(\w+)(?::[^}]*)?\}")
 
 
@@ -99,7 +105,9 @@ def _operation(route: ApiRoute, schemas: _Schemas) -> dict[str, Any]:
         ok["content"] = {"application/json": {"schema": schemas.ref(route.response)}}
     error = {"description": "Error", "content": {"application/json": {
         "schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
-    codes = set(route.errors) | ({401} if not route.public else set())
+    codes = set(route.errors) | ALWAYS | ({401} if not route.public else set())
+    if route.request is not None:
+        codes |= WITH_BODY
     slug = re.sub(r"\W+", "_", route.path).strip("_")
     op: dict[str, Any] = {
         "summary": route.summary,

@@ -23,7 +23,7 @@ from agent.lan_api.guard import ConnectionTable, Limits, Verdict
 from agent.lan_api.listener import LISTENING, Guard, raise_fd_limit
 from agent.logs import RateLimitFilter
 from agent.tls import pinned_fingerprint
-from tests.agent.conftest import FakeClock, make_config
+from tests.agent.conftest import AppClient, FakeClock, make_config
 
 UNIT = Path(__file__).resolve().parents[2] / "installer" / "linux" / "officesync.service"
 PARTIAL = b"GET /api/v1/info HTTP/1.1\r\nHost: node\r\n"  # headers never finished
@@ -302,3 +302,16 @@ def test_log_filter_judges_a_record_once_for_all_handlers() -> None:
     record = _record("boom")
     assert limit.filter(record) and limit.filter(record)  # the second handler sees it too
     assert not limit.filter(_record("boom"))
+
+
+# --- JSON errors where aiohttp answered plain text -----------------------------------------
+
+
+async def test_an_unknown_static_file_answers_the_json_error(lan: AppClient) -> None:
+    for lang, words in (("vi", "Không tìm thấy tệp nope.js"), ("en", "File nope.js not found")):
+        resp = await lan.get("/static/nope.js", headers={"Accept-Language": lang})
+        assert resp.status == 404 and resp.content_type == "application/json"
+        error = (await resp.json())["error"]
+        assert error["code"] == "NOT_FOUND" and words in error["message"]
+        assert error["details"] == {"path": "/static/nope.js"}
+    assert (await lan.get("/static/app.js")).status == 200

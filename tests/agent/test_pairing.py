@@ -7,10 +7,16 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 
 import aiohttp
+import pytest
 
 from agent.app import NodeContext, build_context, create_lan_app
 from agent.config import Config
-from agent.lan_api.pairing import CODE_ALPHABET, FailureLimiter, normalize_code
+from agent.lan_api.pairing import (
+    CODE_ALPHABET,
+    USED_WINDOW_S,
+    FailureLimiter,
+    normalize_code,
+)
 from tests.agent.conftest import (
     DATASET,
     AppClient,
@@ -43,7 +49,9 @@ def test_codes_are_typed_forgivingly(ctx: NodeContext) -> None:
     assert code.as_json()["expires_at"].endswith("Z")
 
 
-async def test_code_pairs_once_and_token_works(lan: AppClient, ctx: NodeContext) -> None:
+async def test_code_pairs_once_and_token_works(
+    lan: AppClient, ctx: NodeContext, clock: FakeClock
+) -> None:
     code = ctx.pairing.issue_code().code
     resp = await lan.post(PAIR, json={"code": code.lower(), "name": "Kế toán 1"})
     assert resp.status == 201
@@ -53,8 +61,12 @@ async def test_code_pairs_once_and_token_works(lan: AppClient, ctx: NodeContext)
     assert (await lan.get(RECORDS, headers=auth)).status == 200
 
     again = await lan.post(PAIR, json={"code": code, "name": "Kế toán 2"})
-    assert again.status == 403
-    assert (await again.json())["error"]["code"] == "PAIRING_CODE_INVALID"
+    assert again.status == 409  # a moment later: "already used", no second token
+    assert (await again.json())["error"]["code"] == "PAIRING_CODE_USED"
+    clock.advance(USED_WINDOW_S)
+    later = await lan.post(PAIR, json={"code": code, "name": "Kế toán 2"})
+    assert later.status == 403
+    assert (await later.json())["error"]["code"] == "PAIRING_CODE_INVALID"
 
 
 async def test_code_expires_after_ten_minutes(
@@ -82,6 +94,56 @@ async def test_sixth_wrong_code_in_a_minute_is_rate_limited(
     assert error["code"] == "RATE_LIMITED" and "60 seconds" in error["message"]
     clock.advance(60)
     assert (await lan.post(PAIR, json={"code": good, "name": "x"})).status == 201
+
+
+async def test_a_double_click_is_not_a_wrong_guess(
+    lan: AppClient, ctx: NodeContext
+) -> None:
+    for _ in range(4):  # four wrong guesses: one more would lock the address out
+        assert (await lan.post(PAIR, json={"code": "WRONG234", "name": "x"})).status == 403
+    code = ctx.pairing.issue_code().code
+    first, second = await asyncio.gather(  # the same code submitted twice at once
+        lan.post(PAIR, json={"code": code, "name": "Kế toán"}),
+        lan.post(PAIR, json={"code": code, "name": "Kế toán"},
+                 headers={"Accept-Language": "en"}),
+    )
+    assert sorted([first.status, second.status]) == [201, 409]
+    loser = first if first.status == 409 else second
+    error = (await loser.json())["error"]
+    assert error["code"] == "PAIRING_CODE_USED"
+    assert ("clicked twice" in error["message"]) or ("bấm hai lần" in error["message"])
+    assert len(await ctx.pairing.workstations()) == 1  # one workstation, one token
+    # Not counted: the address may still pair with the next code.
+    resp = await lan.post(PAIR, json={"code": ctx.pairing.issue_code().code, "name": "y"})
+    assert resp.status == 201
+
+
+async def test_a_failed_pairing_gives_the_code_back(
+    lan: AppClient, ctx: NodeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code = ctx.pairing.issue_code().code
+
+    async def broken(*args: object) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ctx.node_db, "add_workstation", broken)
+        assert (await lan.post(PAIR, json={"code": code, "name": "x"})).status == 500
+    assert (await lan.post(PAIR, json={"code": code, "name": "x"})).status == 201
+
+
+async def test_url_token_works_only_on_the_websocket_route(
+    lan: AppClient, auth: dict[str, str]
+) -> None:
+    token = auth["Authorization"].removeprefix("Bearer ")
+    upgrade = {"Upgrade": "websocket", "Connection": "Upgrade"}
+    resp = await lan.get(f"{RECORDS}?token={token}", headers=upgrade)
+    assert resp.status == 401  # tokens in URLs end up in logs: only where browsers need them
+    resp = await lan.get(f"/api/v1/datasets?token={token}")
+    assert resp.status == 401
+    ws = await lan.ws_connect(f"/api/v1/events?token={token}")
+    assert not ws.closed
+    await ws.close()
 
 
 async def test_bad_pair_bodies(lan: AppClient) -> None:
