@@ -8,6 +8,7 @@ PYTEST_ARGS ?=
 .PHONY: setup run test lint typecheck pytest clean
 
 $(STAMP): pyproject.toml
+	bash scripts/system-deps.sh  # first: the tray extra builds PyGObject against its headers
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,tray]'

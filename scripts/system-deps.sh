@@ -3,8 +3,13 @@
 # Idempotent and quick when everything is already there.
 set -euo pipefail
 
+# The tray's menu on Linux: PyGObject (built by pip from its sdist: headers and pkg-config),
+# the GTK 3 and Ayatana AppIndicator typelibs; its smoke test clicks with xdotool and runs a
+# private dbus-daemon session bus.
+tray=(pkg-config gcc libgirepository1.0-dev libcairo2-dev gir1.2-gtk-3.0
+      gir1.2-ayatanaappindicator3-0.1 xdotool dbus-daemon fonts-dejavu-core)
 need=()
-for pkg in xvfb trayer x11-utils systemd iproute2 wixl msitools chromium; do
+for pkg in xvfb trayer x11-utils systemd iproute2 wixl msitools chromium "${tray[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

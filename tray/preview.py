@@ -1,32 +1,23 @@
-"""Pictures of the tray for the docs, drawn from the same view-model and icons the tray uses.
+"""The icon legend for the docs, drawn from the same view-model and icons the tray uses.
 
-``python -m tray.preview docs/img`` writes ``tray-icons.png`` (every state at 16-64 px, with
-its tooltip in both languages) and ``tray-menu.png`` (the menu as the view-model builds it for
-a sample status; pystray's menus are native widgets that Xvfb without GTK cannot show, so the
-menu is rendered here with Pillow).
+``python -m tray.preview docs/img`` writes ``tray-icons.png`` (every state at 16-64 px on
+light and dark panels, with its label in both languages). The menu picture,
+``tray-menu.png``, is a screenshot of the real GTK menu taken by the smoke test
+(``OFFICESYNC_TRAY_SCREENSHOT_DIR=docs/img pytest tests/tray/test_smoke.py``).
 """
 
 from __future__ import annotations
 
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Final
 
 from PIL import Image, ImageDraw, ImageFont
 
 from tray.icons import state_icon
-from tray.status import parse_status
-from tray.viewmodel import (
-    ICONS,
-    MenuEntry,
-    PairingCode,
-    TrayState,
-    build_menu,
-    state_label,
-)
+from tray.viewmodel import ICONS, TrayState, state_label
 
-SIZES: Final = (16, 24, 32, 48, 64)
+SIZES: Final = (16, 22, 24, 32, 48, 64)
 FONT_PATHS: Final = (
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
     "C:/Windows/Fonts/segoeui.ttf",
@@ -64,57 +55,10 @@ def render_sheet() -> Image.Image:
     return sheet
 
 
-def sample_menu() -> tuple[MenuEntry, ...]:
-    status = parse_status({
-        "online": True, "connectivity": "online", "workstations": 4, "version": "0.1.0",
-        "datasets": [
-            {"id": "cty-abc", "connected": True,
-             "counts": {"synced": 1200, "pending": 3, "error": 1, "conflict": 1}},
-            {"id": "cty-xyz", "connected": True, "counts": {"synced": 310}},
-        ],
-    })
-    expires = datetime(2030, 1, 1, 10, 30).astimezone()
-    return build_menu(status, "vi", pairing=PairingCode("482913", expires))
-
-
-def render_menu(entries: tuple[MenuEntry, ...], state: TrayState) -> Image.Image:
-    """A desktop-style popup menu under a panel holding the icon."""
-    font, pad, line = _font(15), 14, 28
-    width = 40 + max(int(font.getlength(e.text)) for e in entries) + 2 * pad
-    rows = [(e, 9 if e.separator else line) for e in entries]
-    height = 40 + sum(h for _, h in rows) + 12
-    image = Image.new("RGBA", (width + 40, height), "#dadce0")
-    draw = ImageDraw.Draw(image)
-    draw.rectangle((0, 0, width + 40, 31), fill="#202124")
-    image.alpha_composite(state_icon(state, 24), (width + 8, 4))
-    draw.rectangle((10, 36, 10 + width, height - 6), fill="white", outline="#9aa0a6")
-    y = 42
-    for entry, h in rows:
-        if entry.separator:
-            draw.line((18, y + 4, width + 2, y + 4), fill="#dadce0", width=1)
-        else:
-            colour = "#202124" if entry.enabled else "#80868b"
-            if entry.checked is not None:
-                box = (22, y + 8, 34, y + 20)
-                draw.rectangle(box, outline=colour, width=2)
-                if entry.checked:
-                    draw.line((24, y + 14, 28, y + 18, 33, y + 9), fill="#1a73e8", width=3)
-            text_font = _font(15) if not entry.default else _bold(15)
-            draw.text((10 + pad + 30, y + 5), entry.text, font=text_font, fill=colour)
-        y += h
-    return image
-
-
-def _bold(size: int) -> Font:
-    bold = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
-    return ImageFont.truetype(bold, size) if Path(bold).exists() else _font(size)
-
-
 def main(argv: list[str]) -> int:
     out = Path(argv[0] if argv else "docs/img")
     out.mkdir(parents=True, exist_ok=True)
     render_sheet().save(out / "tray-icons.png")
-    render_menu(sample_menu(), TrayState.ATTENTION).save(out / "tray-menu.png")
     return 0
 
 

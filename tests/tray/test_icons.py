@@ -78,3 +78,10 @@ def test_glyph_survives_at_16px() -> None:
 def test_icons_are_cached_and_not_redrawn() -> None:
     spec = ICONS[TrayState.IDLE]
     assert render_icon(spec, 32) is render_icon(spec, 32)
+
+
+def test_the_docs_legend_has_a_row_per_state() -> None:
+    from tray.preview import render_sheet
+
+    sheet = render_sheet()
+    assert sheet.height == 72 * len(TrayState) + 10
