@@ -32,6 +32,7 @@ FD_LIMIT = 1024
 FLOOD = [("127.0.0.2", 100)] + [(f"127.0.0.{10 + i}", 50) for i in range(20)]  # 1,100
 PARTIAL = b"GET /api/v1/info HTTP/1.1\r\nHost: node\r\nUser-Agent: slow"
 HEADER_TIMEOUT_S = 3.0
+FLOOD_BUDGET_S = 30.0  # opening the flood's sockets stops after this, whatever is left
 # Run `officesync serve` with the descriptor limit lowered before Python starts the node.
 LIMITED = (
     "import resource, runpy, sys; "
@@ -74,10 +75,14 @@ def _host_port(url: str) -> tuple[str, int]:
 def _flood(host: str, port: int) -> tuple[list[socket.socket], int]:
     opened: list[socket.socket] = []
     failed = 0
+    deadline = time.monotonic() + FLOOD_BUDGET_S
     for source, count in FLOOD:
         for _ in range(count):
+            if time.monotonic() > deadline:
+                failed += 1
+                continue
             try:
-                sock = socket.create_connection((host, port), timeout=2,
+                sock = socket.create_connection((host, port), timeout=1,
                                                 source_address=(source, 0))
                 sock.sendall(PARTIAL)
                 opened.append(sock)
