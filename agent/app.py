@@ -275,9 +275,10 @@ async def _run_locked(
         notifier.stopping()
         log.info("shutting down")
     finally:
-        # The config watcher first (it may be swapping the sync engine), then sync (no hub
-        # traffic after "shutting down"), then the servers; stores close last.
-        steps = [*reversed(services), _sync_closer(ctx), *(r.cleanup for r in reversed(runners))]
+        # Sync first (no hub traffic after "shutting down"; a config reload still swapping
+        # the engine then starts nothing), the config watcher and other services, then the
+        # servers; stores close last.
+        steps = [_sync_closer(ctx), *reversed(services), *(r.cleanup for r in reversed(runners))]
         await _shutdown(steps, SHUTDOWN_TIMEOUT_S)
         await ctx.close()
         remove_runtime(config.data_dir, pid)
@@ -299,8 +300,11 @@ async def _shutdown(steps: list[Callable[[], Awaitable[None]]], budget: float) -
     deadline = time.monotonic() + budget
     for step in steps:
         left = max(0.5, deadline - time.monotonic())
+        began = time.monotonic()
         try:
             await asyncio.wait_for(step(), left)
+            log.debug("shutdown: %s in %.2f s", getattr(step, "__qualname__", step),
+                      time.monotonic() - began)
         except TimeoutError:
             log.warning("shutdown: %s took over %.1f s; going on",
                         getattr(step, "__qualname__", step), left)

@@ -57,6 +57,8 @@ class LiveSync:
         return self.target.failing_tasks()
 
     async def replace(self, target: SyncControl) -> None:
+        """Swap in ``target`` (an engine not started yet): the old engine stops first, so
+        two never sync at once; if the node is stopping, ``target`` never starts."""
         if self.closed:  # the node stopped while the new side was being built
             if isinstance(target, SyncEngine):
                 await target.stop()
@@ -68,6 +70,8 @@ class LiveSync:
                 await old.stop()
             finally:
                 self._retiring.discard(old)
+        if isinstance(target, SyncEngine) and not self.closed:
+            await target.start()
 
     async def close(self) -> None:
         """Stop the current engine and any replaced one whose stop was interrupted."""
@@ -96,7 +100,8 @@ async def apply_config(ctx: NodeContext, old: Config, new: Config) -> ConfigDiff
             await ctx.sync.target.add_dataset(dataset_id)
     if (any(key.startswith("cloud.") for key in diff.live) and isinstance(ctx.sync, LiveSync)
             and not ctx.sync.closed):
-        await ctx.sync.replace(await make_sync(ctx.config, ctx.stores, ctx.node_db, ctx.bus))
+        await ctx.sync.replace(
+            await make_sync(ctx.config, ctx.stores, ctx.node_db, ctx.bus, start=False))
     if diff.live:
         log.info("config reloaded; applied live: %s", ", ".join(diff.live))
     if diff.needs_restart:

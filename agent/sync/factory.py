@@ -25,8 +25,10 @@ async def hub_settings(node_db: NodeDB) -> dict[str, Any]:
 
 
 async def make_sync(
-    config: Config, stores: StoreManager, node_db: NodeDB, bus: EventBus
+    config: Config, stores: StoreManager, node_db: NodeDB, bus: EventBus, *, start: bool = True
 ) -> SyncControl:
+    """The sync side for ``config``; an engine is started unless ``start`` is false (then its
+    owner starts it, e.g. :meth:`agent.lifecycle.LiveSync.replace` unless the node stops)."""
     online = bool(await node_db.get_setting(ONLINE_SETTING, True))
     hub = await hub_settings(node_db)
     url = config.cloud.url or hub.get("url")
@@ -51,5 +53,6 @@ async def make_sync(
         long_poll=config.cloud.long_poll_s,
         max_backoff=config.cloud.max_backoff_s,
     )
-    await engine.start()
+    if start:
+        await engine.start()
     return engine
