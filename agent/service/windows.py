@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 from agent.config import Config, load_config
+from agent.logs import rate_limit
 from agent.service.stop import StopRequest
 
 try:  # pragma: no cover - only on Windows with pywin32
@@ -189,7 +190,7 @@ if HAVE_PYWIN32:  # pragma: no cover - exercised on Windows only
         def SvcDoRun(self) -> None:  # noqa: N802
             handler = logging.handlers.NTEventLogHandler(SERVICE_NAME)
             handler.setLevel(logging.WARNING)
-            logging.getLogger().addHandler(handler)
+            logging.getLogger().addHandler(rate_limit(handler))  # no Event Log flood
             servicemanager.LogInfoMsg(f"{SERVICE_NAME}: starting with {self.config_path}")
             try:
                 asyncio.run(
