@@ -52,7 +52,8 @@ async def test_unreachable_node_is_one_clear_error(unused_tcp_port: int) -> None
             await client.info()
     assert caught.value.code is ErrorCode.UNAVAILABLE
     assert caught.value.status == 0
-    assert caught.value.message.startswith(f"Cannot reach the server at {url}")
+    assert caught.value.message.startswith(f"Cannot reach the node at {url}: is it running?")
+    assert "Connect call failed" not in caught.value.message  # no aiohttp text
 
 
 def _cli(home: Path, *args: str) -> tuple[int, str, str]:
