@@ -87,6 +87,14 @@ op_results = sa.Table(
     sa.Column("result", sa.Text, nullable=False),  # the first answer, JSON
 )
 
+# Small facts about the database itself, e.g. the form its stored keys are in.
+meta = sa.Table(
+    "hub_meta",
+    metadata,
+    sa.Column("key", sa.String(63), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
 series = sa.Table(
     "hub_series",
     metadata,
@@ -164,3 +172,6 @@ def _configure_sqlite(engine: Engine) -> None:
 
 def create_schema(engine: Engine) -> None:
     metadata.create_all(engine)
+    from hub.records import upgrade_key_form  # records imports this module
+
+    upgrade_key_form(engine)

@@ -12,8 +12,9 @@ import orjson
 import sqlalchemy as sa
 
 from hub import bulk
-from hub.db import changes, datasets, op_results, records, series
+from hub.db import changes, datasets, meta, op_results, records, series
 from hub.push import Plan, Planner, Row, prepare_batch
+from protocol.accounting import ACCOUNTING_PACK
 from protocol.digest import digest_buckets
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.i18n import Lang
@@ -203,3 +204,52 @@ def lease(conn: sa.Connection, dataset: str, name: str, count: int) -> dict[str,
     else:
         conn.execute(series.update().where(key).values(next=start + count))
     return {"series": name, "start": int(start), "end": int(start) + count - 1}
+
+
+KEY_FORM = "1"  # protocol.text: codes NFKC, trimmed, upper-cased, invisible characters dropped
+_KEY_BATCH = 5000
+
+
+def _key_updates(rows: list[Any]) -> list[dict[str, str]]:
+    updates = []
+    for r in rows:
+        if r.collection in ACCOUNTING_PACK:
+            folded = ACCOUNTING_PACK.get(r.collection).normalise_key(r.key)
+            if folded != r.key:
+                updates.append({"d": r.dataset, "i": r.id, "k": folded})
+    return updates
+
+
+def upgrade_key_form(engine: sa.Engine) -> int:
+    """Once per database: put keys stored by an older hub (``kh001``, ``ＫＨ００１``) in the
+    comparison form new pushes use, so the unique-key check finds them. Returns the number
+    of keys changed; idempotent (two hubs starting at once both find nothing left to do)."""
+    with engine.connect() as conn:
+        done = conn.execute(sa.select(meta.c.value).where(meta.c.key == "key_form")).scalar()
+    if done == KEY_FORM:
+        return 0
+    changed, after = 0, ("", "")
+    update = sa.update(records).where(
+        records.c.dataset == sa.bindparam("d"), records.c.id == sa.bindparam("i")
+    ).values(key=sa.bindparam("k"))
+    while True:
+        with engine.connect().execution_options(write=True) as conn, conn.begin():
+            rows = conn.execute(
+                sa.select(records.c.dataset, records.c.id, records.c.collection, records.c.key)
+                .where(sa.tuple_(records.c.dataset, records.c.id) > sa.tuple_(*after))
+                .order_by(records.c.dataset, records.c.id).limit(_KEY_BATCH)
+            ).all()
+            updates = _key_updates(list(rows))
+            if updates:
+                conn.execute(update, updates)
+            changed += len(updates)
+        if len(rows) < _KEY_BATCH:
+            break
+        after = (rows[-1].dataset, rows[-1].id)
+    try:
+        with engine.connect().execution_options(write=True) as conn, conn.begin():
+            conn.execute(sa.delete(meta).where(meta.c.key == "key_form"))
+            conn.execute(sa.insert(meta).values(key="key_form", value=KEY_FORM))
+    except sa.exc.IntegrityError:
+        pass  # another hub on the same database recorded it first
+    return changed

@@ -289,6 +289,7 @@ async def test_every_error_path_speaks_the_request_language(
     lan: AppClient, ctx: NodeContext, auth: dict[str, str], setup: dict[str, Any],
 ) -> None:
     cases = _cases(setup)
+    failures: list[str] = []
     for case in cases:
         for lang in ("vi", "en"):
             kwargs = {k: v for k, v in case.kwargs.items() if k != "headers"}
@@ -297,8 +298,13 @@ async def test_every_error_path_speaks_the_request_language(
                 headers = {**auth, **headers}
             resp = await lan.request(case.method, case.path, headers=headers, **kwargs)
             text = await resp.text()
-            assert resp.status == case.status, (case.name, lang, resp.status, text)
-            check_body(case, lang, await resp.json(), text)
+            try:
+                assert resp.status == case.status, (case.name, lang, resp.status, text)
+                check_body(case, lang, await resp.json(), text)
+            except AssertionError as err:
+                failures.append(f"{case.name} [{lang}]: {err}")
+    print(f"{len(cases)} error paths x 2 languages, {len(failures)} failing")
+    assert not failures, "\n".join(failures)
     assert len(cases) >= 70
 
 
