@@ -53,7 +53,12 @@ def check_dataset_id(dataset: str) -> str:
     except ValidationError:
         raise ProtocolError(
             ErrorCode.VALIDATION_FAILED,
-            {"reason": f"dataset id '{dataset}' must match [a-z0-9][a-z0-9_-]{{0,62}}"},
+            {"reason": {
+                "vi": f"mã dữ liệu kế toán '{dataset}' chỉ được gồm chữ thường a-z, chữ số, "
+                      "dấu - và _, bắt đầu bằng chữ hoặc số, tối đa 63 ký tự (ví dụ cty-abc)",
+                "en": f"the dataset id '{dataset}' may hold only lower-case letters a-z, "
+                      "digits, - and _, start with a letter or digit, at most 63 characters "
+                      "(e.g. cty-abc)"}},
             {"dataset": dataset},
         ) from None
 

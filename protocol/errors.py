@@ -146,8 +146,8 @@ MESSAGES: dict[ErrorCode, tuple[str, str]] = {
         "Reconnect it; its unsynced changes are kept.",
     ),
     ErrorCode.DATASET_NOT_FOUND: (
-        "Không tìm thấy dữ liệu kế toán {dataset}",
-        "Accounting dataset {dataset} was not found.",
+        "Không tìm thấy dữ liệu kế toán {dataset}{hint}",
+        "Accounting dataset {dataset} was not found.{hint}",
     ),
     ErrorCode.UNAUTHORIZED: (
         "Chưa xác thực hoặc mã truy cập không hợp lệ. Hãy ghép nối lại máy trạm",

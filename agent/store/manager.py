@@ -83,7 +83,13 @@ class StoreManager:
             return store
         if _DATASET_ID.match(dataset_id) and self.path_of(dataset_id).exists():
             raise ProtocolError(ErrorCode.DATASET_NOT_CONNECTED, {"dataset": dataset_id})
-        raise ProtocolError(ErrorCode.DATASET_NOT_FOUND, {"dataset": dataset_id})
+        hosted = ", ".join(sorted(self._open)) or "—"
+        raise ProtocolError(
+            ErrorCode.DATASET_NOT_FOUND,
+            {"dataset": dataset_id[:80],
+             "hint": {"vi": f". Máy chủ này có: {hosted}", "en": f" This node has: {hosted}."}},
+            {"dataset": dataset_id[:80], "datasets": sorted(self._open)},
+        )
 
     def connected(self) -> list[DatasetStore]:
         return list(self._open.values())

@@ -110,9 +110,10 @@ async def test_messages_follow_accept_language_else_config(
 ) -> None:
     path = "/api/v1/datasets/nope/records/customers"
     default = await error_of(await lan.get(path, headers=auth), 404)
-    assert default["message"] == "Không tìm thấy dữ liệu kế toán nope"  # node.language = vi
+    # node.language = vi; the node names the datasets it has
+    assert default["message"] == "Không tìm thấy dữ liệu kế toán nope. Máy chủ này có: cty-abc"
     en = await error_of(await lan.get(path, headers={**auth, "Accept-Language": "en-US"}), 404)
-    assert en["message"] == "Accounting dataset nope was not found."
+    assert en["message"] == "Accounting dataset nope was not found. This node has: cty-abc."
     vi = await error_of(
         await lan.get(path, headers={**auth, "Accept-Language": "en;q=0.5, vi"}), 404)
     assert vi["message"] == default["message"]
