@@ -143,6 +143,8 @@ def serve(config_path: Path, lang: str | None) -> None:
         acquire_data_dir(config.data_dir)  # before anything is opened or written
     except DataDirBusy as busy:
         fail(busy_message(busy, say), EXIT_BUSY)
+    except OSError as err:  # the data dir cannot be made or written
+        fail(start_failure(err, say))
     if config.log.file is not None and not config.log.file.is_absolute() and config.source:
         config.log.file = config.source.parent / config.log.file
     setup_logging(config.log)
