@@ -117,6 +117,24 @@ async def _open(port: int, source: str = "127.0.0.1", **kw: Any) -> tuple[
     return await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0), **kw)
 
 
+async def _served(port: int, source: str, tls: bool = False) -> tuple[
+        asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection that made one request and stays open (idle keep-alive)."""
+    context = None
+    if tls:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    reader, writer = await _open(port, source, ssl=context)
+    writer.write(b"GET /api/v1/info HTTP/1.1\r\nHost: node\r\n\r\n")
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length")))
+    await reader.readexactly(length)
+    return reader, writer
+
+
 async def _closed_within(reader: asyncio.StreamReader, seconds: float) -> bool:
     """True when the server closes (EOF or reset) within ``seconds``."""
     try:
@@ -159,18 +177,23 @@ async def test_trickled_headers_do_not_extend_the_deadline(
 ) -> None:
     _ctx, port, _guard = node
     reader, writer = await _open(port)
-    started = time.monotonic()
-    for byte in PARTIAL:
-        if reader.at_eof() or writer.is_closing():
-            break
+
+    async def trickle() -> None:  # one byte every 50 ms: 2 s for the whole partial request
         with contextlib.suppress(ConnectionError):
-            writer.write(bytes([byte]))
-            await writer.drain()
-        await asyncio.sleep(0.05)
-        if time.monotonic() - started > 3:
-            break
-    assert await _closed_within(reader, 3.0)
-    assert time.monotonic() - started < 2.5  # closed at ~0.5 s, not kept alive by each byte
+            for byte in PARTIAL:
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await asyncio.sleep(0.05)
+
+    task = asyncio.create_task(trickle())
+    started = time.monotonic()
+    try:
+        assert await _closed_within(reader, 3.0)
+        assert time.monotonic() - started < 1.5  # closed at ~0.5 s, not kept alive by bytes
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def test_a_slow_body_gets_408_json(node: tuple[NodeContext, int, Guard]) -> None:
@@ -179,9 +202,12 @@ async def test_a_slow_body_gets_408_json(node: tuple[NodeContext, int, Guard]) -
     writer.write(b"POST /api/v1/pair HTTP/1.1\r\nHost: node\r\nContent-Type: application/json\r\n"
                  b"Content-Length: 100\r\n\r\n{\"code\":")
     async with asyncio.timeout(3):
-        answer = await reader.read()
-    head, _, body = answer.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 408"), answer
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length")))
+        body = await reader.readexactly(length)
+    assert head.startswith(b"HTTP/1.1 408"), head
+    assert b"Connection: close" in head
     assert b"application/json" in head
     error = json.loads(body)["error"]
     assert error["code"] == "REQUEST_TIMEOUT" and "quá chậm" in error["message"]
@@ -192,7 +218,7 @@ async def test_per_address_cap_refuses_at_once_other_devices_get_in(
     node: tuple[NodeContext, int, Guard]
 ) -> None:
     _ctx, port, guard = node
-    held = [await _open(port, "127.0.0.2") for _ in range(8)]
+    held = [await _served(port, "127.0.0.2") for _ in range(8)]  # no header clock
     extra = await _open(port, "127.0.0.2")
     assert await _closed_within(extra[0], 0.3)  # refused at once, not after the timeout
     assert (await _get(port))[0] == 200  # from 127.0.0.1
@@ -207,7 +233,7 @@ async def test_total_cap_makes_room_by_closing_the_oldest_idle(
     _ctx, port, guard = node
     idle = []
     for i in range(16):  # 2 addresses x 8: the total cap, no address over its own
-        idle.append(await _open(port, f"127.0.0.{3 + i % 2}"))
+        idle.append(await _served(port, f"127.0.0.{3 + i % 2}"))
     async with asyncio.timeout(2):
         while guard.stats["open"] < 16:  # noqa: ASYNC110 - the server side accepts them
             await asyncio.sleep(0.01)
@@ -259,11 +285,15 @@ async def test_tls_connections_are_counted_and_timed_before_the_handshake(
         assert guard is not None and ctx.tls is not None
         pin = pinned_fingerprint(ctx.tls.fingerprint_sha256)
         assert (await _get(port, scheme="https", ssl=pin))[0] == 200
-        held = [await _open(port, "127.0.0.5") for _ in range(8)]  # TCP only, no ClientHello
-        extra = await _open(port, "127.0.0.5")
-        assert await _closed_within(extra[0], 0.3)
+        held = [await _served(port, "127.0.0.5", tls=True) for _ in range(8)]
+        extra = await _open(port, "127.0.0.5")  # TCP only, no ClientHello
+        assert await _closed_within(extra[0], 0.3)  # refused before any handshake
         assert guard.stats["refused_address"] == 1
-        assert await _closed_within(held[0][0], 3.0)  # handshake never started: closed
+        for _reader, writer in held:
+            writer.close()
+        silent = await _open(port, "127.0.0.6")
+        assert await _closed_within(silent[0], 3.0)  # handshake never started: closed
+        assert guard.stats["header_timeouts"] >= 1
         status, body = await _get(port, "/api/v1/datasets", scheme="https", ssl=pin)
         assert status == 401 and body["error"]["code"] == "UNAUTHORIZED"
     finally:
