@@ -345,3 +345,31 @@ async def test_an_unknown_static_file_answers_the_json_error(lan: AppClient) -> 
         assert error["code"] == "NOT_FOUND" and words in error["message"]
         assert error["details"] == {"path": "/static/nope.js"}
     assert (await lan.get("/static/app.js")).status == 200
+
+
+def test_the_node_log_is_rate_limited(tmp_path: Path) -> None:
+    from agent.cli import setup_logging
+    from agent.config import LogSection
+
+    root = logging.getLogger()
+    saved, level = root.handlers[:], root.level
+    log_file = tmp_path / "node.log"
+    try:
+        setup_logging(LogSection(level="INFO", file=log_file))
+        flood = logging.getLogger("asyncio")
+        for _ in range(5000):
+            try:
+                raise OSError(24, "Too many open files")
+            except OSError:
+                flood.exception("socket.accept() out of system resource")
+        logging.getLogger("officesync.node").info("still here")
+        for handler in root.handlers:
+            handler.flush()
+        text = log_file.read_text(encoding="utf-8")
+    finally:
+        for handler in root.handlers:
+            handler.close()
+        root.handlers[:] = saved
+        root.setLevel(level)
+    assert text.count("out of system resource") == 1 and "still here" in text
+    assert len(text) < 2000, len(text)
