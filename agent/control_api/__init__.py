@@ -15,6 +15,7 @@ from agent.events import Event
 from agent.lan_api.http import bearer_token, error_middleware, json_response, read_json
 from agent.lan_api.websocket import stream_events
 from protocol.errors import ErrorCode, ProtocolError
+from protocol.wording import invalid
 
 PREFIX = "/control/v1"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -50,11 +51,8 @@ async def put_online(request: web.Request) -> web.Response:
     body = await read_json(request)
     online = body.get("online") if isinstance(body, dict) else None
     if not isinstance(online, bool):
-        raise ProtocolError(
-            ErrorCode.VALIDATION_FAILED,
-            {"reason": "online: must be true or false"},
-            {"errors": [{"field": "online", "error": "must be true or false"}]},
-        )
+        raise invalid("online", "Trực tuyến (online) phải là true hoặc false",
+                      "Online must be true or false", "bool_type")
     await request.app[keys.SYNC].set_online(online)
     return json_response(await build_status(request.app))
 
@@ -77,7 +75,9 @@ async def revoke_workstation(request: web.Request) -> web.Response:
     ws_id = request.match_info["id"]
     if not await request.app[keys.PAIRING].revoke(ws_id):
         raise ProtocolError(
-            ErrorCode.NOT_FOUND, {"what": f"workstation {ws_id}"}, {"workstation_id": ws_id}
+            ErrorCode.NOT_FOUND,
+            {"what": {"vi": f"máy trạm {ws_id}", "en": f"Workstation {ws_id}"}},
+            {"workstation_id": ws_id}
         )
     return json_response({"workstation_id": ws_id, "revoked": True})
 

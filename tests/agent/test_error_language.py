@@ -34,7 +34,8 @@ ENGLISH = frozenset(
     "the is are must should be not found invalid required field value input valid expected "
     "error string integer whole list object missing and or of to with has have at least "
     "most please check again already exists unknown too large body request cannot does was "
-    "this that an for from than greater less text such one allowed here empty".split()
+    "this that an for from than greater less text such one allowed here empty workstation"
+    .split()
 )
 # Values the API itself defines may be named in any language: sync states (error, pending…).
 IDENTIFIERS = frozenset(state.value for state in SyncState)
@@ -334,3 +335,26 @@ def test_the_language_checks_catch_what_they_are_for() -> None:
     with pytest.raises(AssertionError):
         check_body(case, "vi", {"error": {"code": "VALIDATION_FAILED", "message": mixed,
                                           "details": {}}}, "{}")
+
+
+async def test_control_api_input_errors_speak_both_languages(
+    control: AppClient, control_headers: dict[str, str],
+) -> None:
+    cases = [
+        Case("online not a boolean", "PUT", "/control/v1/online", 422, "VALIDATION_FAILED",
+             kwargs=_json({"online": "yes"}),
+             contains={"vi": "phải là true hoặc false", "en": "must be true or false"}),
+        Case("online bad json", "PUT", "/control/v1/online", 400, "INVALID_JSON",
+             kwargs=_raw(b"{")),
+        Case("unknown workstation", "DELETE", "/control/v1/workstations/nope", 404,
+             "NOT_FOUND"),
+    ]
+    for case in cases:
+        for lang in ("vi", "en"):
+            resp = await control.request(
+                case.method, case.path,
+                headers={**control_headers, "Accept-Language": lang,
+                         **case.kwargs.get("headers", {})},
+                **{k: v for k, v in case.kwargs.items() if k != "headers"})
+            assert resp.status == case.status, (case.name, await resp.text())
+            check_body(case, lang, await resp.json(), await resp.text())
