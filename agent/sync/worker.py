@@ -160,7 +160,9 @@ class DatasetWorker:
     def _succeeded(self, loop: str, *, hub_answered: bool) -> None:
         """A loop's round ended well: its own problem is over; a hub answer about this
         dataset also ends any refusal (the grant came)."""
-        self._problems[loop] = None
+        mine = self._problems[loop]
+        if hub_answered or mine is None or mine.state != "refused":
+            self._problems[loop] = None  # a refusal ends only with a hub answer
         if hub_answered:
             for name, problem in self._problems.items():
                 if problem is not None and problem.state == "refused":

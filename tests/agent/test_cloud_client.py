@@ -258,3 +258,89 @@ def test_push_body_keeps_pydantic_json_for_other_values(value: object) -> None:
     op = Op(op_id=str(uuid.uuid4()), collection="vouchers", id=str(uuid.uuid4()),
             action=Action.UPDATE, base_version=1, data={"value": value, "list": [value]})
     assert orjson.loads(push_body([op])) == {"ops": [op.model_dump(mode="json")]}
+
+
+# --- issue 8: every failure is a HubError; a push answer must be complete ------------------
+
+
+class _Breaking:
+    """A stand-in for aiohttp's response context whose ``read()`` raises ``error``."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+        self.status = 200
+        self.headers: dict[str, str] = {}
+
+    async def __aenter__(self) -> _Breaking:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def read(self) -> bytes:
+        raise self.error
+
+
+@pytest.mark.parametrize("error", [RuntimeError("Connection closed."), ValueError("bad"),
+                                   KeyError("x"), AttributeError("y"), UnicodeDecodeError(
+                                       "utf-8", b"\xff", 0, 1, "invalid start byte")])
+async def test_any_exception_while_reading_is_a_hub_error(
+    error: Exception, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = HubClient("http://127.0.0.1:9", "osn_x")
+    session = client._http()
+    monkeypatch.setattr(session, "request", lambda *a, **k: _Breaking(error))
+    try:
+        with pytest.raises(HubUnreachable) as err:
+            await client.datasets()
+        assert err.value.kind is Connectivity.CLOUD_UNAVAILABLE
+        assert type(error).__name__ in err.value.reason
+    finally:
+        await client.close()
+
+
+def _new_op() -> Op:
+    return Op(op_id=str(uuid.uuid4()), collection="customers", id=str(uuid.uuid4()),
+              action=Action.CREATE, base_version=None, data={"code": "KH1", "name": "x"})
+
+
+def _result(op: Op, **fields: object) -> dict[str, object]:
+    return {"op_id": op.op_id, "status": "applied", "replayed": False, "version": 1,
+            "seq": 1, **fields}
+
+
+@pytest.mark.parametrize("answer", [
+    lambda op: [_result(op, version=None)],                          # applied, no version
+    lambda op: [_result(op, version=0)],
+    lambda op: [_result(op, status="rejected", version=None)],       # rejected, no error
+    lambda op: [_result(op, status="maybe")],
+    lambda op: [_result(op, op_id=str(uuid.uuid4()))],               # an op never sent
+    lambda op: [_result(op), _result(op)],                           # twice
+], ids=["no-version", "version-0", "rejected-no-error", "unknown-status", "unknown-op",
+        "twice"])
+async def test_a_push_answer_that_breaks_the_protocol_is_an_invalid_response(
+    answer: Callable[[Op], list[dict[str, object]]],
+) -> None:
+    op = _new_op()
+    server = await _answering(200, orjson.dumps({"results": answer(op)}), {})
+    client = HubClient(str(server.make_url("")), "osn_x")
+    try:
+        with pytest.raises(HubUnreachable) as err:
+            await client.push(DS, [op])
+        assert err.value.reason.startswith("invalid response")
+    finally:
+        await client.close()
+        await server.close()
+
+
+async def test_a_complete_push_answer_is_accepted_and_a_missing_result_tolerated() -> None:
+    ops = [_new_op(), _new_op()]
+    body = {"results": [_result(ops[0], version=3)]}  # the second op stays pending
+    server = await _answering(200, orjson.dumps(body), {})
+    client = HubClient(str(server.make_url("")), "osn_x")
+    try:
+        results = await client.push(DS, ops)
+        assert [(r.op_id, r.version) for r in results] == [(ops[0].op_id, 3)]
+    finally:
+        await client.close()
+        await server.close()
