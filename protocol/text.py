@@ -37,6 +37,10 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 def refused_chars(value: str, *, multiline: bool = False) -> list[str]:
     """The invisible or control characters of ``value``, as ``U+200B`` (each once, in order)."""
+    if value.isprintable():
+        # str.isprintable() is False for every refused category (and for spaces other than
+        # U+0020): the common case needs no per-character loop.
+        return []
     found: list[str] = []
     for char in value:
         if multiline and char in _MULTILINE_OK:
@@ -54,11 +58,20 @@ def _refuse_invisible(value: str, *, multiline: bool = False) -> None:
         raise PydanticCustomError("text_invisible", "invisible characters", {"chars": bad})
 
 
+def _nfkc(value: str) -> str:
+    return value if value.isascii() else unicodedata.normalize("NFKC", value)
+
+
+def _nfc(value: str) -> str:
+    return value if value.isascii() else unicodedata.normalize("NFC", value)
+
+
 def fold_code(value: str) -> str:
     """The comparison form of a code, never raising: NFKC, invisible characters dropped,
     trimmed, upper-cased. Used for keys already stored and for search input."""
-    text = unicodedata.normalize("NFKC", value)
-    text = "".join(c for c in text if unicodedata.category(c) not in _REFUSED)
+    text = _nfkc(value)
+    if not text.isprintable():
+        text = "".join(c for c in text if unicodedata.category(c) not in _REFUSED)
     return text.strip().upper()
 
 
@@ -66,7 +79,7 @@ def code_value(value: Any) -> Any:
     """Validator of a code: normalised as :func:`fold_code`, invisible characters refused."""
     if not isinstance(value, str):
         return value  # the str validator that follows reports the wrong type
-    text = unicodedata.normalize("NFKC", value).strip()
+    text = _nfkc(value).strip()
     _refuse_invisible(text)
     return text.upper()
 
@@ -75,7 +88,7 @@ def line_value(value: Any) -> Any:
     """Validator of one-line text (names, phone numbers): NFC, trimmed, no invisible chars."""
     if not isinstance(value, str):
         return value
-    text = unicodedata.normalize("NFC", value).strip()
+    text = _nfc(value).strip()
     _refuse_invisible(text)
     return text
 
@@ -85,7 +98,7 @@ def text_value(value: Any) -> Any:
     tabs allowed."""
     if not isinstance(value, str):
         return value
-    text = unicodedata.normalize("NFC", value).strip()
+    text = _nfc(value).strip()
     _refuse_invisible(text, multiline=True)
     return text
 
