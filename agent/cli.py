@@ -186,6 +186,10 @@ def render_status(status: dict[str, Any], lang: Lang, console: Console,
             continue
         table.add_row(ds["id"], "✓", *[str(counts.get(s, 0)) for s in STATES])
     console.print(table)
+    for ds in status["datasets"]:  # a dataset the hub refuses, or whose sync keeps failing
+        message = (ds.get("sync") or {}).get("message")
+        if message:
+            console.print(f"{ds['id']}: {message[lang]}", highlight=False, markup=False)
     console.print(f"{label('workstations', lang)}: {status['workstations']}")
     console.print(f"{label('version', lang)}: {status['version']}")
     if status.get("tls_fingerprint"):

@@ -1,4 +1,4 @@
-"""The hub client: the only node code that talks to the cloud hub (DESIGN §4).
+"""The hub client: the only node code that talks to the cloud hub (routes: docs/protocol.md).
 
 Every failure is converted at this boundary into one of a few exceptions the sync engine and
 the connectivity monitor act on: unreachable (no network / cloud unavailable), auth failed,

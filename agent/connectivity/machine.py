@@ -1,4 +1,4 @@
-"""The connectivity state machine (DESIGN §7, S7), pure: no clock, no I/O.
+"""The connectivity state machine (scenario S7), pure: no clock, no I/O.
 
 Inputs are what the node knows: is a hub configured (URL and token), is the "Làm việc online"
 toggle on, and the outcome of the last hub call. The output is one :class:`Connectivity`.

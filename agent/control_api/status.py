@@ -48,7 +48,7 @@ async def build_status(app: web.Application) -> dict[str, Any]:
         "datasets": datasets,
         "workstations": app[keys.PAIRING].paired_count,
         "version": PACKAGE_VERSION,
-        # Beyond DESIGN §6: where the hub token lives (never the token), the LAN TLS
+        # Beyond the basic shape: where the hub token lives (never the token), the LAN TLS
         # fingerprint, config changes that wait for a restart, a refused config edit.
         "hub": {"url": hub_url, "node_id": hub.get("node_id"),
                 "token_store": hub.get("token_store")},
