@@ -358,3 +358,25 @@ async def test_control_api_input_errors_speak_both_languages(
                 **{k: v for k, v in case.kwargs.items() if k != "headers"})
             assert resp.status == case.status, (case.name, await resp.text())
             check_body(case, lang, await resp.json(), await resp.text())
+
+
+async def test_sync_now_and_pairing_lockout_speak_both_languages(
+    lan: AppClient, auth: dict[str, str],
+) -> None:
+    sync_now = Case("sync now without a hub", "POST", f"{API}/datasets/{DATASET}/sync", 409,
+                    "NOT_CONFIGURED")
+    locked = Case("pairing locked out", "POST", f"{API}/pair", 429, "RATE_LIMITED")
+    for lang in ("vi", "en"):
+        resp = await lan.post(sync_now.path, headers={**auth, "Accept-Language": lang})
+        assert resp.status == 409, await resp.text()
+        check_body(sync_now, lang, await resp.json(), await resp.text())
+    for attempt in range(20):  # a few wrong codes lock the address out for a while
+        resp = await lan.post(f"{API}/pair", json={"code": f"WRONG{attempt:03d}", "name": "x"})
+        if resp.status == 429:
+            break
+        assert resp.status == 403, await resp.text()
+    for lang in ("vi", "en"):
+        resp = await lan.post(f"{API}/pair", json={"code": "WRONG", "name": "x"},
+                              headers={"Accept-Language": lang})
+        assert resp.status == 429, await resp.text()
+        check_body(locked, lang, await resp.json(), await resp.text())
