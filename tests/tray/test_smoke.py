@@ -238,3 +238,24 @@ def test_without_gtk_bindings_xorg_says_so_and_a_click_opens_the_dashboard(
     assert opened.read_text(encoding="utf-8").strip() == node.lan_url.rstrip("/") + "/"
     assert "OfficeSync: khay không có menu" in [n.title for n in session.notes.notes]
     assert "notification: OfficeSync: Chưa cấu hình Cloud" not in tray.log()  # baseline only
+
+
+def test_appindicator_backend_has_the_same_clickable_menu(tmp_path: Path) -> None:
+    """The AppIndicator backend (the choice where a StatusNotifier host runs; here it falls
+    back to an XEmbed icon by itself): the same GTK menu, and its "Làm việc online" works."""
+    if importlib.util.find_spec("agent.app") is None:
+        pytest.skip("agent.app (officesync serve) is not built in this checkout")
+    node = NodeProcess(write_node_config(tmp_path, language="vi"), env=NO_KEYRING)
+    with desk(tmp_path) as session, node:
+        assert isinstance(node, NodeProcess)
+        tray = Tray(session, node, tmp_path / "tray.log",
+                    env={**session.env, "PYSTRAY_BACKEND": "appindicator"})
+        try:
+            tray.icon_shows(TrayState.NOT_CONFIGURED)
+            tray.click_work_online()
+            tray.wait(lambda: control(node, "GET", "/status")["connectivity"]
+                      == "offline_by_user", 10, "the node to be offline by choice")
+            tray.icon_shows(TrayState.OFFLINE_BY_USER)
+        finally:
+            tray.stop()
+    assert "tray backend: appindicator" in tray.log()
