@@ -184,7 +184,7 @@ async def state_hanging(tmp: Path, hub: FakeHub) -> Prepared:
 
 
 async def state_mid_drain(tmp: Path, hub: FakeHub) -> Prepared:
-    hub.push_delay = 0.05
+    hub.push_delay = 0.1  # 30 batches of 20: about 3 s of draining
     node = await make_node(tmp, "drain", hub.url)
     await _queue_writes(node.config, 600)
     start_count = hub.pushed
