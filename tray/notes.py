@@ -60,6 +60,7 @@ CATCH_UP_WINDOW_S: Final = 20.0
 @dataclass
 class _CatchUp:
     unsent_before: int
+    synced_before: int
     since: float
 
 
@@ -128,6 +129,7 @@ class NotificationTracker:
     lang: Lang
     previous: NodeStatus | None = None
     _offline_unsent: int = 0
+    _offline_synced: int = 0
     _catch_up: _CatchUp | None = field(default=None, repr=False)
 
     def observe(self, status: NodeStatus | None, now: float) -> list[Notification]:
@@ -136,6 +138,7 @@ class NotificationTracker:
         old, self.previous = self.previous, status
         if old is None:
             self._offline_unsent = 0 if status.is_online else _unsent(status)
+            self._offline_synced = status.totals.synced
             return dataset_notes(None, status, self.lang)
         notes = self._connectivity(old, status, now)
         notes += dataset_notes(old, status, self.lang)
@@ -151,7 +154,10 @@ class NotificationTracker:
         if left and now - catch_up.since < CATCH_UP_WINDOW_S:
             return []
         self._catch_up = None
-        sent = max(0, catch_up.unsent_before - left)
+        # Two lower bounds: the drop of unsent records, and the rise of synced ones (that one
+        # holds even when records written offline were never seen waiting by the tray).
+        sent = max(0, catch_up.unsent_before - left,
+                   status.totals.synced - catch_up.synced_before)
         body = (text("note.online.sent", self.lang, count=sent) if sent
                 else text("note.online.nothing", self.lang))
         return [Notification(NoteKind.BACK_ONLINE, text("note.online.title", self.lang), body)]
@@ -160,6 +166,7 @@ class NotificationTracker:
         if old.is_online and not new.is_online:
             self._catch_up = None
             self._offline_unsent = _unsent(new)
+            self._offline_synced = new.totals.synced
             return [self._offline_note(new)]
         if not old.is_online and not new.is_online:
             self._offline_unsent = max(self._offline_unsent, _unsent(new))
@@ -168,7 +175,8 @@ class NotificationTracker:
             return []
         if not old.is_online and new.is_online:
             before = max(self._offline_unsent, _unsent(old))
-            self._catch_up = _CatchUp(unsent_before=before, since=now)
+            self._catch_up = _CatchUp(unsent_before=before,
+                                      synced_before=self._offline_synced, since=now)
         return []
 
     def _offline_note(self, status: NodeStatus) -> Notification:

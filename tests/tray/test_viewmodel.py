@@ -294,3 +294,16 @@ def test_menu_shows_the_tls_fingerprint_when_lan_tls_is_on() -> None:
     status = plain.model_copy(update={"tls_fingerprint": "ab:cd:ef"})
     assert "TLS fingerprint: ab:cd:ef" in _labels(status, "en")
     assert "Vân tay TLS: ab:cd:ef" in _labels(status, "vi")
+
+
+def test_back_online_counts_records_written_offline_that_the_tray_never_saw_waiting() -> None:
+    """Written while offline and sent at once on reconnecting, between two statuses: the
+    unsent count never showed them, the synced count did (the smoke test met this race)."""
+    _, notes = _tracker(
+        make_status(datasets={"a": {"synced": 10}}),
+        make_status("offline_by_user", datasets={"a": {"synced": 10}}),
+        make_status(datasets={"a": {"synced": 15}}),
+        lang="vi",
+    )
+    back = [n for n in notes if n.kind is NoteKind.BACK_ONLINE]
+    assert [n.message for n in back] == ["Đã gửi 5 bản ghi lên Cloud kể từ khi mất kết nối."]
