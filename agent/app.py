@@ -170,9 +170,10 @@ async def _last_seen_ctx(app: web.Application) -> AsyncIterator[None]:
             await asyncio.sleep(LAST_SEEN_FLUSH_S)
             await pairing.flush_seen()  # a failure: logged and retried by the supervisor
 
-    supervisor.spawn("last-seen-flush", loop)
+    name = f"last-seen-flush:{id(app):x}"  # one per app (tests may build several)
+    supervisor.spawn(name, loop)
     yield
-    await supervisor.cancel("last-seen-flush")
+    await supervisor.cancel(name)
 
 
 def create_lan_app(ctx: NodeContext) -> web.Application:

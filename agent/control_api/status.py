@@ -105,6 +105,7 @@ class StatusWatcher:
 async def status_watcher_ctx(app: web.Application) -> AsyncIterator[None]:
     """``cleanup_ctx`` owner of the status watcher task (supervised: restarted if it fails)."""
     supervisor = app[keys.CONTEXT].supervisor
-    supervisor.spawn("status-watcher", StatusWatcher(app, app[keys.STATUS_INTERVAL]).run)
+    name = f"status-watcher:{id(app):x}"  # one per control app (tests may build several)
+    supervisor.spawn(name, StatusWatcher(app, app[keys.STATUS_INTERVAL]).run)
     yield
-    await supervisor.cancel("status-watcher")
+    await supervisor.cancel(name)

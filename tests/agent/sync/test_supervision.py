@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import pytest
 
-from agent.cloud.client import HubClient, HubUnreachable
+from agent.cloud.client import HubAuthFailed, HubClient, HubUnreachable
 from agent.connectivity.monitor import ConnectivityMonitor, probe_delay
 from agent.events import EventBus
 from agent.store import StoreManager
@@ -22,6 +22,7 @@ from agent.store.node import NodeDB
 from agent.supervisor import Supervisor
 from agent.sync.engine import SyncEngine
 from protocol.connectivity import Connectivity
+from protocol.errors import ErrorCode
 from protocol.models import ChangesPage, Health, LeaseResponse, Op, OpResult
 from tests.agent.sync.conftest import DS, eventually
 
@@ -369,3 +370,35 @@ async def test_a_stopped_engine_starts_nothing_again(engine: SyncEngine) -> None
     await engine.set_online(True)
     await engine.add_dataset("other")
     assert not engine.supervisor.tasks and not any(w.running for w in engine.workers.values())
+
+
+async def test_a_refused_dataset_is_retried_on_backoff_not_on_every_write(
+    engine: SyncEngine, fake_hub: FakeHub,
+) -> None:
+    async def online() -> bool:
+        return engine.connectivity is Connectivity.ONLINE
+
+    await eventually(online, 5)
+    await engine.set_online(False)
+    engine.workers[DS].max_backoff = 0.4  # the loops restart with this cap
+    fake_hub.faults = {name: [HubAuthFailed(403, ErrorCode.FORBIDDEN, "not granted")] * 10_000
+                       for name in ("push", "changes", "lease")}
+    await engine.set_online(True)
+
+    async def refused() -> bool:
+        return engine.dataset_state(DS).state == "refused"
+
+    await eventually(refused, 5)
+    before = sum(fake_hub.calls.values())
+    store = engine.stores.get(DS)
+    began = time.monotonic()
+    for i in range(200):  # a workstation keeps writing: each write wakes the push loop
+        await store.create("customers", {"code": f"W{i}", "name": "x"})
+    await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - began)))
+    elapsed = time.monotonic() - began
+    calls = sum(fake_hub.calls.values()) - before
+    # Two loops, one try each per backoff step (at most 0.4 s, at least half with jitter,
+    # the first steps shorter): about 10 in a second, where waking on writes made ~200.
+    assert calls <= 20, (calls, elapsed)
+    assert engine.connectivity is Connectivity.ONLINE  # a refusal is not an outage
+    assert engine.dataset_state(DS).code == "FORBIDDEN"
