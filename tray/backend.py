@@ -25,7 +25,7 @@ import os
 import sys
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +107,13 @@ def _has_typelib(*candidates: tuple[str, str]) -> bool:
     return False
 
 
-def _sni_host_registered() -> bool:
+def _sni_host_registered(bus: Any = None) -> bool:
+    """Whether a StatusNotifier host is registered with the watcher on ``bus`` (a Gio
+    connection; default: this login's session bus)."""
     try:
         from gi.repository import Gio, GLib
 
-        bus = Gio.bus_get_sync(Gio.BusType.SESSION, None)
+        bus = bus or Gio.bus_get_sync(Gio.BusType.SESSION, None)
         owned = bus.call_sync(
             "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
             "NameHasOwner", GLib.Variant("(s)", (SNI_WATCHER,)), GLib.VariantType("(b)"),

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
@@ -65,21 +65,26 @@ class Note:
     body: str
 
 
-class NotificationDaemon:
-    """Owns ``org.freedesktop.Notifications`` on ``address`` and records each Notify."""
+class FakeService:
+    """Owns ``name`` on the bus at ``address`` and serves one interface (``xml``) at ``path``
+    from a GLib main loop on its own thread; subclasses answer ``call`` and ``prop``."""
+
+    name = ""
+    path = ""
+    xml = ""
 
     def __init__(self, address: str) -> None:
         self.address = address
-        self.notes: list[Note] = []
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._loop: Any = None
-        self._thread = threading.Thread(target=self._serve, name="fake-notifyd", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name=f"fake-{self.name}",
+                                        daemon=True)
 
-    def __enter__(self) -> NotificationDaemon:
+    def __enter__(self) -> Self:
         self._thread.start()
         if not self._ready.wait(10):
-            raise TimeoutError("the fake notification daemon did not start")
+            raise TimeoutError(f"the fake {self.name} did not start")
         if self._error is not None:
             raise self._error
         return self
@@ -98,13 +103,13 @@ class NotificationDaemon:
             flags = (Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
                      | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION)
             conn = Gio.DBusConnection.new_for_address_sync(self.address, flags, None, None)
-            info = Gio.DBusNodeInfo.new_for_xml(NOTIFY_XML).interfaces[0]
-            conn.register_object("/org/freedesktop/Notifications", info, self._call, None, None)
+            info = Gio.DBusNodeInfo.new_for_xml(self.xml).interfaces[0]
+            conn.register_object(self.path, info, self._call, self._get, None)
             reply = conn.call_sync(
                 "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
-                "RequestName", GLib.Variant("(su)", ("org.freedesktop.Notifications", 4)),
+                "RequestName", GLib.Variant("(su)", (self.name, 4)),
                 GLib.VariantType("(u)"), Gio.DBusCallFlags.NONE, 5000, None)
-            assert reply.unpack()[0] == 1, "another notification daemon owns the name"
+            assert reply.unpack()[0] == 1, f"another process owns {self.name}"
             self._loop = GLib.MainLoop.new(context, False)
         except BaseException as err:  # reported by __enter__
             self._error = err
@@ -116,13 +121,62 @@ class NotificationDaemon:
 
     def _call(self, _conn: Any, _sender: str, _path: str, _iface: str, method: str,
               params: Any, invocation: Any) -> None:
+        invocation.return_value(self.call(method, params.unpack()))
+
+    def _get(self, _conn: Any, _sender: str, _path: str, _iface: str, prop: str) -> Any:
+        return self.prop(prop)
+
+    def call(self, method: str, args: tuple[Any, ...]) -> Any:
+        return None
+
+    def prop(self, name: str) -> Any:
+        return None
+
+
+class NotificationDaemon(FakeService):
+    """``org.freedesktop.Notifications``, recording each Notify."""
+
+    name = "org.freedesktop.Notifications"
+    path = "/org/freedesktop/Notifications"
+    xml = NOTIFY_XML
+
+    def __init__(self, address: str) -> None:
+        super().__init__(address)
+        self.notes: list[Note] = []
+
+    def call(self, method: str, args: tuple[Any, ...]) -> Any:
         from gi.repository import GLib
 
         if method == "Notify":
-            app, _replaces, _icon, title, body, _actions, _hints, _timeout = params.unpack()
+            app, _replaces, _icon, title, body, _actions, _hints, _timeout = args
             self.notes.append(Note(app, title, body))
-            invocation.return_value(GLib.Variant("(u)", (len(self.notes),)))
-        elif method == "GetCapabilities":
-            invocation.return_value(GLib.Variant("(as)", (["body"],)))
-        else:
-            invocation.return_value(None)
+            return GLib.Variant("(u)", (len(self.notes),))
+        if method == "GetCapabilities":
+            return GLib.Variant("(as)", (["body"],))
+        return None
+
+
+WATCHER_XML = """
+<node>
+  <interface name="org.kde.StatusNotifierWatcher">
+    <property name="IsStatusNotifierHostRegistered" type="b" access="read"/>
+  </interface>
+</node>
+"""
+
+
+class StatusNotifierWatcher(FakeService):
+    """``org.kde.StatusNotifierWatcher`` as KDE's panel (or GNOME's extension) runs it."""
+
+    name = "org.kde.StatusNotifierWatcher"
+    path = "/StatusNotifierWatcher"
+    xml = WATCHER_XML
+
+    def __init__(self, address: str, host_registered: bool) -> None:
+        super().__init__(address)
+        self.host_registered = host_registered
+
+    def prop(self, name: str) -> Any:
+        from gi.repository import GLib
+
+        return GLib.Variant("b", self.host_registered)

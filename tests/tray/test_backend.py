@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from tray.backend import BackendChoice, Desktop, choose_backend, probe_desktop, select_backend
+from tests.tray.desktop import StatusNotifierWatcher, session_bus
+from tray.backend import (
+    BackendChoice,
+    Desktop,
+    _sni_host_registered,
+    choose_backend,
+    probe_desktop,
+    select_backend,
+)
 
 
 @pytest.mark.parametrize(
@@ -52,3 +62,21 @@ def test_select_sets_the_env_pystray_reads() -> None:
     env = {"PYSTRAY_BACKEND": "gtk"}
     assert select_backend(env) == BackendChoice("gtk", True, "PYSTRAY_BACKEND=gtk")
     assert env["PYSTRAY_BACKEND"] == "gtk"
+
+
+def _connect(address: str) -> Any:
+    from gi.repository import Gio
+
+    flags = (Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT
+             | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION)
+    return Gio.DBusConnection.new_for_address_sync(address, flags, None, None)
+
+
+@pytest.mark.parametrize("registered", [True, False])
+def test_probe_asks_the_status_notifier_watcher(registered: bool) -> None:
+    pytest.importorskip("gi", reason="PyGObject is not installed (pip install '.[tray]')")
+    with session_bus() as address:
+        bus = _connect(address)
+        assert _sni_host_registered(bus) is False  # no watcher on this bus
+        with StatusNotifierWatcher(address, registered):
+            assert _sni_host_registered(bus) is registered
