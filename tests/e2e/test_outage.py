@@ -247,6 +247,7 @@ async def _one_stop(tmp: Path, state: str) -> float:
         err = node.stderr_path.read_text(encoding="utf-8", errors="replace")
         tail = err[err.rfind("shutting down"):]
         assert "-> online" not in tail, tail  # no sync after "shutting down"
+        assert "Traceback" not in tail and "queue_events" not in err, tail  # nor a late event
         return took
     finally:
         stop_writer.set()
