@@ -105,8 +105,8 @@ def _prepare_one(op: Op, registry: SchemaRegistry) -> Prepared:
         item.schema = registry.get(op.collection)
         if (op.action is _POST or op.action is _UNPOST) and not item.schema.postable:
             item.error = invalid(
-                "action", f"{item.schema.label_vi} không có ghi sổ / bỏ ghi",
-                f"{item.schema.label_en} records cannot be posted or unposted", "not_postable",
+                "action", f"{item.schema.label.vi} không có ghi sổ / bỏ ghi",
+                f"{item.schema.label.en} records cannot be posted or unposted", "not_postable",
                 collection=op.collection, action=op.action.value,
             )
     except ProtocolError as err:
@@ -263,7 +263,7 @@ class Planner:
         existing = self.rows[owner]
         raise ProtocolError(
             ErrorCode.DUPLICATE_KEY,
-            {"label": {"vi": schema.label_vi, "en": schema.label_en}, "key": key},
+            {"label": schema.label, "key": key},
             {
                 "collection": schema.name, "key": key,
                 "existing": {"id": existing.id, "version": existing.version,
@@ -276,7 +276,7 @@ class Planner:
             found = self.rows.get(ref_id)
             if found is None or found.deleted or found.collection != target:
                 schema = ACCOUNTING_PACK.get(target)
-                label = {"vi": schema.label_vi, "en": schema.label_en}
+                label = schema.label
                 raise ProtocolError(
                     ErrorCode.MISSING_REFERENCE,
                     {"label": label, "field": path, "ref": ref_id},

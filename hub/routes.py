@@ -44,8 +44,8 @@ def _json(obj: Any, status: int = 200) -> web.Response:
 
 def _invalid(name: str, vi: str, en: str) -> ProtocolError:
     """``VALIDATION_FAILED`` about one parameter, worded in both languages."""
-    label_vi, label_en = wire_labeller((name,))
-    return invalid(name, f"{label_vi} {vi}", f"{label_en} {en}", "query")
+    label = wire_labeller((name,))
+    return invalid(name, f"{label.vi} {vi}", f"{label.en} {en}", "query")
 
 
 async def _body(request: web.Request) -> Any:
@@ -183,8 +183,8 @@ async def digest(request: web.Request) -> web.Response:
     body = _model(DigestRequest, await _body(request))
     schema = ACCOUNTING_PACK.get(body.collection)
     if schema.date_field is None:
-        raise invalid("collection", f"{schema.label_vi} không có trường ngày để so sánh theo "
-                      "ngày", f"{schema.label_en} records have no date to compare by",
+        raise invalid("collection", f"{schema.label.vi} không có trường ngày để so sánh theo "
+                      "ngày", f"{schema.label.en} records have no date to compare by",
                       "no_date_field", collection=body.collection)
     date_from, date_to = _date(body.date_from, "date_from"), _date(body.date_to, "date_to")
     assert date_from is not None and date_to is not None

@@ -1,4 +1,4 @@
-"""The default accounting pack, field by field as DESIGN §3."""
+"""The default accounting pack, field by field as docs/protocol.md lists it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
+from protocol.i18n import Text as Label
 from protocol.models import Uuid
 from protocol.schema import CollectionSchema, Reference, SchemaRegistry, Series
 from protocol.text import (
@@ -18,7 +19,6 @@ from protocol.text import (
     quantity_value,
     text_value,
 )
-from protocol.wording import Pair
 
 # Codes: NFKC, trimmed, upper-cased, no invisible characters (protocol.text).
 Code = Annotated[str, BeforeValidator(code_value), Field(min_length=1, max_length=50)]
@@ -106,29 +106,29 @@ class Voucher(_Strict):
     lines: list[VoucherLine] = Field(min_length=1, max_length=1000)
 
 
-# Field labels (vi, en) shared by the collections; each collection overrides a few below.
-_COMMON: dict[str, Pair] = {
-    "name": ("Tên", "Name"),
-    "tax_code": ("Mã số thuế", "Tax code"),
-    "address": ("Địa chỉ", "Address"),
-    "phone": ("Điện thoại", "Phone"),
-    "unit": ("Đơn vị tính", "Unit"),
-    "price": ("Đơn giá", "Unit price"),
-    "customer": ("Khách hàng", "Customer"),
-    "vendor": ("Nhà cung cấp", "Vendor"),
-    "sales_order": ("Đơn đặt hàng", "Sales order"),
-    "description": ("Diễn giải", "Description"),
-    "lines": ("Chi tiết", "Lines"),
-    "lines[].item": ("Vật tư hàng hóa", "Item"),
-    "lines[].quantity": ("Số lượng", "Quantity"),
-    "lines[].price": ("Đơn giá", "Unit price"),
-    "lines[].debit": ("Tài khoản nợ", "Debit account"),
-    "lines[].credit": ("Tài khoản có", "Credit account"),
-    "lines[].amount": ("Số tiền", "Amount"),
+# Field labels shared by the collections; each collection overrides a few below.
+_COMMON: dict[str, Label] = {
+    "name": Label("Tên", "Name"),
+    "tax_code": Label("Mã số thuế", "Tax code"),
+    "address": Label("Địa chỉ", "Address"),
+    "phone": Label("Điện thoại", "Phone"),
+    "unit": Label("Đơn vị tính", "Unit"),
+    "price": Label("Đơn giá", "Unit price"),
+    "customer": Label("Khách hàng", "Customer"),
+    "vendor": Label("Nhà cung cấp", "Vendor"),
+    "sales_order": Label("Đơn đặt hàng", "Sales order"),
+    "description": Label("Diễn giải", "Description"),
+    "lines": Label("Chi tiết", "Lines"),
+    "lines[].item": Label("Vật tư hàng hóa", "Item"),
+    "lines[].quantity": Label("Số lượng", "Quantity"),
+    "lines[].price": Label("Đơn giá", "Unit price"),
+    "lines[].debit": Label("Tài khoản nợ", "Debit account"),
+    "lines[].credit": Label("Tài khoản có", "Credit account"),
+    "lines[].amount": Label("Số tiền", "Amount"),
 }
 
 
-def _labels(**own: Pair) -> dict[str, Pair]:
+def _labels(**own: Label) -> dict[str, Label]:
     return {**_COMMON, **own}
 
 
@@ -147,25 +147,25 @@ VOUCHER_SERIES = Series(
 ACCOUNTING_PACK = SchemaRegistry(
     [
         CollectionSchema(
-            "accounts", Account, ("number",), "Tài khoản", "Account",
+            "accounts", Account, ("number",), Label("Tài khoản", "Account"),
             references=(Reference("parent", "accounts"),),
-            fields=_labels(number=("Số tài khoản", "Account number"),
-                           name=("Tên tài khoản", "Account name"),
-                           parent=("Tài khoản cha", "Parent account")),
+            fields=_labels(number=Label("Số tài khoản", "Account number"),
+                           name=Label("Tên tài khoản", "Account name"),
+                           parent=Label("Tài khoản cha", "Parent account")),
         ),
-        CollectionSchema("customers", Party, ("code",), "Khách hàng", "Customer",
-                         fields=_labels(code=("Mã khách hàng", "Customer code"),
-                                        name=("Tên khách hàng", "Customer name"))),
-        CollectionSchema("vendors", Party, ("code",), "Nhà cung cấp", "Vendor",
-                         fields=_labels(code=("Mã nhà cung cấp", "Vendor code"),
-                                        name=("Tên nhà cung cấp", "Vendor name"))),
-        CollectionSchema("items", Item, ("code",), "Vật tư hàng hóa", "Item",
-                         fields=_labels(code=("Mã vật tư hàng hóa", "Item code"),
-                                        name=("Tên vật tư hàng hóa", "Item name"))),
+        CollectionSchema("customers", Party, ("code",), Label("Khách hàng", "Customer"),
+                         fields=_labels(code=Label("Mã khách hàng", "Customer code"),
+                                        name=Label("Tên khách hàng", "Customer name"))),
+        CollectionSchema("vendors", Party, ("code",), Label("Nhà cung cấp", "Vendor"),
+                         fields=_labels(code=Label("Mã nhà cung cấp", "Vendor code"),
+                                        name=Label("Tên nhà cung cấp", "Vendor name"))),
+        CollectionSchema("items", Item, ("code",), Label("Vật tư hàng hóa", "Item"),
+                         fields=_labels(code=Label("Mã vật tư hàng hóa", "Item code"),
+                                        name=Label("Tên vật tư hàng hóa", "Item name"))),
         CollectionSchema(
-            "sales_orders", SalesOrder, ("number",), "Đơn đặt hàng", "Sales order",
-            fields=_labels(number=("Số đơn hàng", "Order number"),
-                           date=("Ngày đơn hàng", "Order date")),
+            "sales_orders", SalesOrder, ("number",), Label("Đơn đặt hàng", "Sales order"),
+            fields=_labels(number=Label("Số đơn hàng", "Order number"),
+                           date=Label("Ngày đơn hàng", "Order date")),
             references=(
                 Reference("customer", "customers"),
                 Reference("lines[].item", "items"),
@@ -173,11 +173,11 @@ ACCOUNTING_PACK = SchemaRegistry(
             date_field="date",
         ),
         CollectionSchema(
-            "vouchers", Voucher, ("type", "number"), "Chứng từ", "Voucher",
-            fields=_labels(type=("Loại chứng từ", "Voucher type"),
-                           number=("Số chứng từ", "Voucher number"),
-                           date=("Ngày chứng từ", "Voucher date"),
-                           posted=("Ghi sổ", "Posted")),
+            "vouchers", Voucher, ("type", "number"), Label("Chứng từ", "Voucher"),
+            fields=_labels(type=Label("Loại chứng từ", "Voucher type"),
+                           number=Label("Số chứng từ", "Voucher number"),
+                           date=Label("Ngày chứng từ", "Voucher date"),
+                           posted=Label("Ghi sổ", "Posted")),
             code_fields=("number",),
             references=(
                 Reference("customer", "customers"),

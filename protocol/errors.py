@@ -1,4 +1,4 @@
-"""One error taxonomy: codes, HTTP statuses and Vietnamese/English messages (DESIGN §7).
+"""One error taxonomy: codes, HTTP statuses and Vietnamese/English messages (docs/protocol.md).
 
 Messages may hold ``{placeholders}``; :func:`render` fills the ones it is given and leaves a
 readable text when a parameter is missing.
@@ -6,13 +6,12 @@ readable text when a parameter is missing.
 
 from __future__ import annotations
 
-import string
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from protocol.i18n import Lang
+from protocol.i18n import Lang, Text
 
 
 class ErrorCode(StrEnum):
@@ -32,7 +31,7 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     BLOCKED = "BLOCKED"
     INTERNAL = "INTERNAL"
-    # Added beyond DESIGN §7 (documented in docs/protocol.md): HTTP-level input errors.
+    # HTTP-level input errors (docs/protocol.md, "Error codes").
     INVALID_JSON = "INVALID_JSON"
     UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
     PRECONDITION_REQUIRED = "PRECONDITION_REQUIRED"
@@ -107,124 +106,124 @@ def code_for_status(status: int) -> ErrorCode:
     return _CODE_OF_STATUS.get(status, ErrorCode.INTERNAL)
 
 
-# (vi, en). The Vietnamese texts of S6, S9 and S10 are the seed article's own words.
-MESSAGES: dict[ErrorCode, tuple[str, str]] = {
-    ErrorCode.DUPLICATE_KEY: (
+# The Vietnamese texts of S6, S9 and S10 are the seed article's own words.
+MESSAGES: dict[ErrorCode, Text] = {
+    ErrorCode.DUPLICATE_KEY: Text(
         "{label} {key} đã tồn tại. Vui lòng kiểm tra lại",
         "{label} {key} already exists. Please check again.",
     ),
-    ErrorCode.MISSING_REFERENCE: (
+    ErrorCode.MISSING_REFERENCE: Text(
         "Không tìm thấy {label} được tham chiếu ({field}: {ref}). "
         "Hãy tạo hoặc đồng bộ danh mục đó trước",
         "The referenced {label} was not found ({field}: {ref}). "
         "Create or sync that entry first.",
     ),
-    ErrorCode.STALE_VERSION: (
+    ErrorCode.STALE_VERSION: Text(
         "Chứng từ đã được sửa/bỏ ghi/xóa bởi người dùng khác",
         "The record was modified/unposted/deleted by another user.",
     ),
-    ErrorCode.RECORD_DELETED: (
+    ErrorCode.RECORD_DELETED: Text(
         "Chứng từ đã bị xóa bởi người dùng khác",
         "The record was deleted by another user.",
     ),
-    ErrorCode.STALE_LOCAL_COPY: (
+    ErrorCode.STALE_LOCAL_COPY: Text(
         "Dữ liệu đã bị thay đổi, vui lòng thực hiện đồng bộ dữ liệu với máy chủ",
         "Data has changed, please sync with the server.",
     ),
-    ErrorCode.VALIDATION_FAILED: (
+    ErrorCode.VALIDATION_FAILED: Text(
         "Dữ liệu không hợp lệ: {reason}",
         "Invalid data: {reason}",
     ),
-    ErrorCode.NOT_FOUND: (
+    ErrorCode.NOT_FOUND: Text(
         "Không tìm thấy {what}{hint}",
         "{what} not found.{hint}",
     ),
-    ErrorCode.DATASET_NOT_CONNECTED: (
+    ErrorCode.DATASET_NOT_CONNECTED: Text(
         "Dữ liệu kế toán {dataset} hiện không được kết nối trên máy chủ này. "
         "Hãy kết nối lại dữ liệu đó; các thay đổi chưa đồng bộ vẫn được giữ nguyên",
         "Accounting dataset {dataset} is not connected on this server. "
         "Reconnect it; its unsynced changes are kept.",
     ),
-    ErrorCode.DATASET_NOT_FOUND: (
+    ErrorCode.DATASET_NOT_FOUND: Text(
         "Không tìm thấy dữ liệu kế toán {dataset}{hint}",
         "Accounting dataset {dataset} was not found.{hint}",
     ),
-    ErrorCode.UNAUTHORIZED: (
+    ErrorCode.UNAUTHORIZED: Text(
         "Chưa xác thực hoặc mã truy cập không hợp lệ. Hãy ghép nối lại máy trạm",
         "Not authenticated or the access token is invalid. Pair this device again.",
     ),
-    ErrorCode.FORBIDDEN: (
+    ErrorCode.FORBIDDEN: Text(
         "Không có quyền thực hiện thao tác này",
         "You are not allowed to do this.",
     ),
-    ErrorCode.UPGRADE_REQUIRED: (
+    ErrorCode.UPGRADE_REQUIRED: Text(
         "Phiên bản chương trình đã cũ, cần cập nhật lên phiên bản mới rồi khởi động lại",
         "This program version is too old: upgrade it, then restart.",
     ),
-    ErrorCode.PAYLOAD_TOO_LARGE: (
+    ErrorCode.PAYLOAD_TOO_LARGE: Text(
         "Dữ liệu gửi lên quá lớn (tối đa {limit})",
         "The request body is too large (limit {limit}).",
     ),
-    ErrorCode.RATE_LIMITED: (
+    ErrorCode.RATE_LIMITED: Text(
         "Quá nhiều yêu cầu, vui lòng thử lại sau {retry_after} giây",
         "Too many requests, try again in {retry_after} seconds.",
     ),
-    ErrorCode.BLOCKED: (
+    ErrorCode.BLOCKED: Text(
         "Đang chờ bản ghi {blocked_by} đồng bộ thành công",
         "Waiting for record {blocked_by} to sync successfully.",
     ),
-    ErrorCode.INTERNAL: (
+    ErrorCode.INTERNAL: Text(
         "Lỗi hệ thống. Hãy gửi nhật ký (log) của dịch vụ cho bộ phận hỗ trợ",
         "Internal error. Send the service's log to support.",
     ),
-    ErrorCode.INVALID_JSON: (
+    ErrorCode.INVALID_JSON: Text(
         "Nội dung gửi lên không phải JSON hợp lệ: {reason}",
         "The request body is not valid JSON: {reason}",
     ),
-    ErrorCode.UNSUPPORTED_MEDIA_TYPE: (
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: Text(
         "Kiểu nội dung không được hỗ trợ (cần {expected})",
         "Unsupported content type (expected {expected}).",
     ),
-    ErrorCode.PRECONDITION_REQUIRED: (
+    ErrorCode.PRECONDITION_REQUIRED: Text(
         "Thiếu tiêu đề If-Match: hãy tải lại bản ghi rồi gửi kèm ETag",
         "The If-Match header is required: reload the record and send its ETag.",
     ),
-    ErrorCode.METHOD_NOT_ALLOWED: (
+    ErrorCode.METHOD_NOT_ALLOWED: Text(
         "Phương thức không được hỗ trợ",
         "Method not allowed.",
     ),
-    ErrorCode.UNAVAILABLE: (
+    ErrorCode.UNAVAILABLE: Text(
         "Dịch vụ tạm thời không sẵn sàng, vui lòng thử lại",
         "The service is temporarily unavailable, try again.",
     ),
-    ErrorCode.PAIRING_CODE_INVALID: (
+    ErrorCode.PAIRING_CODE_INVALID: Text(
         "Mã ghép nối không đúng, đã dùng hoặc đã hết hạn. Hãy lấy mã mới trên máy chủ",
         "The pairing code is wrong, used or expired. Get a new code on the server.",
     ),
-    ErrorCode.REQUEST_TIMEOUT: (
+    ErrorCode.REQUEST_TIMEOUT: Text(
         "Dữ liệu gửi lên đến quá chậm (quá {seconds} giây). Hãy kiểm tra mạng rồi gửi lại",
         "The request took too long to arrive (over {seconds} seconds). Check the network, "
         "then send it again.",
     ),
-    ErrorCode.PAIRING_CODE_USED: (
+    ErrorCode.PAIRING_CODE_USED: Text(
         "Mã ghép nối này vừa được dùng để ghép nối một máy trạm. Nếu bạn vừa bấm hai lần, "
         "máy trạm đã được ghép nối; nếu không, hãy lấy mã mới trên máy chủ",
         "This pairing code was just used to pair a workstation. If you clicked twice, the "
         "workstation is already paired; otherwise get a new code on the server.",
     ),
-    ErrorCode.OFFLINE_BY_USER: (
+    ErrorCode.OFFLINE_BY_USER: Text(
         "Máy chủ đang làm việc offline theo lựa chọn của người dùng: bật \"Làm việc online\" "
         "(officesync online) để đồng bộ",
         "This node is working offline by the user's choice: turn on \"Work online\" "
         "(officesync online) to sync.",
     ),
-    ErrorCode.NOT_CONFIGURED: (
+    ErrorCode.NOT_CONFIGURED: Text(
         "Máy chủ này chưa kết nối với Cloud nên không có gì để đồng bộ: đăng ký máy chủ với "
         "Cloud bằng officesync enroll",
         "This node is not connected to a cloud hub, so there is nothing to sync with: enroll "
         "it with officesync enroll.",
     ),
-    ErrorCode.NOT_ENROLLED: (
+    ErrorCode.NOT_ENROLLED: Text(
         "Đã có địa chỉ Cloud nhưng máy chủ này chưa được đăng ký: chạy officesync enroll với "
         "mã do quản trị viên Cloud cấp",
         "A cloud address is set but this node is not enrolled yet: run officesync enroll with "
@@ -244,21 +243,13 @@ _OPTIONAL = frozenset({"hint"})
 
 def render(code: ErrorCode, lang: Lang, params: dict[str, Any] | None = None) -> str:
     """The message of ``code`` in ``lang`` with ``params`` filled in."""
-    vi, en = MESSAGES[code]
-    template = vi if lang == "vi" else en
-    # A parameter may itself be bilingual ({"vi": …, "en": …}), e.g. a collection's label.
-    values = _Defaulting(
-        {
-            k: (v.get(lang, v.get("en")) if isinstance(v, dict) and "vi" in v else v)
-            for k, v in (params or {}).items()
-        }
-    )
-    return string.Formatter().vformat(template, (), values)
+    # A parameter may itself be bilingual (a Text or {"vi": …, "en": …}), e.g. a label.
+    return MESSAGES[code].format_map(params or {}, _Defaulting).get(lang)
 
 
 def messages(code: ErrorCode, params: dict[str, Any] | None = None) -> dict[str, str]:
     """Both languages at once: ``{"vi": …, "en": …}``."""
-    return {"vi": render(code, "vi", params), "en": render(code, "en", params)}
+    return MESSAGES[code].format_map(params or {}, _Defaulting).as_dict()
 
 
 class ErrorDetail(BaseModel):
@@ -288,7 +279,10 @@ class ProtocolError(Exception):
         headers: dict[str, str] | None = None,
     ) -> None:
         self.code = code
-        self.params = dict(params or {})
+        # Bilingual parameters are kept in their wire shape ({"vi": …, "en": …}): params may be
+        # sent as they are (a hub push result) and stored as JSON.
+        self.params = {k: v.as_dict() if isinstance(v, Text) else v
+                       for k, v in (params or {}).items()}
         self.details = dict(details or {})
         self.status = status or code.http_status
         self.headers = dict(headers or {})

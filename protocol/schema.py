@@ -15,8 +15,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from protocol.errors import ErrorCode, ProtocolError
+from protocol.i18n import Text
 from protocol.text import fold_code
-from protocol.wording import FieldErrors, Loc, Pair, Problem, problems_of, wire_labeller
+from protocol.wording import FieldErrors, Loc, Problem, problems_of, wire_labeller
 
 KEY_SEPARATOR = "/"
 
@@ -72,18 +73,17 @@ class CollectionSchema:
     name: str
     model: type[BaseModel]
     key_fields: tuple[str, ...]
-    label_vi: str
-    label_en: str
+    label: Text  # the collection's name for people; ``schema.label(lang)`` picks a language
     references: tuple[Reference, ...] = ()
     date_field: str | None = None
     series: Series | None = None
     postable: bool = False
-    # Field labels (vi, en) by path: "code", "lines[].amount".
-    fields: Mapping[str, Pair] = field(default_factory=dict, hash=False, compare=False)
+    # Field labels by path: "code", "lines[].amount".
+    fields: Mapping[str, Text] = field(default_factory=dict, hash=False, compare=False)
     # Key fields holding codes, compared case-insensitively (default: every key field).
     code_fields: tuple[str, ...] | None = None
     targets: frozenset[str] = field(init=False)
-    target_labels: dict[str, Pair] = field(
+    target_labels: dict[str, Text] = field(
         init=False, default_factory=dict, hash=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -91,10 +91,7 @@ class CollectionSchema:
         if self.code_fields is None:
             object.__setattr__(self, "code_fields", self.key_fields)
 
-    def label(self, lang: str) -> str:
-        return self.label_vi if lang == "vi" else self.label_en
-
-    def field_label(self, loc: Loc) -> Pair:
+    def field_label(self, loc: Loc) -> Text:
         """The label of the field at ``loc`` (e.g. ``("lines", 0, "amount")`` → "Số tiền
         (dòng 1)" / "Amount (line 1)")."""
         path, pending_index = "", False
@@ -106,19 +103,19 @@ class CollectionSchema:
             pending_index = False
         if path not in self.fields:
             return wire_labeller(loc)
-        vi, en = self.fields[path]
+        label = self.fields[path]
         for part in loc:
             if isinstance(part, int):
-                vi, en = f"{vi} (dòng {part + 1})", f"{en} (line {part + 1})"
-        return vi, en
+                label += Text(f" (dòng {part + 1})", f" (line {part + 1})")
+        return label
 
-    def reference_at(self, loc: Loc) -> tuple[str, Pair] | None:
+    def reference_at(self, loc: Loc) -> tuple[str, Text] | None:
         """The collection (and its label) the id field at ``loc`` refers to."""
         names = [p for p in loc if isinstance(p, str)]
         path = "[].".join(names) if any(isinstance(p, int) for p in loc) else ".".join(names)
         for ref in self.references:
             if ref.path == path:
-                return ref.target, self.target_labels.get(ref.target, (ref.target, ref.target))
+                return ref.target, self.target_labels.get(ref.target, Text.of(ref.target))
         return None
 
     def validate(self, data: Any) -> dict[str, Any]:
@@ -126,9 +123,10 @@ class CollectionSchema:
         :class:`~protocol.wording.FieldErrors`) worded per field."""
         if not isinstance(data, dict):
             raise FieldErrors(
-                [Problem("data", "model_type",
-                         f"Dữ liệu của {self.label_vi.lower()} phải là một đối tượng JSON {{…}}",
-                         f"The data of a {self.label_en.lower()} must be a JSON object {{…}}")],
+                [Problem("data", "model_type", Text(
+                    "Dữ liệu của {label} phải là một đối tượng JSON {{…}}",
+                    "The data of a {label} must be a JSON object {{…}}",
+                ).format(label=self.label.map(str.lower)))],
                 {"collection": self.name},
             )
         try:
@@ -183,7 +181,7 @@ class SchemaRegistry:
                 if ref.target not in self._schemas:
                     raise ValueError(f"{schema.name}.{ref.path} → unknown {ref.target}")
                 target = self._schemas[ref.target]
-                schema.target_labels[ref.target] = (target.label_vi, target.label_en)
+                schema.target_labels[ref.target] = target.label
         self.order: tuple[str, ...] = tuple(self._topological())
 
     def _topological(self) -> list[str]:
@@ -225,13 +223,12 @@ class SchemaRegistry:
         """``NOT_FOUND`` for a collection this pack has not, naming the ones it has."""
         names = ", ".join(self._schemas)
         close = difflib.get_close_matches(name, list(self._schemas), n=1)
-        vi, en = f". Các loại bản ghi có: {names}", f" The collections are: {names}."
+        hint = Text(f". Các loại bản ghi có: {names}", f" The collections are: {names}.")
         if close:
-            vi, en = f"{vi}. Có phải ý bạn là {close[0]}?", f"{en} Did you mean {close[0]}?"
+            hint += Text(f". Có phải ý bạn là {close[0]}?", f" Did you mean {close[0]}?")
         return ProtocolError(
             ErrorCode.NOT_FOUND,
-            {"what": {"vi": f"loại bản ghi '{name}'", "en": f"Collection '{name}'"},
-             "hint": {"vi": vi, "en": en}},
+            {"what": Text(f"loại bản ghi '{name}'", f"Collection '{name}'"), "hint": hint},
             {"collection": name, "collections": list(self._schemas)},
         )
 

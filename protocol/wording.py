@@ -18,11 +18,10 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.i18n import Lang
+from protocol.i18n import Lang, Text
 
 Loc = tuple[str | int, ...]
-Pair = tuple[str, str]  # (vi, en)
-Labeller = Callable[[Loc], Pair]
+Labeller = Callable[[Loc], Text]
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 ID_EXAMPLE = "3f2b8c1e-9a4d-4f6b-8e2a-1c5d7e9f0a3b"
 DATE_EXAMPLE = "2026-12-01"
@@ -30,25 +29,25 @@ MAX_IN_MESSAGE = 5
 MAX_IN_DETAILS = 50
 
 # Labels of the fields of the wire models (request bodies other than record data).
-WIRE_LABELS: dict[str, Pair] = {
-    "id": ("Mã định danh (id)", "Id"),
-    "data": ("Dữ liệu (data)", "Data"),
-    "action": ("Cách xử lý (action)", "Resolution (action)"),
-    "code": ("Mã", "Code"),
-    "name": ("Tên", "Name"),
-    "ops": ("Danh sách thao tác (ops)", "Operations (ops)"),
-    "op_id": ("Mã thao tác (op_id)", "Operation id (op_id)"),
-    "collection": ("Loại bản ghi (collection)", "Collection"),
-    "base_version": ("Phiên bản gốc (base_version)", "Base version"),
-    "node_name": ("Tên máy chủ (node_name)", "Node name"),
-    "count": ("Số lượng (count)", "Count"),
-    "date_from": ("Từ ngày (date_from)", "From date (date_from)"),
-    "date_to": ("Đến ngày (date_to)", "To date (date_to)"),
-    "online": ("Trực tuyến (online)", "Online"),
-    "limit": ("Số bản ghi mỗi trang (limit)", "Page size (limit)"),
-    "sync_state": ("Trạng thái đồng bộ (sync_state)", "Sync state (sync_state)"),
-    "after": ("Con trỏ trang (after)", "Page cursor (after)"),
-    "key": ("Mã (key)", "Key"),
+WIRE_LABELS: dict[str, Text] = {
+    "id": Text("Mã định danh (id)", "Id"),
+    "data": Text("Dữ liệu (data)", "Data"),
+    "action": Text("Cách xử lý (action)", "Resolution (action)"),
+    "code": Text("Mã", "Code"),
+    "name": Text("Tên", "Name"),
+    "ops": Text("Danh sách thao tác (ops)", "Operations (ops)"),
+    "op_id": Text("Mã thao tác (op_id)", "Operation id (op_id)"),
+    "collection": Text("Loại bản ghi (collection)", "Collection"),
+    "base_version": Text("Phiên bản gốc (base_version)", "Base version"),
+    "node_name": Text("Tên máy chủ (node_name)", "Node name"),
+    "count": Text("Số lượng (count)", "Count"),
+    "date_from": Text("Từ ngày (date_from)", "From date (date_from)"),
+    "date_to": Text("Đến ngày (date_to)", "To date (date_to)"),
+    "online": Text("Trực tuyến (online)", "Online"),
+    "limit": Text("Số bản ghi mỗi trang (limit)", "Page size (limit)"),
+    "sync_state": Text("Trạng thái đồng bộ (sync_state)", "Sync state (sync_state)"),
+    "after": Text("Con trỏ trang (after)", "Page cursor (after)"),
+    "key": Text("Mã (key)", "Key"),
 }
 
 
@@ -58,16 +57,23 @@ class Problem:
 
     field: str
     type: str
-    vi: str
-    en: str
+    message: Text
     target: str | None = None  # the referenced collection, for an id that is not an id
     input: str | None = None  # the value typed, for an id that is not an id
 
-    def text(self, lang: Lang) -> str:
-        return self.vi if lang == "vi" else self.en
+    @property
+    def vi(self) -> str:
+        return self.message.vi
 
-    def add(self, vi: str, en: str) -> None:
-        self.vi, self.en = f"{self.vi}: {vi}", f"{self.en}: {en}"
+    @property
+    def en(self) -> str:
+        return self.message.en
+
+    def text(self, lang: Lang) -> str:
+        return self.message.get(lang)
+
+    def add(self, more: Text) -> None:
+        self.message = self.message + Text(": ", ": ") + more
 
 
 def field_path(loc: Loc) -> str:
@@ -83,95 +89,87 @@ def with_article(text: str) -> str:
     return ("an " if word[:1] in "aeiou" else "a ") + word
 
 
-def wire_labeller(loc: Loc) -> Pair:
+def wire_labeller(loc: Loc) -> Text:
     names = [p for p in loc if isinstance(p, str)]
     if not names:
-        return ("Nội dung gửi lên", "The request body")
+        return Text("Nội dung gửi lên", "The request body")
     name = names[-1]
-    vi, en = WIRE_LABELS.get(name, (f"Trường '{name}'", f"Field '{name}'"))
+    label = WIRE_LABELS.get(name, Text(f"Trường '{name}'", f"Field '{name}'"))
     for part in loc:
         if isinstance(part, int):
-            vi, en = f"{vi} (phần tử {part + 1})", f"{en} (item {part + 1})"
-    return vi, en
+            label += Text(f" (phần tử {part + 1})", f" (item {part + 1})")
+    return label
 
 
 # -- templates -------------------------------------------------------------------------------
 
-_OBJECT = ("{label} phải là một đối tượng JSON {{…}}", "{label} must be a JSON object {{…}}")
-_ID = ("{label} phải là mã định danh (id) dạng " + ID_EXAMPLE,
-       "{label} must be an id such as " + ID_EXAMPLE)
-_DATE = ("{label} phải có dạng YYYY-MM-DD, ví dụ " + DATE_EXAMPLE,
-         "{label} must be a date YYYY-MM-DD, e.g. " + DATE_EXAMPLE)
-_INT = ("{label} phải là số nguyên", "{label} must be a whole number")
-_NUMBER = ("{label} phải là số nguyên hoặc số thập phân viết trong chuỗi, ví dụ 1250 hoặc "
-           "\"1250.50\" (chữ số 0-9, dấu chấm thập phân, tối đa {places} chữ số lẻ)",
-           "{label} must be a whole number or a decimal in a string, e.g. 1250 or \"1250.50\" "
-           "(digits 0-9, a decimal point, at most {places} decimals)")
-_BOOL = ("{label} phải là true hoặc false", "{label} must be true or false")
-_TEXT = ("{label} phải là văn bản (chuỗi ký tự)", "{label} must be text (a string)")
-_LIST = ("{label} phải là một danh sách (mảng JSON [...])",
-         "{label} must be a list (a JSON array [...])")
+_OBJECT = Text("{label} phải là một đối tượng JSON {{…}}", "{label} must be a JSON object {{…}}")
+_ID = Text("{label} phải là mã định danh (id) dạng " + ID_EXAMPLE,
+           "{label} must be an id such as " + ID_EXAMPLE)
+_DATE = Text("{label} phải có dạng YYYY-MM-DD, ví dụ " + DATE_EXAMPLE,
+             "{label} must be a date YYYY-MM-DD, e.g. " + DATE_EXAMPLE)
+_INT = Text("{label} phải là số nguyên", "{label} must be a whole number")
+_NUMBER = Text("{label} phải là số nguyên hoặc số thập phân viết trong chuỗi, ví dụ 1250 hoặc "
+               "\"1250.50\" (chữ số 0-9, dấu chấm thập phân, tối đa {places} chữ số lẻ)",
+               "{label} must be a whole number or a decimal in a string, e.g. 1250 or \"1250.50\" "
+               "(digits 0-9, a decimal point, at most {places} decimals)")
+_BOOL = Text("{label} phải là true hoặc false", "{label} must be true or false")
+_TEXT = Text("{label} phải là văn bản (chuỗi ký tự)", "{label} must be text (a string)")
+_LIST = Text("{label} phải là một danh sách (mảng JSON [...])",
+             "{label} must be a list (a JSON array [...])")
 
-TEMPLATES: dict[str, Pair] = {
-    "missing": ("{label} là bắt buộc, chưa được nhập", "{label} is required"),
+TEMPLATES: dict[str, Text] = {
+    "missing": Text("{label} là bắt buộc, chưa được nhập", "{label} is required"),
     "string_type": _TEXT,
     "string_unicode": _TEXT,
     "string_sub_type": _TEXT,
-    "string_too_long": ("{label} dài tối đa {max_length} ký tự",
-                        "{label} must be at most {max_length} characters long"),
-    "string_too_short": ("{label} phải có ít nhất {min_length} ký tự",
-                         "{label} must be at least {min_length} characters long"),
-    "string_pattern_mismatch": ("{label} có dạng không hợp lệ", "{label} has an invalid form"),
+    "string_too_long": Text("{label} dài tối đa {max_length} ký tự",
+                            "{label} must be at most {max_length} characters long"),
+    "string_too_short": Text("{label} phải có ít nhất {min_length} ký tự",
+                             "{label} must be at least {min_length} characters long"),
+    "string_pattern_mismatch": Text("{label} có dạng không hợp lệ", "{label} has an invalid form"),
     "uuid_parsing": _ID, "uuid_type": _ID, "uuid_version": _ID,
     "int_type": _INT, "int_parsing": _INT, "int_from_float": _INT, "int_parsing_size": _INT,
-    "float_type": ("{label} phải là một số", "{label} must be a number"),
-    "float_parsing": ("{label} phải là một số", "{label} must be a number"),
-    "finite_number": ("{label} phải là một số hữu hạn", "{label} must be a finite number"),
+    "float_type": Text("{label} phải là một số", "{label} must be a number"),
+    "float_parsing": Text("{label} phải là một số", "{label} must be a number"),
+    "finite_number": Text("{label} phải là một số hữu hạn", "{label} must be a finite number"),
     "decimal_type": _NUMBER, "decimal_parsing": _NUMBER,
     "bool_type": _BOOL, "bool_parsing": _BOOL,
     "date_type": _DATE, "date_parsing": _DATE, "date_from_datetime_parsing": _DATE,
     "date_from_datetime_inexact": _DATE, "datetime_type": _DATE, "datetime_parsing": _DATE,
     "datetime_from_date_parsing": _DATE,
-    "greater_than": ("{label} phải lớn hơn {gt}", "{label} must be greater than {gt}"),
-    "greater_than_equal": ("{label} phải lớn hơn hoặc bằng {ge}", "{label} must be at least {ge}"),
-    "less_than": ("{label} phải nhỏ hơn {lt}", "{label} must be less than {lt}"),
-    "less_than_equal": ("{label} tối đa là {le}", "{label} must be at most {le}"),
-    "too_short": ("{label} phải có ít nhất {min_length} phần tử",
-                  "{label} must have at least {min_length} item(s)"),
-    "too_long": ("{label} có tối đa {max_length} phần tử",
-                 "{label} must have at most {max_length} items"),
+    "greater_than": Text("{label} phải lớn hơn {gt}", "{label} must be greater than {gt}"),
+    "greater_than_equal": Text("{label} phải lớn hơn hoặc bằng {ge}",
+                               "{label} must be at least {ge}"),
+    "less_than": Text("{label} phải nhỏ hơn {lt}", "{label} must be less than {lt}"),
+    "less_than_equal": Text("{label} tối đa là {le}", "{label} must be at most {le}"),
+    "too_short": Text("{label} phải có ít nhất {min_length} phần tử",
+                      "{label} must have at least {min_length} item(s)"),
+    "too_long": Text("{label} có tối đa {max_length} phần tử",
+                     "{label} must have at most {max_length} items"),
     "list_type": _LIST, "tuple_type": _LIST, "set_type": _LIST,
     "dict_type": _OBJECT, "model_type": _OBJECT, "model_attributes_type": _OBJECT,
     "dataclass_type": _OBJECT,
-    "json_invalid": ("{label} không phải JSON hợp lệ", "{label} is not valid JSON"),
-    "json_type": ("{label} không phải JSON hợp lệ", "{label} is not valid JSON"),
-    "none_required": ("{label} phải để trống (null)", "{label} must be null"),
+    "json_invalid": Text("{label} không phải JSON hợp lệ", "{label} is not valid JSON"),
+    "json_type": Text("{label} không phải JSON hợp lệ", "{label} is not valid JSON"),
+    "none_required": Text("{label} phải để trống (null)", "{label} must be null"),
     # ours (protocol.text)
-    "text_invisible": ("{label} chứa ký tự vô hình hoặc ký tự điều khiển ({chars}); hãy gõ lại "
-                       "giá trị", "{label} contains invisible or control characters ({chars}); "
-                       "type the value again"),
+    "text_invisible": Text("{label} chứa ký tự vô hình hoặc ký tự điều khiển ({chars}); hãy gõ lại "
+                           "giá trị", "{label} contains invisible or control characters ({chars}); "
+                           "type the value again"),
     "number_format": _NUMBER,
-    "number_decimals": ("{label} có tối đa {places} chữ số lẻ",
-                        "{label} may have at most {places} decimals"),
-    "number_bool": ("{label} phải là số, không phải true/false",
-                    "{label} must be a number, not true/false"),
-    "number_not_positive": ("{label} phải lớn hơn 0", "{label} must be greater than 0"),
-    "number_negative": ("{label} không được là số âm", "{label} must not be negative"),
-    "number_too_large": ("{label} tối đa là {max}", "{label} must be at most {max}"),
+    "number_decimals": Text("{label} có tối đa {places} chữ số lẻ",
+                            "{label} may have at most {places} decimals"),
+    "number_bool": Text("{label} phải là số, không phải true/false",
+                        "{label} must be a number, not true/false"),
+    "number_not_positive": Text("{label} phải lớn hơn 0", "{label} must be greater than 0"),
+    "number_negative": Text("{label} không được là số âm", "{label} must not be negative"),
+    "number_too_large": Text("{label} tối đa là {max}", "{label} must be at most {max}"),
     "date_format": _DATE,
-    "date_invalid": ("{label}: ngày {input} không có trong lịch",
-                     "{label}: {input} is not a day of the calendar"),
+    "date_invalid": Text("{label}: ngày {input} không có trong lịch",
+                         "{label}: {input} is not a day of the calendar"),
 }
-GENERIC: Pair = ("{label} có giá trị không hợp lệ", "{label} has a value that is not valid")
-
-
-class _Blank(dict[str, Any]):
-    def __missing__(self, key: str) -> str:
-        return "?"
-
-
-def _fill(template: str, values: Mapping[str, Any]) -> str:
-    return template.format_map(_Blank(values))
+GENERIC = Text("{label} có giá trị không hợp lệ", "{label} has a value that is not valid")
 
 
 def _quoted(expected: str) -> list[str]:
@@ -203,12 +201,12 @@ def model_at(model: type[BaseModel] | None, loc: Loc) -> type[BaseModel] | None:
 
 def _one(
     e: Mapping[str, Any], label: Labeller, model: type[BaseModel] | None,
-    id_target: Callable[[Loc], tuple[str, Pair] | None],
+    id_target: Callable[[Loc], tuple[str, Text] | None],
 ) -> Problem:
     loc: Loc = tuple(e["loc"])
     kind: str = e["type"]
     ctx = dict(e.get("ctx") or {})
-    vi_label, en_label = label(loc)
+    named = label(loc)
     raw = e.get("input")
     if kind in ("too_long", "too_short") and isinstance(raw, str):
         kind = "string_" + kind  # a length constraint after a validator of ours
@@ -217,32 +215,31 @@ def _one(
         name = str(loc[-1]) if loc else "?"
         valid = ", ".join(holder.model_fields) if holder is not None else ""
         return Problem(field_path(loc), kind,
-                       f"Trường '{name}' không có ở đây; các trường hợp lệ: {valid}",
-                       f"'{name}' is not a field here; valid fields: {valid}")
+                       Text(f"Trường '{name}' không có ở đây; các trường hợp lệ: {valid}",
+                            f"'{name}' is not a field here; valid fields: {valid}"))
     if kind in ("literal_error", "enum"):
         values = ", ".join(_quoted(str(ctx.get("expected", ""))))
-        return Problem(field_path(loc), kind, f"{vi_label} phải là một trong: {values}",
-                       f"{en_label} must be one of: {values}")
+        return Problem(field_path(loc), kind, named + Text(
+            f" phải là một trong: {values}", f" must be one of: {values}"))
     if kind == "string_too_short" and ctx.get("min_length") == 1:
-        return Problem(field_path(loc), kind, f"{vi_label} không được để trống",
-                       f"{en_label} must not be empty")
+        return Problem(field_path(loc), kind,
+                       named + Text(" không được để trống", " must not be empty"))
     is_id = kind.startswith("uuid") or (
         kind == "string_pattern_mismatch" and ctx.get("pattern") == UUID_PATTERN)
     target = id_target(loc) if is_id else None
     typed = raw if isinstance(raw, str) and len(raw) <= 80 else None
     if target is not None:
-        name, (t_vi, t_en) = target
-        return Problem(field_path(loc), "id_expected",
-                       f"{vi_label} phải là mã định danh (id) của một {lower_first(t_vi)}, "
-                       f"dạng {ID_EXAMPLE}",
-                       f"{en_label} must be the id of {with_article(t_en)}, such as {ID_EXAMPLE}",
-                       target=name, input=typed)
-    vi, en = _ID if is_id else TEMPLATES.get(kind, GENERIC)
-    params: dict[str, Any] = {**ctx, "label": vi_label}
+        name, what = target
+        return Problem(field_path(loc), "id_expected", named + Text(
+            f" phải là mã định danh (id) của một {lower_first(what.vi)}, dạng {ID_EXAMPLE}",
+            f" must be the id of {with_article(what.en)}, such as {ID_EXAMPLE}"),
+            target=name, input=typed)
+    template = _ID if is_id else TEMPLATES.get(kind, GENERIC)
+    params: dict[str, Any] = {**ctx, "label": named}
     if "chars" in ctx:
         params["chars"] = ", ".join(ctx["chars"])
     problem = Problem(field_path(loc), "id_expected" if is_id else kind,
-                      _fill(vi, params), _fill(en, {**params, "label": en_label}))
+                      template.format_map(params))
     if is_id:
         problem.input = typed
     return problem
@@ -256,7 +253,7 @@ def problems_of(
     err: ValidationError,
     label: Labeller = wire_labeller,
     model: type[BaseModel] | None = None,
-    id_target: Callable[[Loc], tuple[str, Pair] | None] = _no_target,
+    id_target: Callable[[Loc], tuple[str, Text] | None] = _no_target,
 ) -> list[Problem]:
     """One :class:`Problem` per pydantic error, in order (unions report once per field)."""
     found: list[Problem] = []
@@ -285,20 +282,19 @@ class FieldErrors(ProtocolError):
         return FieldErrors(self.problems, self.base_details)
 
 
-def reason_of(problems: Sequence[Problem]) -> dict[str, str]:
+def reason_of(problems: Sequence[Problem]) -> Text:
     shown = problems[:MAX_IN_MESSAGE]
-    vi = "; ".join(p.vi for p in shown)
-    en = "; ".join(p.en for p in shown)
+    reason = Text.join("; ", (p.message for p in shown))
     more = len(problems) - len(shown)
     if more > 0:
-        vi, en = f"{vi} (và {more} lỗi khác)", f"{en} (and {more} more)"
-    return {"vi": vi, "en": en}
+        reason += Text(f" (và {more} lỗi khác)", f" (and {more} more)")
+    return reason
 
 
 def invalid(field: str, vi: str, en: str, kind: str = "invalid",
             **details: Any) -> FieldErrors:
     """A hand-written ``VALIDATION_FAILED`` about one field."""
-    return FieldErrors([Problem(field, kind, vi, en)], details)
+    return FieldErrors([Problem(field, kind, Text(vi, en))], details)
 
 
 def model_error(err: ValidationError, model: type[BaseModel] | None = None,
@@ -310,17 +306,16 @@ def model_error(err: ValidationError, model: type[BaseModel] | None = None,
 def json_error(raw: bytes, err: orjson.JSONDecodeError) -> ProtocolError:
     """``INVALID_JSON`` saying in words where the body breaks (never the parser's text)."""
     if not raw.strip():
-        reason = {"vi": "nội dung trống", "en": "the body is empty"}
+        reason = Text("nội dung trống", "the body is empty")
     else:
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError:
-            reason = {"vi": "nội dung không phải văn bản UTF-8",
-                      "en": "the body is not UTF-8 text"}
+            reason = Text("nội dung không phải văn bản UTF-8", "the body is not UTF-8 text")
         else:
             line, col = getattr(err, "lineno", 0), getattr(err, "colno", 0)
-            reason = {"vi": f"sai cú pháp hoặc bị cắt ngang ở dòng {line}, cột {col}",
-                      "en": f"a syntax error or a cut-off body at line {line}, column {col}"}
+            reason = Text(f"sai cú pháp hoặc bị cắt ngang ở dòng {line}, cột {col}",
+                          f"a syntax error or a cut-off body at line {line}, column {col}")
     return ProtocolError(ErrorCode.INVALID_JSON, {"reason": reason},
                          {"line": getattr(err, "lineno", None),
                           "column": getattr(err, "colno", None)})

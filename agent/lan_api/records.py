@@ -37,8 +37,8 @@ def _record_response(record: Record, status: int = 200) -> web.Response:
 
 
 def _invalid(param: str, vi: str, en: str) -> ProtocolError:
-    label_vi, label_en = wire_labeller((param,))
-    return invalid(param, f"{label_vi} {vi}", f"{label_en} {en}", "query")
+    label = wire_labeller((param,))
+    return invalid(param, f"{label.vi} {vi}", f"{label.en} {en}", "query")
 
 
 def _limit(raw: str | None) -> int:

@@ -24,7 +24,7 @@ from agent.store import resolve, rows, syncing, writes
 from agent.store.writer import Readers, Writer, WriteResult
 from protocol.accounting import ACCOUNTING_PACK
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.i18n import Lang
+from protocol.i18n import Lang, Text
 from protocol.models import ChangesPage, OpResult, Record, RecordPage, SyncState, Uuid
 from protocol.schema import CollectionSchema, SchemaRegistry
 from protocol.text import date_value
@@ -129,23 +129,23 @@ class DatasetStore:
         target = self.registry.get(problem.target)
         key = target.code_key(problem.input)
         row = rows.find_by_key(conn, target.name, key) if key else None
-        typed, what_vi, what_en = problem.input, target.label_vi.lower(), target.label_en.lower()
+        typed, what = problem.input, target.label.map(str.lower)
         if row is None:
-            problem.add(f"không có {what_vi} nào mang mã {typed}",
-                        f"no {what_en} has the code {typed}")
+            problem.add(Text(f"không có {what.vi} nào mang mã {typed}",
+                             f"no {what.en} has the code {typed}"))
             return
         data = rows.loads(row["data"]) or {}
         name = data.get("name") or row["key"]
-        problem.add(f"{typed} là mã của {what_vi} {name} (id {row['id']})",
-                    f"{typed} is the code of the {what_en} {name} (id {row['id']})")
+        problem.add(Text(f"{typed} là mã của {what.vi} {name} (id {row['id']})",
+                         f"{typed} is the code of the {what.en} {name} (id {row['id']})"))
 
     async def _path_id(self, schema: CollectionSchema, record_id: str) -> None:
         """``NOT_FOUND`` in words for an id in a path that cannot be an id (a code, say)."""
         if re.fullmatch(_UUID_CHECK, record_id):
             return
-        problem = Problem("id", "id_expected", "", "", schema.name, record_id[:80])
+        problem = Problem("id", "id_expected", Text("", ""), schema.name, record_id[:80])
         await self.readers.run(lambda conn: self._hint(conn, problem))
-        vi, en = schema.label_vi.lower(), schema.label_en.lower()
+        vi, en = schema.label.map(str.lower)
         raise ProtocolError(
             ErrorCode.NOT_FOUND,
             {"what": {"vi": f"{vi} có id {record_id[:80]}",

@@ -75,7 +75,7 @@ def _record_label(conn: sqlite3.Connection, registry: SchemaRegistry, record_id:
     if row is None or row[0] not in registry:
         return record_id
     schema = registry.get(row[0])
-    return {"vi": f"{schema.label_vi} {row[1]}", "en": f"{schema.label_en} {row[1]}"}
+    return (schema.label + f" {row[1]}").as_dict()
 
 
 def take_batch(
@@ -161,14 +161,14 @@ def _rejection_params(registry: SchemaRegistry, collection: str, code: ErrorCode
                       details: dict[str, Any], message: str) -> dict[str, Any]:
     if code is ErrorCode.DUPLICATE_KEY and collection in registry:
         schema = registry.get(collection)
-        return {"label": {"vi": schema.label_vi, "en": schema.label_en},
+        return {"label": schema.label.as_dict(),
                 "key": details.get("key", "")}
     if code is ErrorCode.MISSING_REFERENCE:
         target = details.get("target")
         label: Any = target
         if isinstance(target, str) and target in registry:
             schema = registry.get(target)
-            label = {"vi": schema.label_vi, "en": schema.label_en}
+            label = schema.label.as_dict()
         return {"label": label, "field": details.get("field"), "ref": details.get("ref")}
     if code is ErrorCode.VALIDATION_FAILED:
         # The hub sends its message's parameters (reason in vi and en): the record then

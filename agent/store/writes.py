@@ -13,6 +13,7 @@ from typing import Any
 
 from agent.store import rows
 from protocol.errors import ErrorCode, ProtocolError
+from protocol.i18n import Text
 from protocol.models import Action, Record, SyncState
 from protocol.schema import CollectionSchema
 from protocol.wording import invalid
@@ -25,7 +26,7 @@ class WriteContext:
 
 
 def label(schema: CollectionSchema) -> dict[str, str]:
-    return {"vi": schema.label_vi, "en": schema.label_en}
+    return schema.label.as_dict()
 
 
 def check_unique(
@@ -202,19 +203,18 @@ def _current_for_write(
 
 def _posting_error(schema: CollectionSchema, what: str) -> ProtocolError:
     reasons = {
-        "create": ("chứng từ mới phải ở trạng thái chưa ghi sổ; hãy dùng chức năng Ghi sổ",
-                   "a new voucher starts unposted; use Post"),
-        "posted": ("chứng từ đã ghi sổ: hãy Bỏ ghi trước khi sửa hoặc xóa",
-                   "the voucher is posted: unpost it before editing or deleting"),
-        "field": ("không sửa trường posted trực tiếp; hãy dùng Ghi sổ / Bỏ ghi",
-                  "posted cannot be edited directly; use post / unpost"),
-        "not_postable": (f"{schema.label_vi} không có ghi sổ",
-                         f"{schema.label_en} records cannot be posted"),
-        "already": ("chứng từ đã ở trạng thái này", "the voucher is already in that state"),
+        "create": Text("chứng từ mới phải ở trạng thái chưa ghi sổ; hãy dùng chức năng Ghi sổ",
+                       "a new voucher starts unposted; use Post"),
+        "posted": Text("chứng từ đã ghi sổ: hãy Bỏ ghi trước khi sửa hoặc xóa",
+                       "the voucher is posted: unpost it before editing or deleting"),
+        "field": Text("không sửa trường posted trực tiếp; hãy dùng Ghi sổ / Bỏ ghi",
+                      "posted cannot be edited directly; use post / unpost"),
+        "not_postable": Text(f"{schema.label.vi} không có ghi sổ",
+                             f"{schema.label.en} records cannot be posted"),
+        "already": Text("chứng từ đã ở trạng thái này", "the voucher is already in that state"),
     }
-    vi, en = reasons[what]
     return ProtocolError(
-        ErrorCode.VALIDATION_FAILED, {"reason": {"vi": vi, "en": en}},
+        ErrorCode.VALIDATION_FAILED, {"reason": reasons[what]},
         {"collection": schema.name, "reason": what},
     )
 
