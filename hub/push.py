@@ -7,7 +7,7 @@ calls :func:`plan_push`, and writes the plan with one ``executemany`` per table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
@@ -17,7 +17,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from protocol.accounting import ACCOUNTING_PACK
 from protocol.errors import ErrorCode, ProtocolError, render
 from protocol.i18n import Lang
-from protocol.models import Action, Op
+from protocol.models import Action, Op, OpStatus
 from protocol.schema import CollectionSchema, SchemaRegistry
 from protocol.wording import invalid
 
@@ -73,9 +73,48 @@ class Batch:
 ChangeRow = tuple[int, str, str, int, bool, str, str, str]
 
 
+@dataclass(frozen=True, slots=True)
+class ResultError:
+    """Why the hub refused an op (``OpError`` on the wire)."""
+
+    code: ErrorCode
+    message: str
+    details: dict[str, Any]
+    current: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    """The hub's answer for one op (``OpResult`` on the wire). A dataclass, so ``orjson``
+    writes it as the JSON object directly, fields in this order; stored as such in
+    ``op_results`` and read back with :meth:`from_json` for a replay."""
+
+    op_id: str
+    status: OpStatus
+    replayed: bool
+    version: int | None
+    seq: int | None
+    error: ResultError | None
+
+    @property
+    def applied(self) -> bool:
+        return self.status is OpStatus.APPLIED
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> PushResult:
+        error = obj.get("error")
+        return cls(
+            obj["op_id"], OpStatus(obj["status"]), bool(obj.get("replayed", False)),
+            obj.get("version"), obj.get("seq"),
+            None if error is None else ResultError(
+                ErrorCode(error["code"]), error["message"], error.get("details") or {},
+                error.get("current")),
+        )
+
+
 @dataclass
 class Plan:
-    results: list[dict[str, Any]]
+    results: list[PushResult]
     rows: dict[str, Row]  # final state of every record the batch changed
     changes: list[ChangeRow]
     new_results: list[tuple[str, str]]  # op_results rows to insert: (op_id, result JSON)
@@ -86,6 +125,7 @@ class Plan:
 # the enum machinery, and this module tests actions several times per op.
 _CREATE, _UPDATE, _DELETE = Action.CREATE, Action.UPDATE, Action.DELETE
 _POST, _UNPOST = Action.POST, Action.UNPOST
+_APPLIED, _REJECTED = OpStatus.APPLIED, OpStatus.REJECTED
 
 
 def _series_error(schema: CollectionSchema, data: dict[str, Any]) -> ProtocolError | None:
@@ -177,7 +217,7 @@ class Planner:
         node_id: str,
         rows: dict[str, Row],
         key_owners: dict[tuple[str, str], str],
-        replays: dict[str, dict[str, Any]],
+        replays: dict[str, PushResult],
         last_seq: int,
         lang: Lang,
     ) -> None:
@@ -195,10 +235,10 @@ class Planner:
         results = [self._one(item) for item in batch.items]
         return Plan(results, self.changed, self.changes, self.new_results, self.seq)
 
-    def _one(self, item: Prepared) -> dict[str, Any]:
+    def _one(self, item: Prepared) -> PushResult:
         op_id = item.op.op_id
         if op_id in self.replays:
-            return {**self.replays[op_id], "replayed": True}
+            return replace(self.replays[op_id], replayed=True)
         try:
             result = self._apply(item)
         except ProtocolError as err:
@@ -207,23 +247,17 @@ class Planner:
         self.new_results.append((op_id, orjson.dumps(result).decode()))
         return result
 
-    def _rejected(self, op: Op, err: ProtocolError) -> dict[str, Any]:
+    def _rejected(self, op: Op, err: ProtocolError) -> PushResult:
         details = dict(err.details)
         current = details.pop("current", None)
         if err.code is ErrorCode.VALIDATION_FAILED:
             # The reason in vi and en, so that the node words the refusal in the language
             # of whoever reads it (the other codes' parameters are in the details).
             details["params"] = err.params
-        return {
-            "op_id": op.op_id, "status": "rejected", "replayed": False,
-            "version": None, "seq": None,
-            "error": {
-                "code": err.code.value, "message": render(err.code, self.lang, err.params),
-                "details": details, "current": current,
-            },
-        }
+        error = ResultError(err.code, render(err.code, self.lang, err.params), details, current)
+        return PushResult(op.op_id, _REJECTED, False, None, None, error)
 
-    def _apply(self, item: Prepared) -> dict[str, Any]:
+    def _apply(self, item: Prepared) -> PushResult:
         if item.error is not None:
             raise item.error
         op, schema = item.op, item.schema
@@ -286,7 +320,7 @@ class Planner:
                     },
                 )
 
-    def _write(self, item: Prepared, row: Row | None) -> dict[str, Any]:
+    def _write(self, item: Prepared, row: Row | None) -> PushResult:
         op, schema, action = item.op, item.schema, item.op.action
         assert schema is not None
         if row is not None:
@@ -305,10 +339,7 @@ class Planner:
             self.key_owners[(new.collection, key)] = new.id
         self.changes.append(
             (seq, op.collection, op.id, version, deleted, data_json, op.op_id, self.node_id))
-        return {
-            "op_id": op.op_id, "status": "applied", "replayed": False,
-            "version": version, "seq": seq, "error": None,
-        }
+        return PushResult(op.op_id, _APPLIED, False, version, seq, None)
 
     def _free_key(self, row: Row) -> None:
         if self.key_owners.get((row.collection, row.key)) == row.id:

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any, TypeVar
 
-import orjson
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
 
 from hub import keys
 from hub.records import RecordQuery
+from httpkit import bearer_token, json_response, read_json, read_model, request_lang, validate
 from protocol.accounting import ACCOUNTING_PACK
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.i18n import pick_language
 from protocol.models import (
     MAX_PUSH_OPS,
     DigestRequest,
@@ -24,9 +21,8 @@ from protocol.models import (
 )
 from protocol.text import date_value
 from protocol.version import PROTOCOL_VERSION
-from protocol.wording import DATE_EXAMPLE, invalid, json_error, model_error, wire_labeller
+from protocol.wording import DATE_EXAMPLE, invalid, wire_labeller
 
-M = TypeVar("M", bound=BaseModel)
 MAX_WAIT = 60.0
 FALLBACK_POLL = 5.0  # re-check the feed even without a wake-up (lost NOTIFY, restarts)
 MAX_LIMIT = 5000
@@ -38,37 +34,10 @@ SERIES = frozenset(
 )
 
 
-def _json(obj: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(obj), status=status, content_type="application/json")
-
-
 def _invalid(name: str, vi: str, en: str) -> ProtocolError:
     """``VALIDATION_FAILED`` about one parameter, worded in both languages."""
     label = wire_labeller((name,))
     return invalid(name, f"{label.vi} {vi}", f"{label.en} {en}", "query")
-
-
-async def _body(request: web.Request) -> Any:
-    if request.content_type != "application/json":
-        raise ProtocolError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, {"expected": "application/json"},
-                            {"content_type": request.content_type})
-    raw = await request.read()
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as err:
-        raise json_error(raw, err) from None
-
-
-def _model(model: type[M], obj: Any) -> M:
-    try:
-        return model.model_validate(obj)
-    except ValidationError as err:
-        raise model_error(err, model) from None
-
-
-def _token(request: web.Request) -> str | None:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
 
 
 def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
@@ -102,34 +71,34 @@ def _date(value: str | None, name: str) -> str | None:
 
 
 async def health(request: web.Request) -> web.Response:
-    return _json({"service": "officesync-hub", "protocol": PROTOCOL_VERSION,
+    return json_response({"service": "officesync-hub", "protocol": PROTOCOL_VERSION,
                   "min_protocol": request.app[keys.MIN_PROTOCOL]})
 
 
 async def enroll(request: web.Request) -> web.Response:
-    body = _model(EnrollRequest, await _body(request))
+    body = await read_model(request, EnrollRequest)
     node_id, token, datasets = await request.app[keys.STORE].enroll(body.code, body.node_name)
-    return _json({"node_id": node_id, "token": token, "datasets": datasets})
+    return json_response({"node_id": node_id, "token": token, "datasets": datasets})
 
 
 async def datasets(request: web.Request) -> web.Response:
-    node = await request.app[keys.STORE].authenticate(_token(request))
-    return _json({"datasets": sorted(node.datasets)})
+    node = await request.app[keys.STORE].authenticate(bearer_token(request))
+    return json_response({"datasets": sorted(node.datasets)})
 
 
 async def push(request: web.Request) -> web.Response:
-    obj = await _body(request)
+    obj = await readjson_response(request)
     ops = obj.get("ops") if isinstance(obj, dict) else None
     if isinstance(ops, list) and len(ops) > MAX_PUSH_OPS:
         raise ProtocolError(ErrorCode.PAYLOAD_TOO_LARGE, {"limit": f"{MAX_PUSH_OPS} ops"},
                             {"max_ops": MAX_PUSH_OPS, "ops": len(ops)})
-    body = _model(PushRequest, obj)
+    body = validate(PushRequest, obj)
     dataset = request.match_info["ds"]
-    lang = pick_language(request.headers.get("Accept-Language"))
-    results = await request.app[keys.STORE].push(_token(request), dataset, body.ops, lang)
-    if any(r["status"] == "applied" and not r["replayed"] for r in results):
+    lang = request_lang(request)
+    results = await request.app[keys.STORE].push(bearer_token(request), dataset, body.ops, lang)
+    if any(r.applied and not r.replayed for r in results):
         request.app[keys.NOTIFIER].notify(dataset)
-    return _json({"results": results})
+    return json_response({"results": results})
 
 
 async def changes(request: web.Request) -> web.Response:
@@ -142,12 +111,12 @@ async def changes(request: web.Request) -> web.Response:
     deadline = loop.time() + wait
     while True:
         woken = notifier.event(dataset)  # before the read: a commit after it sets this event
-        page = await store.changes(_token(request), dataset, since, limit)
+        page = await store.changes(bearer_token(request), dataset, since, limit)
         if page is not None:
-            return web.Response(body=page, content_type="application/json")
+            return json_response(page)
         remaining = deadline - loop.time()
         if remaining <= 0 or notifier.closing:
-            return _json({"changes": [], "last_seq": since, "has_more": False})
+            return json_response({"changes": [], "last_seq": since, "has_more": False})
         try:
             await asyncio.wait_for(woken.wait(), min(remaining, FALLBACK_POLL))
         except TimeoutError:
@@ -158,9 +127,9 @@ async def get_record(request: web.Request) -> web.Response:
     m = request.match_info
     ACCOUNTING_PACK.get(m["collection"])
     record = await request.app[keys.STORE].get_record(
-        _token(request), m["ds"], m["collection"], m["id"]
+        bearer_token(request), m["ds"], m["collection"], m["id"]
     )
-    return _json(record)
+    return json_response(record)
 
 
 async def list_records(request: web.Request) -> web.Response:
@@ -175,12 +144,12 @@ async def list_records(request: web.Request) -> web.Response:
         limit=_int_param(request, "limit", 500, 1, MAX_LIMIT),
         include_deleted=q.get("include_deleted", "").lower() in ("1", "true", "yes"),
     )
-    page = await request.app[keys.STORE].list_records(_token(request), m["ds"], query)
-    return _json(page)
+    page = await request.app[keys.STORE].list_records(bearer_token(request), m["ds"], query)
+    return json_response(page)
 
 
 async def digest(request: web.Request) -> web.Response:
-    body = _model(DigestRequest, await _body(request))
+    body = await read_model(request, DigestRequest)
     schema = ACCOUNTING_PACK.get(body.collection)
     if schema.date_field is None:
         raise invalid("collection", f"{schema.label.vi} không có trường ngày để so sánh theo "
@@ -189,13 +158,13 @@ async def digest(request: web.Request) -> web.Response:
     date_from, date_to = _date(body.date_from, "date_from"), _date(body.date_to, "date_to")
     assert date_from is not None and date_to is not None
     answer = await request.app[keys.STORE].digest(
-        _token(request), request.match_info["ds"], body.collection, date_from, date_to
+        bearer_token(request), request.match_info["ds"], body.collection, date_from, date_to
     )
-    return _json(answer)
+    return json_response(answer)
 
 
 async def lease(request: web.Request) -> web.Response:
-    body = _model(LeaseRequest, await _body(request))
+    body = await read_model(request, LeaseRequest)
     name = request.match_info["series"]
     if name not in SERIES:
         known = ", ".join(sorted(SERIES))
@@ -205,9 +174,9 @@ async def lease(request: web.Request) -> web.Response:
                                       "en": f" The series are: {known}."}},
                             {"series": name, "known": sorted(SERIES)})
     answer = await request.app[keys.STORE].lease(
-        _token(request), request.match_info["ds"], name, body.count
+        bearer_token(request), request.match_info["ds"], name, body.count
     )
-    return _json(answer)
+    return json_response(answer)
 
 
 def setup_routes(app: web.Application) -> None:

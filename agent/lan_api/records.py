@@ -13,10 +13,11 @@ from aiohttp import web
 from pydantic_core import PydanticCustomError
 
 from agent import keys
-from agent.lan_api.http import etag, if_match, json_response, read_model, request_lang
+from agent.lan_api.http import etag, if_match
 from agent.lan_api.models import Accepted, IssuesResponse, SyncSummary
 from agent.lan_api.spec import ApiRoute, QueryParam
 from agent.store import DatasetStore
+from httpkit import json_response, read_model, request_lang
 from protocol.errors import ProtocolError
 from protocol.models import Record, RecordPage, RecordWrite, ResolveRequest, SyncState
 from protocol.text import date_value

@@ -348,9 +348,35 @@ def apply_changes(
     rows_in = [_row_of(registry, c, now) for rid, c in latest.items() if rid not in skip]
     if rows_in:
         conn.executemany(PULLED_UPSERT, rows_in)
+    _refresh_cloud_copies(conn, registry, latest)
     rows.set_meta(conn, "cursor", last_seq)
     rows.set_meta(conn, "last_pull_at", now)
     return [rid for rid in latest if rid not in skip]
+
+
+def _refresh_cloud_copies(conn: sqlite3.Connection, registry: SchemaRegistry,
+                          latest: dict[str, Change]) -> None:
+    """A record waiting in ``conflict`` or ``error`` keeps the hub's newest version as the
+    cloud's copy (``sync_details.current``). The upsert leaves such a record alone (its op is
+    queued) while the cursor moves on, so without this a change the hub made after the refusal
+    was never seen again and ``take_cloud`` installed an outdated copy as ``synced``."""
+    waiting = _pairs(conn, "SELECT id, sync_details FROM records WHERE id IN ({}) AND "
+                     "sync_state IN ('conflict', 'error')", sorted(latest))
+    updates: list[tuple[str, str]] = []
+    for record_id, raw in waiting:
+        change = latest[record_id]
+        details = rows.loads(raw) or {}
+        current = details.get("current") or {}
+        if current.get("version") is not None and int(current["version"]) >= change.version:
+            continue
+        data = change.data or {}
+        key = (registry.get(change.collection).key_of(data)
+               if data and change.collection in registry else current.get("key", ""))
+        details["current"] = {"id": record_id, "collection": change.collection, "key": key,
+                              "data": data, "deleted": change.deleted,
+                              "version": change.version, "seq": change.seq}
+        updates.append((rows.dumps(details), record_id))
+    conn.executemany("UPDATE records SET sync_details = ? WHERE id = ?", updates)
 
 
 def _pairs(conn: sqlite3.Connection, sql: str, values: Sequence[Any]) -> list[tuple[Any, Any]]:

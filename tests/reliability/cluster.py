@@ -18,11 +18,11 @@ from typing import Any
 
 from agent.cloud.client import HubClient
 from agent.secrets import NodeSecrets
-from agent.workstation.client import WorkstationClient, WorkstationError
 from protocol.models import Change
 from tests.e2e.hub_procs import HubProcess, enroll_node
 from tests.e2e.procs import NO_KEYRING, NodeProcess, write_node_config
 from tests.e2e.test_sync_e2e import FAST_CLOUD, control, status
+from workstation.client import WorkstationClient, WorkstationError
 
 DS = "cty-abc"
 COLLECTION = "customers"

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
@@ -249,11 +249,14 @@ class ConvergenceMachine(RuleBasedStateMachine):
         assert feed.ok, feed
         hub = latest(changes)
         for node in self.world.nodes:
-            held = {}
+            records = {}
             for collection in ("accounts", *KINDS):
                 page = await node.store.list(collection, limit=5000)
-                held.update({r.id: r.data for r in page.items if not r.deleted})
-            assert held == hub, f"{node.name} differs from the hub"
+                records.update({r.id: r for r in page.items})
+            held = {rid: r.data for rid, r in records.items() if not r.deleted}
+            if held != hub:
+                raise AssertionError(_difference(node.name, records, held, hub, changes,
+                                                 surfaced))
         last: dict[str, Write] = {}
         for write in self.writes:
             last[write.record_id] = write
@@ -265,6 +268,20 @@ class ConvergenceMachine(RuleBasedStateMachine):
         STATS["refused_locally"] += self.refused
         STATS["surfaced"] += len(surfaced)
         STATS["hub_changes"] += len(changes)
+
+
+def _difference(name: str, records: dict[str, Any], held: dict[str, Any],
+                hub: dict[str, Any], changes: list[Any], surfaced: set[str]) -> str:
+    lines = [f"{name} differs from the hub after healing and resolving:"]
+    for rid in sorted(set(held) ^ set(hub) | {r for r in held if held[r] != hub.get(r)}):
+        mine = records.get(rid)
+        versions = [(c.version, (c.data or {}).get("name"), c.deleted) for c in changes
+                    if c.id == rid]
+        lines.append(
+            f"  {rid}: node {held.get(rid)} (version {getattr(mine, 'version', None)}, "
+            f"state {getattr(getattr(mine, 'sync', None), 'state', None)}), hub "
+            f"{hub.get(rid)}, hub versions {versions}, surfaced {rid in surfaced}")
+    return "\n".join(lines)
 
 
 async def _resolve(node: Node, record: Any) -> None:
@@ -292,7 +309,9 @@ STATS: dict[str, int] = {"examples": 0, "writes": 0, "refused_locally": 0, "surf
 
 ConvergenceMachine.TestCase.settings = settings(
     max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None, database=None,
-    derandomize=True, suppress_health_check=list(HealthCheck))
+    derandomize=True, suppress_health_check=list(HealthCheck),
+    # Shrinking replays whole multi-node runs and has taken > 5 min: only with the long run.
+    phases=list(Phase) if LONG else [Phase.explicit, Phase.generate])
 
 
 class TestConvergence(ConvergenceMachine.TestCase):

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from agent.workstation.client import WorkstationClient
+from workstation.client import WorkstationClient
 
 from .cluster import (
     Ledger,
@@ -38,7 +38,8 @@ from .conftest import LONG, new_hub
 from .faultproxy import FaultProxy, Schedule
 
 pytestmark = [pytest.mark.e2e, pytest.mark.reliability]
-SEEDS = list(range(1, 7)) if LONG else [1]
+SEEDS = [int(s) for s in os.environ.get("OFFICESYNC_FAULT_SEEDS", "").split(",") if s] or (
+    list(range(1, 7)) if LONG else [1])
 FAULT_SECONDS = float(os.environ.get("OFFICESYNC_FAULT_SECONDS", 60 if LONG else 20))
 CONVERGE_LIMIT = 60.0
 CLEAN_STATES = ("pending", "syncing", "error", "conflict", "blocked")

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from agent.workstation.client import WorkstationClient, WorkstationError
 from tests.e2e.hub_procs import HubProcess
+from workstation.client import WorkstationClient, WorkstationError
 
 from .cluster import COLLECTION, DS, Office, check_feed, eventually, hub_feed, latest, node_records
 from .conftest import LONG
