@@ -15,21 +15,21 @@ from typing import Any
 
 from agent.config import Config
 from agent.runtime import read_control_token, read_runtime
-from protocol.i18n import Lang
+from protocol.i18n import Lang, Text
 
 TIMEOUT_S = 10.0
 
-_TEXTS: dict[str, tuple[str, str]] = {
-    "not_running": (
+_TEXTS: dict[str, Text] = {
+    "not_running": Text(
         "máy chủ OfficeSync không chạy (không kết nối được {url})",
         "node is not running (cannot reach {url})",
     ),
-    "no_token": (
+    "no_token": Text(
         "không đọc được {path}: máy chủ chưa từng chạy với thư mục dữ liệu này, "
         "hoặc bạn không có quyền đọc",
         "cannot read {path}: the node never ran with this data dir, or you may not read it",
     ),
-    "bad_answer": (
+    "bad_answer": Text(
         "máy chủ trả lời không hợp lệ (HTTP {status})",
         "the node gave an invalid answer (HTTP {status})",
     ),
@@ -41,8 +41,7 @@ class ControlError(Exception):
 
 
 def text(key: str, lang: Lang, **params: Any) -> str:
-    vi, en = _TEXTS[key]
-    return (vi if lang == "vi" else en).format(**params)
+    return _TEXTS[key].get(lang).format(**params)
 
 
 def control_url(config: Config) -> str:
