@@ -32,7 +32,7 @@ from agent.config import Config, ConfigError, LogSection, load_config
 from agent.control_api.client import ControlClient, ControlError
 from agent.logs import rate_limit
 from agent.runtime import DataDirBusy
-from protocol.i18n import Lang
+from protocol.i18n import Lang, Text
 
 CONFIG_OPTION = click.option(
     "--config", "config_path", required=True,
@@ -267,16 +267,16 @@ def sync(config_path: Path) -> None:
     click.echo(label("sync_requested", config.node.language))
 
 
-_ENROLLED = (
+_ENROLLED = Text(
     "Đã đăng ký với Cloud {hub} (mã máy chủ {node_id}); dữ liệu được cấp: {datasets}. "
     "Mã truy cập được lưu {where}. Hãy khởi động lại dịch vụ nếu nó đang chạy.",
     "Enrolled with {hub} (node id {node_id}); datasets granted: {datasets}. "
     "The token is kept {where}. Restart the service if it is running.",
 )
 _WHERE = {
-    "keyring": ("trong kho khóa của hệ điều hành ({detail})", "in the OS keyring ({detail})"),
-    "file": ("trong tệp chỉ tài khoản dịch vụ đọc được: {detail}",
-             "in a file only the service account can read: {detail}"),
+    "keyring": Text("trong kho khóa của hệ điều hành ({detail})", "in the OS keyring ({detail})"),
+    "file": Text("trong tệp chỉ tài khoản dịch vụ đọc được: {detail}",
+                 "in a file only the service account can read: {detail}"),
 }
 
 
@@ -303,10 +303,9 @@ def enroll(config_path: Path, hub_url: str, code: str, wait: float, lang: str | 
         done = asyncio.run(enroll_waiting(config, url, code, wait))
     except HubError as err:
         fail(asyncio.run(explain_failure(err, url, say)))
-    index = 0 if say == "vi" else 1
-    where = _WHERE[done.secret.where][index].format(detail=done.secret.detail)
-    click.echo(_ENROLLED[index].format(hub=done.hub_url, node_id=done.node_id,
-                                       datasets=", ".join(done.datasets) or "-", where=where))
+    where = _WHERE[done.secret.where].format(detail=done.secret.detail)
+    click.echo(_ENROLLED.format(hub=done.hub_url, node_id=done.node_id,
+                                datasets=", ".join(done.datasets) or "-", where=where).get(say))
 
 
 node_commands: list[click.Command] = [
