@@ -1,4 +1,4 @@
-"""Node commands of ``officesync`` (DESIGN §9): ``serve``, ``status``, ``pair-code``,
+"""Node commands of ``officesync`` (docs/cli.md): ``serve``, ``status``, ``pair-code``,
 ``online``, ``offline``, ``sync`` and ``enroll``. All but ``serve`` and ``enroll`` talk to a
 running node through its control API. Exit status 0 on success; otherwise one line on stderr,
 entirely in the chosen language (``--lang``, else the config's ``node.language``), and a
@@ -29,9 +29,9 @@ from agent.cli_text import (
     toml_position,
 )
 from agent.config import Config, ConfigError, LogSection, load_config
-from agent.control_api.client import ControlClient, ControlError
 from agent.logs import rate_limit
 from agent.runtime import DataDirBusy
+from httpkit.control_client import ControlError, ControlTarget, call_once
 from protocol.i18n import Lang, Text
 
 CONFIG_OPTION = click.option(
@@ -110,9 +110,15 @@ def setup_logging(section: LogSection) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
+def control_request(config: Config, method: str, path: str, body: Any = None) -> Any:
+    """One call to the running node's control API (found from the config's data dir)."""
+    where = ControlTarget(config.data_dir, config.control.host, config.control.port)
+    return call_once(where, config.node.language, method, path, body)
+
+
 def _call(config: Config, method: str, path: str, body: Any = None) -> Any:
     try:
-        return ControlClient(config).call(method, path, body)
+        return control_request(config, method, path, body)
     except ControlError as err:
         fail(str(err))
 
@@ -213,7 +219,7 @@ def _status_waiting(config: Config, wait: float) -> Any:
     deadline = time.monotonic() + wait
     while True:
         try:
-            return ControlClient(config).call("GET", "/status")
+            return control_request(config, "GET", "/status")
         except ControlError as err:
             if time.monotonic() >= deadline:
                 fail(str(err))
@@ -290,9 +296,9 @@ _WHERE = {
 @lang_option
 def enroll(config_path: Path, hub_url: str, code: str, wait: float, lang: str | None) -> None:
     """Enroll this node with a hub; the node token goes to the OS keyring (or a 0600 file)."""
-    from agent.address import normalize_url
     from agent.cloud.client import HubError
     from agent.enrollment import enroll_waiting, explain_failure
+    from protocol.address import normalize_url
 
     config = load_or_fail(config_path, lang)
     say = config.node.language

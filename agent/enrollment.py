@@ -7,7 +7,6 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from agent.address import identify
 from agent.cli_text import text
 from agent.cloud.client import (
     HubAuthFailed,
@@ -22,6 +21,7 @@ from agent.config import Config
 from agent.secrets import NodeSecrets, SecretLocation
 from agent.store.node import NodeDB
 from agent.sync.engine import HUB_SETTING
+from protocol.address import identify
 from protocol.i18n import Lang
 
 

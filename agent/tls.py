@@ -1,10 +1,11 @@
-"""Optional TLS on the LAN API (``[lan] tls = true``): a self-signed certificate made at
-first start, and fingerprint pinning on the workstation side.
+"""Optional TLS on the LAN API (``[lan] tls = true``), the node's side: a self-signed
+certificate made at first start.
 
 There is no CA on an office LAN, so trust is by fingerprint: the node shows its certificate's
 SHA-256 fingerprint (``GET /api/v1/info``, mDNS TXT ``fp``, tray, dashboard); the workstation
-records it when it pairs and from then on refuses any other certificate
-(``aiohttp.Fingerprint``), so a machine impersonating the node cannot read or write anything.
+records it when it pairs and from then on refuses any other certificate (the pinning is the
+workstation's side, ``workstation.tls``), so a machine impersonating the node cannot read or
+write anything.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -29,27 +29,12 @@ KEY_FILE = "lan-key.pem"
 VALIDITY = dt.timedelta(days=3650)
 RENEW_BEFORE = dt.timedelta(days=30)
 
-MISMATCH_MESSAGE = {
-    "vi": "Chứng chỉ của máy chủ không khớp với chứng chỉ đã ghép nối. "
-    "Có thể máy chủ đã được cài lại hoặc có máy khác giả mạo; hãy ghép nối lại nếu chắc chắn.",
-    "en": "The node's certificate does not match the one recorded at pairing. The node may "
-    "have been reinstalled, or another machine is impersonating it; pair again if you are sure.",
-}
-
 
 @dataclass(frozen=True)
 class TlsMaterial:
     cert_path: Path
     key_path: Path
     fingerprint_sha256: str  # 64 lowercase hex digits, no separators
-
-
-def normalize_fingerprint(text: str) -> str:
-    """``AB:CD:…`` or ``abcd…`` → 64 lowercase hex digits; ValueError if it is not one."""
-    digits = text.replace(":", "").replace(" ", "").strip().lower()
-    if len(digits) != 64 or any(c not in "0123456789abcdef" for c in digits):
-        raise ValueError(f"not a SHA-256 fingerprint: {text!r}")
-    return digits
 
 
 def fingerprint_of(cert_pem: bytes) -> str:
@@ -134,25 +119,3 @@ def server_ssl_context(material: TlsMaterial) -> ssl.SSLContext:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(material.cert_path, material.key_path)
     return context
-
-
-def pinned_fingerprint(fingerprint: str) -> aiohttp.Fingerprint:
-    """For aiohttp requests: ``session.get(url, ssl=pinned_fingerprint(fp))`` accepts only the
-    certificate with that SHA-256 fingerprint and raises ``aiohttp.ServerFingerprintMismatch``
-    on any other (the message for users is ``MISMATCH_MESSAGE``)."""
-    return aiohttp.Fingerprint(bytes.fromhex(normalize_fingerprint(fingerprint)))
-
-
-def pinned_client_ssl_context() -> ssl.SSLContext:
-    """The client context to pair with ``pinned_fingerprint`` outside aiohttp's ``ssl=``: no CA
-    or hostname check (self-signed), so the caller MUST compare ``peer_fingerprint`` itself."""
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
-
-
-def peer_fingerprint(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> str | None:
-    der = ssl_object.getpeercert(binary_form=True)
-    return hashlib.sha256(der).hexdigest() if der else None

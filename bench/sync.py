@@ -1,4 +1,4 @@
-"""Benchmark: sync between nodes and a real hub process (DESIGN §10).
+"""Benchmark: sync between nodes and a real hub process (docs/benchmarks.md).
 
     python bench/sync.py [--ops 100000] [--drain 10000] [--writes 1000] [--only push,pull,...]
 
@@ -31,10 +31,10 @@ from agent.events import EventBus  # noqa: E402
 from agent.store import DatasetStore, StoreManager  # noqa: E402
 from agent.store.node import NodeDB  # noqa: E402
 from agent.sync.engine import SyncEngine  # noqa: E402
-from agent.workstation.client import WorkstationClient  # noqa: E402
 from bench.samples import customer  # noqa: E402
 from tests.e2e.hub_procs import HubProcess, enroll_node  # noqa: E402
 from tests.e2e.procs import NO_KEYRING, NodeProcess, free_port, write_node_config  # noqa: E402
+from workstation.client import WorkstationClient  # noqa: E402
 
 DS = "bench"
 

@@ -1,8 +1,8 @@
 """``officesync``: one console script for the node, the hub, workstations and the tray.
 
-Each command lives in its package (``agent.cli``, ``agent.workstation.cli``, ``hub.cli``,
+Each command lives in its package (``agent.cli``, ``workstation.cli``, ``hub.cli``,
 ``tray.cli``, ``officesync.demo``) and is imported only when it runs — a workstation's
-``officesync ws list`` does not load the hub, SQLAlchemy or the tray.
+``officesync ws list`` does not load the node, the hub, SQLAlchemy or the tray.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sync": ("agent.cli", "node_commands"),
     "pair-code": ("agent.cli", "node_commands"),
     "enroll": ("agent.cli", "node_commands"),
-    "ws": ("agent.workstation.cli", "ws"),
+    "ws": ("workstation.cli", "ws"),
     "hub": ("hub.cli", "hub"),
     "tray": ("tray.cli", "tray"),
     "demo": ("officesync.demo", "demo"),

@@ -1,5 +1,5 @@
 """The workstation side of the LAN API: a client library and the ``officesync ws`` CLI."""
 
-from agent.workstation.client import Stored, WorkstationClient, WorkstationError, etag_of, if_match
+from workstation.client import Stored, WorkstationClient, WorkstationError, etag_of, if_match
 
 __all__ = ["Stored", "WorkstationClient", "WorkstationError", "etag_of", "if_match"]

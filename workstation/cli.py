@@ -1,4 +1,4 @@
-"""``officesync ws``: a workstation client on the command line (DESIGN §9).
+"""``officesync ws``: a workstation client on the command line (docs/cli.md).
 
 Records are printed as one JSON object (the record plus its ``etag``); errors as ONE line on
 stderr, ``CODE: message``, with a non-zero exit status.
@@ -18,17 +18,17 @@ from typing import Any, NoReturn, TypeVar
 import click
 import orjson
 
-from agent.discovery import DiscoveredNode
-from agent.discovery import discover as find_nodes
-from agent.workstation import messages
-from agent.workstation.client import Stored, WorkstationClient, WorkstationError
-from agent.workstation.pairing import Paired, node_json, pair_target, pick_node
-from agent.workstation.pairing import pair as pair_with
-from agent.workstation.profile import Profile, ProfileError, home_dir, load_profile, save_profile
-from agent.workstation.tokens import TokenError, forget_token, load_token, store_token
 from protocol.errors import ErrorCode
 from protocol.i18n import LANG_META_KEY, Lang
 from protocol.models import SyncState
+from workstation import messages
+from workstation.client import Stored, WorkstationClient, WorkstationError
+from workstation.discovery import DiscoveredNode
+from workstation.discovery import discover as find_nodes
+from workstation.pairing import Paired, node_json, pair_target, pick_node
+from workstation.pairing import pair as pair_with
+from workstation.profile import Profile, ProfileError, home_dir, load_profile, save_profile
+from workstation.tokens import TokenError, forget_token, load_token, store_token
 
 T = TypeVar("T")
 EXIT_ERROR = 1

@@ -1,4 +1,4 @@
-"""A workstation's client of the node's LAN API v1 (DESIGN §5).
+"""A workstation's client of the node's LAN API v1 (docs/lan-api.md).
 
 Every failure comes back as one exception, :class:`WorkstationError`, carrying the protocol
 error code, the HTTP status (0 when the node could not be reached), the message in the chosen
@@ -16,11 +16,11 @@ import aiohttp
 import orjson
 from pydantic import ValidationError
 
-from agent.tls import pinned_fingerprint
-from agent.workstation import messages
 from protocol.errors import ErrorCode, code_for_status, render
 from protocol.i18n import Lang
 from protocol.models import PairResponse, Record, RecordPage
+from workstation import messages
+from workstation.tls import pinned_fingerprint
 
 API = "/api/v1"
 # ``WorkstationError.details["reason"]`` when the node's certificate is not the pinned one;
@@ -111,7 +111,7 @@ def _dumps(obj: Any) -> str:
 
 def _ssl_for(fingerprint: str | None, verify: bool) -> aiohttp.Fingerprint | bool:
     """A pinned certificate, CA verification (the default), or none at all (``verify`` off:
-    only for the first contact of trust-on-first-use pairing, see ``agent.workstation.pairing``).
+    only for the first contact of trust-on-first-use pairing, see ``workstation.pairing``).
     A malformed fingerprint raises ``ValueError``."""
     if fingerprint:
         return pinned_fingerprint(fingerprint)

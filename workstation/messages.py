@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.tls import MISMATCH_MESSAGE
 from protocol.errors import ErrorCode
 from protocol.i18n import Lang
+from workstation.tls import MISMATCH_MESSAGE
 
 # key -> (code the CLI prints, vi, en)
 _MESSAGES: dict[str, tuple[ErrorCode, str, str]] = {

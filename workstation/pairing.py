@@ -1,7 +1,7 @@
 """Pairing a workstation with a node: which node (an address, or one found with mDNS), and
 which certificate to pin when the node's LAN API uses TLS.
 
-Trust is by fingerprint (there is no CA on an office LAN, see :mod:`agent.tls`):
+Trust is by fingerprint (there is no CA on an office LAN, see :mod:`workstation.tls`):
 
 - a fingerprint given with ``--fingerprint`` or advertised in the node's mDNS TXT record is
   checked at the first connection (``aiohttp.Fingerprint``): another certificate fails pairing;
@@ -23,14 +23,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from agent.address import identify, normalize_url
-from agent.discovery import DiscoveredNode, instance_label
-from agent.tls import normalize_fingerprint
-from agent.workstation.client import FINGERPRINT_MISMATCH, WorkstationClient, WorkstationError
-from agent.workstation.messages import LocalError
+from protocol.address import identify, normalize_url
+from protocol.discovery import instance_label
 from protocol.errors import ErrorCode
 from protocol.i18n import Lang
 from protocol.models import PairResponse
+from workstation.client import FINGERPRINT_MISMATCH, WorkstationClient, WorkstationError
+from workstation.discovery import DiscoveredNode
+from workstation.messages import LocalError
+from workstation.tls import normalize_fingerprint
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 The profile is ``workstation.json`` in ``platformdirs.user_config_dir("officesync")``, or in
 the directory named by the environment variable ``OFFICESYNC_WS_HOME`` (tests use it). The
-token itself is never in the profile: see :mod:`agent.workstation.tokens`.
+token itself is never in the profile: see :mod:`workstation.tokens`.
 """
 
 from __future__ import annotations

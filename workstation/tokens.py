@@ -6,7 +6,7 @@ plaintext or "fail"/"null" keyring backend is never used silently: it counts as 
 the caller is told that the token went to a file.
 
 The keyring test ("is this a real secret store?") and the 0600 file writer are the node's
-(:mod:`agent.secrets`), so node and workstation follow one rule.
+(:mod:`protocol.keystore`), so node and workstation follow one rule.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from pathlib import Path
 import keyring.errors
 from keyring.backend import KeyringBackend
 
-from agent.secrets import real_keyring, write_private
-from agent.workstation.profile import TokenStore
+from protocol.keystore import real_keyring, write_private
+from workstation.profile import TokenStore
 
 __all__ = [
     "SERVICE", "TOKEN_FILE", "TokenError", "TokenLocation", "forget_token", "load_token",

@@ -16,14 +16,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from agent.discovery import (
-    SERVICE_TYPE,
-    DiscoveredNode,
-    build_txt,
-    instance_label,
-    node_from_txt,
-    parse_txt,
-)
+from agent.discovery import build_txt
+from protocol.discovery import SERVICE_TYPE, instance_label
+from workstation.discovery import DiscoveredNode, node_from_txt, parse_txt
 
 ADDR_A, ADDR_B = "169.254.77.1", "169.254.77.2"
 FINGERPRINT = "ab" * 32
@@ -53,7 +48,7 @@ asyncio.run(main())
 DISCOVER = """
 import asyncio, json
 from dataclasses import asdict
-from agent.discovery import discover
+from workstation.discovery import discover
 print(json.dumps([asdict(n) for n in asyncio.run(discover(timeout=2.0))]))
 """
 

@@ -22,8 +22,8 @@ from agent.app import NodeContext, _start, build_context, create_control_app, cr
 from agent.lan_api.guard import ConnectionTable, Limits, Verdict
 from agent.lan_api.listener import LISTENING, Guard, raise_fd_limit
 from agent.logs import RateLimitFilter
-from agent.tls import pinned_fingerprint
 from tests.agent.conftest import AppClient, FakeClock, make_config
+from workstation.tls import pinned_fingerprint
 
 UNIT = Path(__file__).resolve().parents[2] / "installer" / "linux" / "officesync.service"
 PARTIAL = b"GET /api/v1/info HTTP/1.1\r\nHost: node\r\n"  # headers never finished

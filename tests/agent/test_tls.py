@@ -20,11 +20,13 @@ from agent.tls import (
     ensure_certificate,
     fingerprint_of,
     make_self_signed,
+    server_ssl_context,
+)
+from workstation.tls import (
     normalize_fingerprint,
     peer_fingerprint,
     pinned_client_ssl_context,
     pinned_fingerprint,
-    server_ssl_context,
 )
 
 

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from agent.workstation.client import WorkstationClient, WorkstationError
-from agent.workstation.profile import load_profile
-from agent.workstation.tokens import load_token
 from protocol.errors import ErrorCode
+from workstation.client import WorkstationClient, WorkstationError
+from workstation.profile import load_profile
+from workstation.tokens import load_token
 
 from .procs import NodeProcess, officesync_cmd, run_cli, workstation_env
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from agent.workstation.client import WorkstationClient, WorkstationError
 from tests.agent.sync.conftest import eventually
+from workstation.client import WorkstationClient, WorkstationError
 
 from .hub_procs import HubProcess
 from .procs import NO_KEYRING, NodeProcess, free_port, to_toml, write_node_config

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from agent.workstation.client import WorkstationClient
 from tests.agent.sync.conftest import eventually
+from workstation.client import WorkstationClient
 
 from .hub_procs import HubProcess, enroll_node
 from .procs import NO_KEYRING, NodeProcess, free_port, run_cli, write_node_config

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from agent.tls import CERT_FILE, KEY_FILE, MISMATCH_MESSAGE, fingerprint_of
-from agent.workstation.cli import ws
-from agent.workstation.profile import load_profile
+from agent.tls import CERT_FILE, KEY_FILE, fingerprint_of
+from workstation.cli import ws
+from workstation.profile import load_profile
+from workstation.tls import MISMATCH_MESSAGE
 
 from .procs import NO_KEYRING, NodeProcess, run_cli, workstation_env, write_node_config
 

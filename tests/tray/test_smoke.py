@@ -30,7 +30,6 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from agent.workstation.client import WorkstationClient
 from tests.e2e.hub_procs import HubProcess, enroll_node
 from tests.e2e.procs import (
     NO_KEYRING,
@@ -50,6 +49,7 @@ from tests.tray.xdesk import (
     screenshot,
 )
 from tray.viewmodel import ICONS, TrayState
+from workstation.client import WorkstationClient
 
 pytestmark = [pytest.mark.display, pytest.mark.e2e]
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from agent.workstation.cli import ws
-from agent.workstation.client import WorkstationClient, WorkstationError, if_match, parse_error
-from agent.workstation.profile import HOME_ENV
 from protocol.errors import ErrorCode, ProtocolError
+from workstation.cli import ws
+from workstation.client import WorkstationClient, WorkstationError, if_match, parse_error
+from workstation.profile import HOME_ENV
 
 RECORD = {
     "id": "0b6f2f4e-8a1d-4c36-9d59-2d1f4f7f8a10", "collection": "vouchers", "key": "receipt|PT1",

@@ -15,10 +15,10 @@ from aiohttp.test_utils import TestServer
 from click.testing import CliRunner, Result
 
 from agent.app import NodeContext, create_lan_app
-from agent.workstation.cli import ws
-from agent.workstation.client import WorkstationClient, WorkstationError
-from agent.workstation.profile import HOME_ENV, load_profile
 from protocol.errors import ErrorCode
+from workstation.cli import ws
+from workstation.client import WorkstationClient, WorkstationError
+from workstation.profile import HOME_ENV, load_profile
 
 from .test_workstation_tokens import MemoryKeyring
 

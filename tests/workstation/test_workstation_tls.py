@@ -12,11 +12,12 @@ import pytest
 from aiohttp import web
 
 from agent.app import NodeContext, build_context, create_lan_app
-from agent.tls import MISMATCH_MESSAGE, TlsMaterial, ensure_certificate, server_ssl_context
-from agent.workstation.client import FINGERPRINT_MISMATCH, WorkstationClient, WorkstationError
-from agent.workstation.messages import LocalError
-from agent.workstation.pairing import PairTarget, pair
+from agent.tls import TlsMaterial, ensure_certificate, server_ssl_context
 from protocol.errors import ErrorCode
+from workstation.client import FINGERPRINT_MISMATCH, WorkstationClient, WorkstationError
+from workstation.messages import LocalError
+from workstation.pairing import PairTarget, pair
+from workstation.tls import MISMATCH_MESSAGE
 
 from .conftest import FakeClock, make_config
 

@@ -12,7 +12,7 @@ import pytest
 from keyring.backend import KeyringBackend
 from keyring.backends import chainer, fail, null
 
-from agent.workstation.profile import (
+from workstation.profile import (
     HOME_ENV,
     Profile,
     ProfileError,
@@ -20,7 +20,7 @@ from agent.workstation.profile import (
     load_profile,
     save_profile,
 )
-from agent.workstation.tokens import (
+from workstation.tokens import (
     SERVICE,
     TokenError,
     forget_token,

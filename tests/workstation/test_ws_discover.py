@@ -19,13 +19,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from agent.discovery import DiscoveredNode
 from agent.tls import fingerprint_of
-from agent.workstation import cli as ws_cli
-from agent.workstation.messages import LocalError
-from agent.workstation.pairing import PairTarget, node_json, pair_target, pick_node
-from agent.workstation.profile import load_profile
 from protocol.errors import ErrorCode
+from tests.agent.test_discovery import ADDR_A, Link, link  # noqa: F401 - ``link`` is a fixture
 from tests.e2e.procs import (
     NO_KEYRING,
     NodeProcess,
@@ -33,8 +29,11 @@ from tests.e2e.procs import (
     workstation_env,
     write_node_config,
 )
-
-from .test_discovery import ADDR_A, Link, link  # noqa: F401 - ``link`` is a fixture
+from workstation import cli as ws_cli
+from workstation.discovery import DiscoveredNode
+from workstation.messages import LocalError
+from workstation.pairing import PairTarget, node_json, pair_target, pick_node
+from workstation.profile import load_profile
 
 FP_A, FP_B = "aa" * 32, "bb" * 32
 NODE_DEADLINE = 60.0
