@@ -6,10 +6,10 @@ from aiohttp import web
 
 from agent import keys
 from agent.events import Event
-from agent.lan_api.http import json_response, read_model
 from agent.lan_api.models import DatasetsResponse, InfoResponse
 from agent.lan_api.spec import ApiRoute, QueryParam
 from agent.lan_api.websocket import Revoked, stream_events
+from httpkit import json_response, read_model
 from protocol.models import PairRequest, PairResponse
 from protocol.version import PACKAGE_VERSION, PROTOCOL_VERSION
 
