@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from hub import bulk
 from hub.db import changes, datasets, meta, op_results, records, series
-from hub.push import Plan, Planner, Row, prepare_batch
+from hub.push import Plan, Planner, PushResult, Row, prepare_batch
 from protocol.accounting import ACCOUNTING_PACK
 from protocol.digest import digest_buckets
 from protocol.errors import ErrorCode, ProtocolError
@@ -72,13 +72,15 @@ def _load_key_owners(
     return owners
 
 
-def _load_replays(conn: sa.Connection, dataset: str, op_ids: list[str]) -> dict[str, Any]:
-    return {r[0]: orjson.loads(r[1]) for r in bulk.select_in(conn, _REPLAYS, (dataset,), op_ids)}
+def _load_replays(conn: sa.Connection, dataset: str,
+                  op_ids: list[str]) -> dict[str, PushResult]:
+    return {r[0]: PushResult.from_json(orjson.loads(r[1]))
+            for r in bulk.select_in(conn, _REPLAYS, (dataset,), op_ids)}
 
 
 def push(
     conn: sa.Connection, dataset: str, node_id: str, ops: list[Op], lang: Lang, postgres: bool
-) -> list[dict[str, Any]]:
+) -> list[PushResult]:
     """Apply ``ops`` in order inside the caller's transaction; answer one result per op."""
     batch = prepare_batch(ops)
     last_seq = lock_dataset(conn, dataset)

@@ -28,6 +28,7 @@ from hub.db import (
     normalise_url,
 )
 from hub.nodes import Node
+from hub.push import PushResult
 from hub.records import RecordQuery
 from protocol.i18n import Lang
 from protocol.models import Op
@@ -127,7 +128,7 @@ class HubStore:
     # --- dataset-scoped: authorise and act in one transaction -------------------------------
 
     async def push(self, token: str | None, dataset: str, ops: list[Op],
-                   lang: Lang) -> list[dict[str, Any]]:
+                   lang: Lang) -> list[PushResult]:
         return await self.write(_push, token, dataset, ops, lang, self.postgres)
 
     async def changes(self, token: str | None, dataset: str, since: int,
@@ -154,7 +155,7 @@ class HubStore:
 
 
 def _push(conn: sa.Connection, token: str | None, dataset: str, ops: list[Op], lang: Lang,
-          postgres: bool) -> list[dict[str, Any]]:
+          postgres: bool) -> list[PushResult]:
     node = nodes.authorize(conn, token, dataset)
     return records.push(conn, dataset, node.id, ops, lang, postgres)
 

@@ -34,6 +34,13 @@ class Action(StrEnum):
     UNPOST = "unpost"
 
 
+class OpStatus(StrEnum):
+    """What the hub did with a pushed op."""
+
+    APPLIED = "applied"
+    REJECTED = "rejected"
+
+
 class SyncStatus(BaseModel):
     state: SyncState
     code: ErrorCode | None = None
@@ -78,7 +85,7 @@ class OpError(BaseModel):
 
 class OpResult(BaseModel):
     op_id: Uuid
-    status: str  # "applied" | "rejected"
+    status: OpStatus
     replayed: bool = False
     version: int | None = None
     seq: int | None = None

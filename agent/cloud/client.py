@@ -30,6 +30,7 @@ from protocol.models import (
     LeaseResponse,
     Op,
     OpResult,
+    OpStatus,
     PushResponse,
 )
 from protocol.version import PROTOCOL_HEADER, PROTOCOL_VERSION
@@ -171,15 +172,12 @@ def check_push_results(ops: Sequence[Op], results: list[OpResult]) -> list[OpRes
     answered = [r.op_id for r in results]
     if len(set(answered)) != len(answered) or not sent.issuperset(answered):
         raise invalid_response("push results do not match the ops sent")
-    for result in results:
-        if result.status == "applied":
+    for result in results:  # an unknown status failed the parse already (OpStatus)
+        if result.status is OpStatus.APPLIED:
             if result.version is None or result.version < 1:
                 raise invalid_response(f"applied op {result.op_id} without a version")
-        elif result.status == "rejected":
-            if result.error is None:
-                raise invalid_response(f"rejected op {result.op_id} without an error")
-        else:
-            raise invalid_response(f"unknown op status {result.status!r}")
+        elif result.error is None:
+            raise invalid_response(f"rejected op {result.op_id} without an error")
     return results
 
 

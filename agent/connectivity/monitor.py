@@ -25,7 +25,7 @@ from agent.cloud.client import (
     HubUpgradeRequired,
 )
 from agent.connectivity.machine import ConnectivityMachine, Transition
-from agent.events import EventBus
+from agent.events import ConnectivityEvent, EventBus
 from agent.supervisor import Supervisor
 from protocol.connectivity import Connectivity
 from protocol.version import PROTOCOL_VERSION
@@ -62,11 +62,6 @@ def failure_kind(err: HubError) -> Connectivity:
     if isinstance(err, HubUnreachable):
         return err.kind
     return Connectivity.CLOUD_UNAVAILABLE
-
-
-def connectivity_event(state: Connectivity, online: bool) -> dict[str, object]:
-    return {"type": "connectivity", "connectivity": state.value, "online": online,
-            "message": state.messages()}
 
 
 class ConnectivityMonitor:
@@ -108,7 +103,8 @@ class ConnectivityMonitor:
         level = logging.INFO if transition.new in (
             Connectivity.ONLINE, Connectivity.OFFLINE_BY_USER) else logging.WARNING
         log.log(level, "connectivity: %s -> %s", transition.old.value, transition.new.value)
-        self.bus.publish(connectivity_event(transition.new, self.machine.toggle))
+        self.bus.publish(ConnectivityEvent(connectivity=transition.new,
+                                           online=self.machine.toggle))
         self._changed.set()
         self._changed = asyncio.Event()
 

@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from agent import keys
-from agent.events import Event
+from agent.events import EventType, StatusEvent
 from protocol.connectivity import Connectivity
 from protocol.errors import ErrorCode, render
 from protocol.i18n import LANGUAGES
@@ -19,9 +19,9 @@ from protocol.version import PACKAGE_VERSION
 
 log = logging.getLogger("officesync.control")
 
-STATUS_EVENT = "status"
 # Events that may change what /status shows.
-_RELEVANT = frozenset({"record", "sync", "connectivity", "dataset", "workstation"})
+_RELEVANT = frozenset({EventType.RECORD, EventType.SYNC, EventType.CONNECTIVITY,
+                       EventType.DATASET, EventType.WORKSTATION})
 
 
 async def build_status(app: web.Application) -> dict[str, Any]:
@@ -60,8 +60,8 @@ async def build_status(app: web.Application) -> dict[str, Any]:
     }
 
 
-async def status_event(app: web.Application) -> Event:
-    return {"type": STATUS_EVENT, **await build_status(app)}
+async def status_event(app: web.Application) -> StatusEvent:
+    return StatusEvent(status=await build_status(app))
 
 
 class StatusWatcher:
@@ -72,15 +72,14 @@ class StatusWatcher:
         self._app = app
         self._interval = interval
         self._dirty = asyncio.Event()
-        self._last: Event | None = None
+        self._last: StatusEvent | None = None
 
     async def _listen(self) -> None:
         bus = self._app[keys.BUS]
         while True:  # resubscribe if the subscription ever overflows
-            with bus.subscribe() as sub:
-                async for event in sub:
-                    if event.get("type") in _RELEVANT:
-                        self._dirty.set()
+            with bus.subscribe(types=_RELEVANT) as sub:
+                async for _event in sub:
+                    self._dirty.set()
             self._dirty.set()
 
     async def _emit(self) -> None:
@@ -93,7 +92,7 @@ class StatusWatcher:
                 except Exception:
                     log.exception("could not build the node status")
                 else:
-                    if event != self._last:
+                    if self._last is None or event.to_json() != self._last.to_json():
                         self._last = event
                         self._app[keys.BUS].publish(event)
             await asyncio.sleep(self._interval)  # rate limit: coalesce the next burst

@@ -5,11 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from agent import keys
-from agent.events import Event
+from agent.events import Event, WorkstationEvent
 from agent.lan_api.models import DatasetsResponse, InfoResponse
 from agent.lan_api.spec import ApiRoute, QueryParam
+from agent.lan_api.http import json_response, read_model
 from agent.lan_api.websocket import Revoked, stream_events
-from httpkit import json_response, read_model
 from protocol.models import PairRequest, PairResponse
 from protocol.version import PACKAGE_VERSION, PROTOCOL_VERSION
 
@@ -51,8 +51,8 @@ async def events(request: web.Request) -> web.WebSocketResponse:
     me = request[keys.WORKSTATION]
 
     def select(event: Event) -> Event | None:
-        if event.get("type") == "workstation":
-            if event.get("action") == "revoked" and event.get("workstation_id") == me:
+        if isinstance(event, WorkstationEvent):
+            if event.action == "revoked" and event.workstation_id == me:
                 raise Revoked
             return None  # other devices' pairings are not a workstation's business
         return event

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from agent.events import EventBus
+from agent.events import EventBus, WorkstationEvent
 from agent.store.node import NodeDB, WorkstationInfo
 from protocol.errors import ErrorCode, ProtocolError
 
@@ -157,7 +157,7 @@ class Pairing:
             self._give_back(*taken)  # not paired: the code still works
             raise
         self._tokens[digest] = ws_id
-        self._bus.publish({"type": "workstation", "action": "paired", "workstation_id": ws_id})
+        self._bus.publish(WorkstationEvent(action="paired", workstation_id=ws_id))
         return ws_id, token
 
     # --- tokens --------------------------------------------------------------------------
@@ -175,7 +175,7 @@ class Pairing:
         for digest in [h for h, w in self._tokens.items() if w == ws_id]:
             del self._tokens[digest]
         self._seen.pop(ws_id, None)
-        self._bus.publish({"type": "workstation", "action": "revoked", "workstation_id": ws_id})
+        self._bus.publish(WorkstationEvent(action="revoked", workstation_id=ws_id))
         return True
 
     @property

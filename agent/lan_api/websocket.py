@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import WSCloseCode, web
 
 from agent import keys
-from agent.events import Event
-from httpkit import dumps
+from agent.events import Event, EventType
+from agent.lan_api.http import dumps
 
 SHUTDOWN_MESSAGE = b"node shutting down"
 OVERFLOW_MESSAGE = b"too slow: events were dropped, reconnect and reload"
@@ -41,23 +41,25 @@ async def stream_events(
     request: web.Request,
     select: Selector,
     first: Callable[[], Awaitable[list[Event]]] | None = None,
+    types: Iterable[EventType] | None = None,
 ) -> web.WebSocketResponse:
-    """Serve one event stream: ``first()`` events, then every bus event ``select`` keeps
-    (``select`` may raise :class:`Revoked` to end the stream)."""
+    """Serve one event stream: ``first()`` events, then every bus event (of ``types``, if
+    given) that ``select`` keeps (``select`` may raise :class:`Revoked` to end the stream).
+    Each goes out as its JSON (:meth:`Event.to_json`)."""
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT_S)
     await ws.prepare(request)
     sockets = request.app[keys.WEBSOCKETS]
     sockets.add(ws)
-    sub = request.app[keys.BUS].subscribe()
+    sub = request.app[keys.BUS].subscribe(types=types)
     reader = asyncio.create_task(_drain(ws))
     reader.add_done_callback(lambda _task: sub.close())
     try:
         for event in await first() if first is not None else []:
-            await ws.send_str(dumps(event).decode())
+            await ws.send_str(dumps(event.to_json()).decode())
         async for event in sub:
             out = select(event)
             if out is not None:
-                await ws.send_str(dumps(out).decode())
+                await ws.send_str(dumps(out.to_json()).decode())
         if sub.overflowed:
             await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=OVERFLOW_MESSAGE)
     except Revoked:

@@ -15,11 +15,11 @@ import re
 import sqlite3
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
-from agent.events import EventBus
+from agent.events import EventBus, RecordAction, RecordEvent, SyncEvent
 from agent.store import resolve, rows, syncing, writes
 from agent.store.writer import Readers, Writer, WriteResult
 from protocol.accounting import ACCOUNTING_PACK
@@ -97,16 +97,9 @@ class DatasetStore:
     def _ctx(self) -> writes.WriteContext:
         return writes.WriteContext(now=utc_now(), local_numbering=self.local_numbering)
 
-    def _publish(self, action: str, record: Record) -> None:
+    def _publish(self, action: RecordAction, record: Record) -> None:
         if self.bus is not None:
-            self.bus.publish(
-                {
-                    "type": "record",
-                    "dataset": self.dataset_id,
-                    "action": action,
-                    "record": record.model_dump(mode="json"),
-                }
-            )
+            self.bus.publish(RecordEvent(dataset=self.dataset_id, action=action, record=record))
 
     async def _validate(self, schema: CollectionSchema, data: dict[str, Any]) -> dict[str, Any]:
         """``schema.validate`` plus, for a code typed where an id is expected (``KH001`` as
@@ -155,7 +148,7 @@ class DatasetStore:
             {"collection": schema.name, "id": record_id[:80], "reason": "not_an_id"},
         )
 
-    async def _write(self, action: str, fn: Any) -> Record:
+    async def _write(self, action: RecordAction, fn: Any) -> Record:
         def run(conn: sqlite3.Connection) -> WriteResult:
             record = fn(conn)
             return WriteResult(record, lambda: self._publish(action, record))
@@ -173,7 +166,7 @@ class DatasetStore:
         record_id = _check_id(id) if id is not None else str(uuid.uuid4())
         ctx = self._ctx()
         return await self._write(
-            "create",
+            RecordAction.CREATE,
             lambda conn: writes.create(conn, schema, record_id, clean, ctx, self.label_of),
         )
 
@@ -185,7 +178,7 @@ class DatasetStore:
         clean = await self._validate(schema, data)
         ctx = self._ctx()
         return await self._write(
-            "update",
+            RecordAction.UPDATE,
             lambda conn: writes.update(
                 conn, schema, id, clean, if_match, ctx, self.label_of, self.language
             ),
@@ -196,7 +189,8 @@ class DatasetStore:
         await self._path_id(schema, id)
         ctx = self._ctx()
         return await self._write(
-            "delete", lambda conn: writes.delete(conn, schema, id, if_match, ctx, self.language)
+            RecordAction.DELETE,
+            lambda conn: writes.delete(conn, schema, id, if_match, ctx, self.language),
         )
 
     async def post(self, collection: str, id: str, *, if_match: int) -> Record:
@@ -210,7 +204,7 @@ class DatasetStore:
         await self._path_id(schema, id)
         ctx = self._ctx()
         return await self._write(
-            "post" if posted else "unpost",
+            RecordAction.POST if posted else RecordAction.UNPOST,
             lambda conn: writes.set_posted(
                 conn, schema, id, if_match, posted, ctx, self.language
             ),
@@ -226,7 +220,7 @@ class DatasetStore:
             resolve.resolve(conn, schema, id, action, now)
             return rows.to_record(rows.fetch_in(conn, collection, id), self.language)
 
-        return await self._write("resolve", run)
+        return await self._write(RecordAction.RESOLVE, run)
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -333,12 +327,12 @@ class DatasetStore:
     # -- sync side (called by agent/sync; see agent/store/syncing.py) ------------------------
 
     def _records_changed(self, conn: sqlite3.Connection, ids: builtins.list[str],
-                         action: str) -> WriteResult:
+                         action: Literal[RecordAction.SYNC, RecordAction.PULL]) -> WriteResult:
         if len(ids) > EVENT_DETAIL_LIMIT:
             def summary() -> None:
                 if self.bus is not None:
-                    self.bus.publish({"type": "sync", "dataset": self.dataset_id,
-                                      "action": action, "records": len(ids)})
+                    self.bus.publish(SyncEvent.records_changed(self.dataset_id, action,
+                                                               len(ids)))
             return WriteResult(len(ids), summary)
         found = [rows.fetch(conn, rid) for rid in ids]
         records = [rows.to_record(r, self.language) for r in found if r is not None]
@@ -361,7 +355,7 @@ class DatasetStore:
         def run(conn: sqlite3.Connection) -> WriteResult:
             batch, versions, blocked = syncing.take_batch(conn, self.registry, limit,
                                                           in_flight)
-            result = self._records_changed(conn, blocked, "sync")
+            result = self._records_changed(conn, blocked, RecordAction.SYNC)
             return WriteResult((batch, versions), result.after_commit)
 
         taken: tuple[builtins.list[PendingOp], dict[str, int | None]] = (
@@ -377,7 +371,7 @@ class DatasetStore:
 
         def run(conn: sqlite3.Connection) -> WriteResult:
             touched = syncing.store_results(conn, self.registry, ops, results, now)
-            return self._records_changed(conn, touched, "sync")
+            return self._records_changed(conn, touched, RecordAction.SYNC)
 
         n: int = await self.writer.submit(run, heavy=True)
         return n
@@ -390,7 +384,7 @@ class DatasetStore:
         def run(conn: sqlite3.Connection) -> WriteResult:
             changed = syncing.apply_changes(conn, self.registry, page.changes,
                                             page.last_seq, node_id, now)
-            return self._records_changed(conn, changed, "pull")
+            return self._records_changed(conn, changed, RecordAction.PULL)
 
         n: int = await writer.submit(run, heavy=True)
         return n

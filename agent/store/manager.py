@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from agent.events import EventBus
+from agent.events import DatasetEvent, EventBus
 from agent.store.dataset import DatasetStore
 from protocol.accounting import ACCOUNTING_PACK
 from protocol.errors import ErrorCode, ProtocolError
@@ -66,7 +66,7 @@ class StoreManager:
         await store.open()
         self._open[dataset_id] = store
         if self.bus is not None:
-            self.bus.publish({"type": "dataset", "dataset": dataset_id, "connected": True})
+            self.bus.publish(DatasetEvent(dataset=dataset_id, connected=True))
         return store
 
     async def disconnect(self, dataset_id: str) -> None:
@@ -75,7 +75,7 @@ class StoreManager:
         if store is not None:
             await store.close()
             if self.bus is not None:
-                self.bus.publish({"type": "dataset", "dataset": dataset_id, "connected": False})
+                self.bus.publish(DatasetEvent(dataset=dataset_id, connected=False))
 
     def get(self, dataset_id: str) -> DatasetStore:
         store = self._open.get(dataset_id)

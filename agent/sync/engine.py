@@ -18,7 +18,7 @@ from typing import Any
 
 from agent.cloud.client import HubClient
 from agent.connectivity.monitor import ConnectivityMonitor
-from agent.events import EventBus
+from agent.events import LOCAL_ACTIONS, EventBus, EventType, RecordEvent
 from agent.store import StoreManager
 from agent.store.node import NodeDB
 from agent.supervisor import Supervised, Supervisor
@@ -31,7 +31,6 @@ log = logging.getLogger("officesync.sync")
 
 ONLINE_SETTING = "online"
 HUB_SETTING = "hub"
-LOCAL_ACTIONS = frozenset({"create", "update", "delete", "post", "unpost", "resolve"})
 FOLLOW_TASK = "sync-wakeups"
 
 
@@ -176,10 +175,10 @@ class SyncEngine:
         """Wake a dataset's push loop on each local write; when the subscription overflows
         (fell behind), wake everyone and follow again. Ends when the bus closes."""
         while not self._stopped:
-            with self.bus.subscribe(maxsize=100_000) as sub:
+            with self.bus.subscribe(maxsize=100_000, types={EventType.RECORD}) as sub:
                 async for event in sub:
-                    if event.get("type") == "record" and event.get("action") in LOCAL_ACTIONS:
-                        worker = self.workers.get(str(event.get("dataset")))
+                    if isinstance(event, RecordEvent) and event.action in LOCAL_ACTIONS:
+                        worker = self.workers.get(event.dataset)
                         if worker is not None:
                             worker.wake()
             if not sub.overflowed:

@@ -8,22 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.events import EventBus
+from agent.events import ConnectivityEvent, EventBus
 from agent.store.node import NodeDB
 from agent.sync.state import DatasetSyncState, ok_state
 from protocol.connectivity import Connectivity
 from protocol.errors import ErrorCode, ProtocolError
 
 ONLINE_SETTING = "online"
-
-
-def connectivity_event(connectivity: Connectivity, online: bool) -> dict[str, Any]:
-    return {
-        "type": "connectivity",
-        "connectivity": connectivity.value,
-        "online": online,
-        "message": connectivity.messages(),
-    }
 
 
 class StandaloneSync:
@@ -54,7 +45,7 @@ class StandaloneSync:
         if online == self._online:
             return
         self._online = online
-        self._bus.publish(connectivity_event(self.connectivity, online))
+        self._bus.publish(ConnectivityEvent(connectivity=self.connectivity, online=online))
 
     async def sync_now(self, dataset_id: str | None = None) -> None:
         """Nothing to sync with: say why (409), as the user asked for a sync."""

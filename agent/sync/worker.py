@@ -15,7 +15,6 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from typing import Any
 
 from agent.cloud.client import (
     HubAuthFailed,
@@ -25,7 +24,7 @@ from agent.cloud.client import (
     HubRejected,
 )
 from agent.connectivity.monitor import ConnectivityMonitor
-from agent.events import EventBus
+from agent.events import EventBus, SyncEvent
 from agent.store import DatasetStore
 from agent.store.syncing import PendingOp
 from agent.supervisor import Supervisor
@@ -33,7 +32,7 @@ from agent.sync.backoff import Backoff
 from agent.sync.ordering import assign_base_versions, order_batch
 from agent.sync.state import REFUSAL_CODES, DatasetSyncState, combine, failing, refused
 from protocol.errors import ErrorCode
-from protocol.models import Action, ChangesPage, Op, OpResult
+from protocol.models import Action, ChangesPage, Op, OpResult, OpStatus
 
 log = logging.getLogger("officesync.sync")
 
@@ -150,7 +149,7 @@ class DatasetWorker:
             level = logging.INFO if state.ok else logging.WARNING
             log.log(level, "%s: sync state %s%s", self.dataset_id, state.state,
                     f" ({state.code})" if state.code else "")
-            self._publish(sync=state.as_json())
+            self.bus.publish(SyncEvent.changed(self.dataset_id, state))
 
     def _refused(self, loop: str, err: HubError) -> None:
         self._problems[loop] = problem_of(self.dataset_id, err)
@@ -171,9 +170,6 @@ class DatasetWorker:
         if supervised is not None:
             supervised.ok()
         self.refresh_state()
-
-    def _publish(self, **fields: Any) -> None:
-        self.bus.publish({"type": "sync", "dataset": self.dataset_id, **fields})
 
     def _hub_failed(self, loop: str, err: HubError) -> asyncio.Event | None:
         """Record a failed hub call; return what may end the pause early."""
@@ -221,7 +217,7 @@ class DatasetWorker:
         return ordered
 
     async def _send(self, batch: list[PendingOp]) -> list[OpResult]:
-        self._publish(state="syncing", ops=len(batch))
+        self.bus.publish(SyncEvent.syncing(self.dataset_id, len(batch)))
         return await self.client.push(self.dataset_id, [to_wire(op) for op in batch])
 
     async def drain(self) -> int:
@@ -248,11 +244,12 @@ class DatasetWorker:
                 await asyncio.shield(self.store.store_results(batch, results))
                 unsettled.remove(batch)
                 self.monitor.report_success()
-                applied = sum(1 for r in results if r.status == "applied")
+                applied = sum(1 for r in results if r.status is OpStatus.APPLIED)
                 self.pushed += applied
                 total += len(batch)
                 self.last_push_at = _now()
-                self._publish(state="pushed", applied=applied, rejected=len(results) - applied)
+                self.bus.publish(SyncEvent.pushed(self.dataset_id, applied,
+                                                  len(results) - applied))
                 batch = following
             return total
         except BaseException:
@@ -316,7 +313,7 @@ class DatasetWorker:
                     await asyncio.shield(self.store.apply_changes(page, self.node_id))
                     cursor = page.last_seq
                     self.pulled += len(page.changes)
-                    self._publish(state="pulled", changes=len(page.changes), cursor=cursor)
+                    self.bus.publish(SyncEvent.pulled(self.dataset_id, len(page.changes), cursor))
                 self.last_pull_at = _now()
                 if following is None:
                     return cursor

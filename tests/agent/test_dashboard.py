@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from agent.app import NodeContext
+from agent.events import SyncEvent
 from agent.store import DatasetStore
 from agent.sync.state import ok_state, refused
 from officesync.demo import seed
@@ -183,14 +184,13 @@ async def test_browser_pairs_and_follows_records_live(
             # The hub refuses the dataset (defect 3): the box appears live, with what to do.
             refusal = refused(DATASET, "FORBIDDEN")
             ctx.sync.dataset_state = lambda ds: refusal  # type: ignore[method-assign]
-            ctx.bus.publish({"type": "sync", "dataset": DATASET, "sync": refusal.as_json()})
+            ctx.bus.publish(SyncEvent.changed(DATASET, refusal))
             await expect(page.locator("#dataset-sync")).to_be_visible()
             await expect(page.locator("#dataset-sync-title")).to_contain_text("FORBIDDEN")
             await expect(page.locator("#dataset-sync-message")).to_contain_text(
                 "Ask the hub administrator to grant this dataset to this node")
             ctx.sync.dataset_state = lambda ds: ok_state(ds)  # type: ignore[method-assign]
-            ctx.bus.publish({"type": "sync", "dataset": DATASET, "sync": ok_state(DATASET)
-                             .as_json()})
+            ctx.bus.publish(SyncEvent.changed(DATASET, ok_state(DATASET)))
             await expect(page.locator("#dataset-sync")).to_be_hidden()
             await _maybe_screenshot(page)
         finally:
