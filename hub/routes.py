@@ -1,4 +1,4 @@
-"""HTTP handlers of the hub API v1 (DESIGN §4)."""
+"""HTTP handlers of the hub API v1 (docs/protocol.md)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import re
 
 from aiohttp import web
 
+from httpkit import bearer_token, json_response, read_json, read_model, request_lang, validate
 from hub import keys
 from hub.records import RecordQuery
-from httpkit import bearer_token, json_response, read_json, read_model, request_lang, validate
 from protocol.accounting import ACCOUNTING_PACK
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.models import (
@@ -72,7 +72,7 @@ def _date(value: str | None, name: str) -> str | None:
 
 async def health(request: web.Request) -> web.Response:
     return json_response({"service": "officesync-hub", "protocol": PROTOCOL_VERSION,
-                  "min_protocol": request.app[keys.MIN_PROTOCOL]})
+                          "min_protocol": request.app[keys.MIN_PROTOCOL]})
 
 
 async def enroll(request: web.Request) -> web.Response:
@@ -87,7 +87,7 @@ async def datasets(request: web.Request) -> web.Response:
 
 
 async def push(request: web.Request) -> web.Response:
-    obj = await readjson_response(request)
+    obj = await read_json(request)
     ops = obj.get("ops") if isinstance(obj, dict) else None
     if isinstance(ops, list) and len(ops) > MAX_PUSH_OPS:
         raise ProtocolError(ErrorCode.PAYLOAD_TOO_LARGE, {"limit": f"{MAX_PUSH_OPS} ops"},

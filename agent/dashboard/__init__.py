@@ -15,7 +15,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from agent.lan_api.http import error_response
+from httpkit import error_response
 from protocol.errors import ErrorCode, ProtocolError
 
 STATIC_DIR = Path(__file__).parent / "static"

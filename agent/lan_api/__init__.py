@@ -1,4 +1,4 @@
-"""The LAN API v1 (workstations ↔ node), DESIGN §5.
+"""The LAN API v1 (workstations ↔ node), docs/lan-api.md.
 
 Routes are declared as :class:`~agent.lan_api.spec.ApiRoute` lists in the modules of
 :data:`ROUTE_MODULES`; :func:`setup_lan_api` registers them, installs the error and auth
@@ -13,15 +13,16 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from agent import keys
-from agent.lan_api.http import bearer_token, dumps, error_middleware
 from agent.lan_api.node_routes import OPENAPI
 from agent.lan_api.spec import (
+    API_PREFIX,
     ApiRoute,
     build_openapi,
     public_handlers,
     register,
     websocket_handlers,
 )
+from httpkit import bearer_token, configure, dumps, error_middleware
 from protocol.errors import ErrorCode, ProtocolError
 
 # Modules exporting ROUTES: list[ApiRoute]. Add yours here to extend the API.
@@ -67,6 +68,8 @@ def _upgrading(request: web.Request) -> bool:
 
 def setup_lan_api(app: web.Application, routes: list[ApiRoute] | None = None) -> None:
     routes = all_routes() if routes is None else routes
+    configure(app, language=lambda: app[keys.CONTEXT].config.node.language,
+              api_prefix=API_PREFIX + "/")
     app.middlewares.append(error_middleware)
     app.middlewares.append(auth_middleware(public_handlers(routes), websocket_handlers(routes)))
     register(app, routes)

@@ -30,7 +30,7 @@ from aiohttp.http_exceptions import BadHttpMethod, LineTooLong
 from aiohttp.typedefs import Handler, Middleware
 
 from agent.lan_api.guard import KEEPALIVE_S, ConnectionTable, Limits, Verdict
-from agent.lan_api.http import JSON_TYPE, dumps, error_response
+from httpkit import error_json, error_response
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.i18n import Lang
 
@@ -209,8 +209,7 @@ class GuardedHandler(web.RequestHandler):
         if request.writer.output_size > 0:
             raise ConnectionError("response already started")
         err = bad_request(status, exc)
-        resp = web.Response(body=dumps(err.body(self._guard.language())), status=err.status,
-                            content_type=JSON_TYPE)
+        resp = error_json(err, self._guard.language())
         resp.force_close()
         return resp
 
