@@ -267,7 +267,8 @@ async def _run_locked(
         runners.append(control_runner)
         lan_url = _url(config.lan.host, lan_port, "https" if ctx.tls else "http")
         control_url = _url(config.control.host, control_port)
-        write_runtime(config.data_dir, RuntimeInfo(pid, lan_url, control_url))
+        write_runtime(config.data_dir,
+                      RuntimeInfo(pid=pid, lan_url=lan_url, control_url=control_url))
         services += await _start_services(ctx, lan_port)
         log.info("LAN API on %s:%d, control API on %s", config.lan.host, lan_port, control_url)
         notifier.ready(status=f"serving {lan_url}")

@@ -5,24 +5,26 @@ one process use a data dir at a time; it holds that process's pid)."""
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
-CONTROL_TOKEN_FILE = "control.token"
-RUNTIME_FILE = "runtime.json"
+from protocol.local import (
+    CONTROL_TOKEN_FILE,
+    RUNTIME_FILE,
+    RuntimeInfo,
+    read_control_token,
+    read_runtime,
+)
 
-
-@dataclass(frozen=True)
-class RuntimeInfo:
-    pid: int
-    lan_url: str
-    control_url: str
+__all__ = [  # the file names, the runtime model and its readers live in protocol.local
+    "CONTROL_TOKEN_FILE", "LOCK_FILE", "RUNTIME_FILE", "DataDirBusy", "RuntimeInfo",
+    "acquire_data_dir", "ensure_control_token", "hold_data_dir", "read_control_token",
+    "read_runtime", "release_data_dir", "remove_runtime", "write_runtime",
+]
 
 
 def ensure_control_token(data_dir: Path) -> str:
@@ -46,27 +48,11 @@ def ensure_control_token(data_dir: Path) -> str:
     return token
 
 
-def read_control_token(data_dir: Path) -> str:
-    """The control token, or '' when the file is missing or empty."""
-    try:
-        return (data_dir / CONTROL_TOKEN_FILE).read_text(encoding="ascii").strip()
-    except FileNotFoundError:
-        return ""
-
-
 def write_runtime(data_dir: Path, info: RuntimeInfo) -> None:
     path = data_dir / RUNTIME_FILE
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(asdict(info)), encoding="utf-8")
+    tmp.write_text(info.model_dump_json(), encoding="utf-8")
     os.replace(tmp, path)
-
-
-def read_runtime(data_dir: Path) -> RuntimeInfo | None:
-    try:
-        raw = json.loads((data_dir / RUNTIME_FILE).read_text(encoding="utf-8"))
-        return RuntimeInfo(int(raw["pid"]), str(raw["lan_url"]), str(raw["control_url"]))
-    except (FileNotFoundError, ValueError, KeyError, TypeError):
-        return None
 
 
 def remove_runtime(data_dir: Path, pid: int) -> None:

@@ -19,17 +19,18 @@ from typing import Final, Protocol
 
 import aiohttp
 
-from tray.client import ControlClient, ControlRefused, ControlUnavailable
+from httpkit.control_client import ControlClient, ControlError, ControlFailure, resolve_endpoint
+from protocol.local import NodeStatus
 from tray.notes import Notification, NotificationTracker, action_failed_note, pairing_note
-from tray.settings import (
-    NodeNotStarted,
-    TokenUnreadable,
-    TraySettings,
-    find_dashboard,
-    resolve_endpoint,
+from tray.settings import TraySettings, find_dashboard
+from tray.viewmodel import (
+    DownReason,
+    MenuAction,
+    PairingCode,
+    TrayView,
+    build_view,
+    parse_pairing,
 )
-from tray.status import NodeStatus
-from tray.viewmodel import DownReason, MenuAction, PairingCode, TrayView, build_view
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,19 @@ def backoff_delay(attempt: int, jitter: float) -> float:
     """Capped exponential backoff; ``jitter`` in [0, 1) spreads it over [50 %, 100 %]."""
     ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * (2 ** min(attempt, 16)))
     return ceiling * (0.5 + 0.5 * jitter)
+
+
+_DOWN: Final = {
+    ControlFailure.TOKEN_UNREADABLE: DownReason.NO_TOKEN,
+    ControlFailure.UNAUTHORIZED: DownReason.UNAUTHORIZED,
+}
+
+
+def down_reason(err: ControlError) -> DownReason:
+    """What the tray shows when a control call failed: a token it may not read, a token the
+    node refused, or (anything else: nothing answers, no token yet, a broken answer) "not
+    running"."""
+    return _DOWN.get(err.reason, DownReason.NOT_RUNNING)
 
 
 class ViewSink(Protocol):
@@ -88,16 +102,13 @@ class TrayController:
         attempt = 0
         while True:
             try:
-                self._client = ControlClient(session, resolve_endpoint(self.settings), self.lang)
+                endpoint = resolve_endpoint(self.settings, self.lang)
+                self._client = ControlClient(session, endpoint, self.lang)
                 async for status in self._client.events():
                     attempt = 0
                     self.apply(status)
-            except ControlUnavailable as err:
-                self.lost(err.reason)
-            except TokenUnreadable:
-                self.lost(DownReason.NO_TOKEN)
-            except NodeNotStarted:
-                self.lost(DownReason.NOT_RUNNING)
+            except ControlError as err:  # also a refused /status: try again, never crash
+                self.lost(down_reason(err))
             self._client = None
             await asyncio.sleep(backoff_delay(attempt, self._jitter()))
             attempt += 1
@@ -138,32 +149,33 @@ class TrayController:
         """Run one menu action; failures become one notification, never an exception."""
         try:
             await self._perform(action)
-        except ControlUnavailable as err:
-            if err.reason is not DownReason.NOT_RUNNING:
-                self.lost(err.reason)
+        except ControlError as err:
+            if err.reason is ControlFailure.REFUSED:  # the node said no: its own words
+                self._emit([action_failed_note(err.message, self.lang)])
+                return
+            if down_reason(err) is not DownReason.NOT_RUNNING:
+                self.lost(down_reason(err))
             self._emit([action_failed_note(None, self.lang)])
-        except ControlRefused as err:
-            self._emit([action_failed_note(str(err), self.lang)])
 
     async def _perform(self, action: MenuAction) -> None:
         if action is MenuAction.OPEN_DASHBOARD:
             await self._open_dashboard()
             return
         client = self._client
-        if client is None:
-            raise ControlUnavailable(self.down)
+        if client is None:  # between two connections: the action fails, the tray says so
+            raise ControlError(ControlFailure.NOT_RUNNING, "")
         if action is MenuAction.TOGGLE_ONLINE:
             await client.set_online(not (self.status and self.status.online))
         elif action is MenuAction.SYNC_NOW:
             await client.sync_now()
         elif action is MenuAction.PAIRING_CODE:
-            self.pairing = await client.pairing_code()
+            self.pairing = parse_pairing(await client.pairing_code())
             self._emit([pairing_note(self.pairing, self.lang)])
         if self._client is client:  # show the effect now; the event will confirm it
             self.apply(await client.status())
 
     async def _open_dashboard(self) -> None:
         url = find_dashboard(self.settings)
-        if url is None:
-            raise ControlUnavailable(DownReason.NOT_RUNNING, "no dashboard address yet")
+        if url is None:  # no runtime.json: the node is not running
+            raise ControlError(ControlFailure.NOT_RUNNING, "")
         await asyncio.get_running_loop().run_in_executor(None, self._opener, url)

@@ -9,7 +9,7 @@ from typing import Final
 
 from protocol.connectivity import Connectivity
 from protocol.i18n import Lang
-from tray.status import NodeStatus
+from protocol.local import NodeStatus
 from tray.texts import text
 from tray.viewmodel import PairingCode, derive_state, state_label, sync_problem
 
@@ -100,10 +100,10 @@ def dataset_notes(old: NodeStatus | None, new: NodeStatus, lang: Lang) -> list[N
 
 
 def _rises(old: NodeStatus, new: NodeStatus, field_name: str) -> tuple[int, list[str]]:
-    before = {d.id: getattr(d.counts, field_name) for d in old.datasets}
+    before = {d.id: getattr(d.tally, field_name) for d in old.datasets}
     rise, where = 0, []
     for ds in new.datasets:
-        delta = getattr(ds.counts, field_name) - before.get(ds.id, 0)
+        delta = getattr(ds.tally, field_name) - before.get(ds.id, 0)
         if delta > 0:
             rise += delta
             where.append(ds.id)

@@ -15,7 +15,7 @@ from typing import Final
 
 from protocol.connectivity import Connectivity
 from protocol.i18n import Lang
-from tray.status import DatasetStatus, NodeStatus
+from protocol.local import DatasetStatus, NodeStatus
 from tray.texts import TEXTS, text
 
 
@@ -214,7 +214,7 @@ def parse_pairing(raw: dict[str, object]) -> PairingCode:
 
 
 def _dataset_line(ds: DatasetStatus, lang: Lang) -> str:
-    counts = ds.counts
+    counts = ds.tally
     line = text(
         "menu.dataset",
         lang,

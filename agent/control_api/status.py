@@ -15,6 +15,7 @@ from agent.events import EventType, StatusEvent
 from protocol.connectivity import Connectivity
 from protocol.errors import ErrorCode, render
 from protocol.i18n import LANGUAGES
+from protocol.local import Counts, DatasetStatus, DatasetSync, NodeStatus
 from protocol.version import PACKAGE_VERSION
 
 log = logging.getLogger("officesync.control")
@@ -24,14 +25,20 @@ _RELEVANT = frozenset({EventType.RECORD, EventType.SYNC, EventType.CONNECTIVITY,
                        EventType.DATASET, EventType.WORKSTATION})
 
 
-async def build_status(app: web.Application) -> dict[str, Any]:
-    sync = app[keys.SYNC]
-    stores = app[keys.STORES]
-    datasets: list[dict[str, Any]] = []
+async def _datasets(app: web.Application) -> list[DatasetStatus]:
+    sync, stores = app[keys.SYNC], app[keys.STORES]
+    found: list[DatasetStatus] = []
     for ds, connected in stores.hosted():
-        counts = await stores.get(ds).sync_counts() if connected else None
-        datasets.append({"id": ds, "connected": connected, "counts": counts,
-                         "sync": sync.dataset_state(ds).as_json()})
+        counts = Counts(**await stores.get(ds).sync_counts()) if connected else None
+        found.append(DatasetStatus(id=ds, connected=connected, counts=counts,
+                                   sync=DatasetSync.model_validate(
+                                       sync.dataset_state(ds).as_json())))
+    return found
+
+
+async def node_status(app: web.Application) -> NodeStatus:
+    """The node's status as the model of the control API."""
+    sync = app[keys.SYNC]
     connectivity = sync.connectivity
     ctx = app[keys.CONTEXT]
     hub = await ctx.node_db.get_setting("hub") or {}
@@ -41,11 +48,11 @@ async def build_status(app: web.Application) -> dict[str, Any]:
         # A cloud URL but no enrollment: say "not enrolled yet: run officesync enroll", not
         # "no cloud configured" (the state value stays not_configured).
         message = {lang: render(ErrorCode.NOT_ENROLLED, lang) for lang in LANGUAGES}
-    return {
+    return NodeStatus.model_validate({
         "online": sync.online,
-        "connectivity": connectivity.value,
+        "connectivity": connectivity,
         "message": message,
-        "datasets": datasets,
+        "datasets": await _datasets(app),
         "workstations": app[keys.PAIRING].paired_count,
         "version": PACKAGE_VERSION,
         # Beyond the basic shape: where the hub token lives (never the token), the LAN TLS
@@ -57,7 +64,12 @@ async def build_status(app: web.Application) -> dict[str, Any]:
         "config_error": ctx.config_error,
         # Background tasks in a failure streak (restarted with backoff): [] when all is well.
         "failing_tasks": [*sync.failing_tasks(), *ctx.supervisor.failing()],
-    }
+    })
+
+
+async def build_status(app: web.Application) -> dict[str, Any]:
+    """``GET /control/v1/status``: :class:`protocol.local.NodeStatus` as JSON."""
+    return (await node_status(app)).as_json()
 
 
 async def status_event(app: web.Application) -> StatusEvent:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tray.status import NodeStatus, parse_status
+from protocol.local import NodeStatus, parse_status
 
 
 def status_doc(

@@ -10,11 +10,10 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from httpkit.control_client import ControlClient, ControlError, ControlFailure, Endpoint
 from tests.tray.fake_node import FakeNode
 from tests.tray.helpers import status_doc
-from tray.client import ControlClient, ControlRefused, ControlUnavailable
-from tray.settings import Endpoint
-from tray.viewmodel import DownReason
+from tray.viewmodel import parse_pairing
 
 Serve = Callable[..., Awaitable[ControlClient]]
 
@@ -50,17 +49,17 @@ async def test_status_with_the_token(serve: Serve) -> None:
 
 async def test_wrong_token_is_unauthorized_not_down(serve: Serve) -> None:
     client = await serve(FakeNode(), token="stale")
-    with pytest.raises(ControlUnavailable) as err:
+    with pytest.raises(ControlError) as err:
         await client.status()
-    assert err.value.reason is DownReason.UNAUTHORIZED
+    assert err.value.reason is ControlFailure.UNAUTHORIZED
 
 
 async def test_nothing_listening_is_not_running() -> None:
     async with aiohttp.ClientSession() as session:
         client = ControlClient(session, Endpoint("http://127.0.0.1:9/control/v1", "t"), "en")
-        with pytest.raises(ControlUnavailable) as err:
+        with pytest.raises(ControlError) as err:
             await client.status()
-    assert err.value.reason is DownReason.NOT_RUNNING
+    assert err.value.reason is ControlFailure.NOT_RUNNING
 
 
 async def test_actions_send_what_the_contract_says(serve: Serve) -> None:
@@ -68,7 +67,7 @@ async def test_actions_send_what_the_contract_says(serve: Serve) -> None:
     client = await serve(node)
     await client.set_online(False)
     await client.sync_now()
-    pairing = await client.pairing_code()
+    pairing = parse_pairing(await client.pairing_code())
     assert pairing.code == "482913" and pairing.expires_at is not None
     assert node.calls == [("PUT", "/online", {"online": False}), ("POST", "/sync", None),
                           ("POST", "/pairing-code", None)]
@@ -78,8 +77,9 @@ async def test_refused_action_carries_the_nodes_message(serve: Serve) -> None:
     node = FakeNode()
     node.refuse_sync = True
     client = await serve(node)
-    with pytest.raises(ControlRefused, match="Lỗi nội bộ"):
+    with pytest.raises(ControlError, match="Lỗi nội bộ") as err:
         await client.sync_now()
+    assert err.value.reason is ControlFailure.REFUSED and err.value.message == "Lỗi nội bộ"
 
 
 @pytest.mark.parametrize("nested", [False, True])
@@ -103,15 +103,15 @@ async def test_events_end_with_unavailable_when_the_node_goes_away(serve: Serve)
     await _next(stream)
     for ws in tuple(node.sockets):
         await ws.close()
-    with pytest.raises(ControlUnavailable) as err:
+    with pytest.raises(ControlError) as err:
         await _next(stream)
-    assert err.value.reason is DownReason.NOT_RUNNING
+    assert err.value.reason is ControlFailure.NOT_RUNNING
 
 
 async def test_polls_status_when_the_node_has_no_event_socket(
     serve: Serve, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("tray.client.POLL_INTERVAL_S", 0.01)
+    monkeypatch.setattr("httpkit.control_client.POLL_INTERVAL_S", 0.01)
     node = FakeNode(events=False)
     client = await serve(node)
     stream = client.events()

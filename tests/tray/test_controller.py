@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestServer
 
+from httpkit.control_client import ControlError, ControlFailure
 from tests.tray.fake_node import FakeNode, write_runtime
 from tests.tray.helpers import status_doc
 from tray.controller import BACKOFF_BASE_S, BACKOFF_CAP_S, TrayController, backoff_delay
 from tray.notes import NoteKind, Notification
-from tray.settings import TokenUnreadable, TraySettings
+from tray.settings import TraySettings
 from tray.viewmodel import MenuAction, TrayState, TrayView
 
 
@@ -162,8 +163,8 @@ async def test_open_dashboard_opens_the_lan_url(rig: Rig) -> None:
 async def test_unreadable_token_is_shown_as_such(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def refuse(_settings: object) -> None:
-        raise TokenUnreadable("denied")
+    def refuse(*_args: object) -> None:
+        raise ControlError(ControlFailure.TOKEN_UNREADABLE, "denied")
 
     monkeypatch.setattr("tray.controller.resolve_endpoint", refuse)
     sink = Sink()

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from protocol.local import NodeStatus, SyncHealth, parse_status
 from tests.tray.helpers import status_doc
 from tray.icons import state_icon
 from tray.notes import NoteKind, NotificationTracker
-from tray.status import NodeStatus, SyncState, parse_status
 from tray.viewmodel import (
     ICONS,
     PROBLEM_LINES,
@@ -45,10 +45,10 @@ OK = {"state": "ok", "code": None, "message": None}
 
 def test_a_missing_null_or_unknown_sync_reads_as_ok() -> None:
     status = with_sync({"a": None, "b": OK, "c": {"state": "paused-by-newer-node"}})
-    assert [d.sync.state for d in status.datasets] == [SyncState.OK] * 3
+    assert [d.sync.state for d in status.datasets] == [SyncHealth.OK] * 3
     raw = status_doc()
     raw["datasets"][0]["sync"] = None
-    assert parse_status(raw).datasets[0].sync.state is SyncState.OK
+    assert parse_status(raw).datasets[0].sync.state is SyncHealth.OK
     assert derive_state(status) is TrayState.IDLE
 
 

@@ -8,20 +8,22 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from httpkit.control_client import (
+    ControlError,
+    ControlFailure,
+    Endpoint,
+    control_base,
+    read_token,
+    resolve_endpoint,
+)
 from tray.cli import tray
 from tray.settings import (
-    Endpoint,
-    NodeNotStarted,
     SettingsError,
-    TokenUnreadable,
     TraySettings,
-    control_base,
     dashboard_url,
     default_data_dir,
     find_dashboard,
     load_settings,
-    read_token,
-    resolve_endpoint,
 )
 
 
@@ -89,8 +91,9 @@ def test_dashboard_url_opens_on_this_machine(lan: str, dash: str) -> None:
 
 def test_endpoint_prefers_runtime_json_and_is_read_fresh(tmp_path: Path) -> None:
     settings = TraySettings(tmp_path, control_port=8471)
-    with pytest.raises(NodeNotStarted):
+    with pytest.raises(ControlError) as err:
         resolve_endpoint(settings)
+    assert err.value.reason is ControlFailure.NO_TOKEN
     _write(tmp_path / "control.token", "tok-1\n")
     assert resolve_endpoint(settings) == Endpoint("http://127.0.0.1:8471/control/v1", "tok-1")
     _write(tmp_path / "runtime.json", json.dumps(
@@ -103,8 +106,9 @@ def test_endpoint_prefers_runtime_json_and_is_read_fresh(tmp_path: Path) -> None
 def test_port_zero_without_runtime_means_not_started(tmp_path: Path) -> None:
     _write(tmp_path / "control.token", "t")
     _write(tmp_path / "runtime.json", "{half writ")
-    with pytest.raises(NodeNotStarted):
+    with pytest.raises(ControlError) as err:
         resolve_endpoint(TraySettings(tmp_path, control_port=0))
+    assert err.value.reason is ControlFailure.NOT_RUNNING
     assert find_dashboard(TraySettings(tmp_path)) is None
 
 
@@ -123,11 +127,13 @@ def test_token_unreadable_is_told_apart_from_not_started(
         raise PermissionError(13, "Permission denied", str(self))
 
     monkeypatch.setattr(Path, "read_text", denied)
-    with pytest.raises(TokenUnreadable):
-        read_token(tmp_path)
+    with pytest.raises(ControlError) as err:
+        read_token(TraySettings(tmp_path))
+    assert err.value.reason is ControlFailure.TOKEN_UNREADABLE
 
 
 def test_empty_token_means_not_started(tmp_path: Path) -> None:
     _write(tmp_path / "control.token", "\n")
-    with pytest.raises(NodeNotStarted):
-        read_token(tmp_path)
+    with pytest.raises(ControlError) as err:
+        read_token(TraySettings(tmp_path))
+    assert err.value.reason is ControlFailure.NO_TOKEN

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from protocol.local import parse_status
 from tests.tray.helpers import make_status
 from tray.notes import CATCH_UP_WINDOW_S, NoteKind, NotificationTracker
-from tray.status import parse_status
 from tray.viewmodel import (
     ICONS,
     TOOLTIP_MAX,

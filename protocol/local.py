@@ -1,0 +1,242 @@
+"""The local contract between a running node and the tools on the same machine (the tray,
+``officesync status`` …), written once for both sides.
+
+Two files in the node's data dir: ``runtime.json`` (:class:`RuntimeInfo`: the node's pid and
+the URLs it really bound, written when it starts, removed when it stops) and
+``control.token`` (the local admin secret, one line). And the document of
+``GET /control/v1/status`` (also pushed as ``{"type": "status", …}`` on
+``/control/v1/events``): :class:`NodeStatus`. The node builds its answer with these models;
+the tray parses with them.
+
+Parsing is lenient on purpose: unknown fields are ignored, an unknown connectivity value (a
+newer node) reads as ``None``, a missing or unknown dataset sync state reads as ``ok`` and a
+message that is not ``{"vi", "en"}`` as none, so a tray keeps showing something sensible for
+a node it does not know yet instead of failing on it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Final
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+from protocol.connectivity import Connectivity
+from protocol.i18n import Text
+
+RUNTIME_FILE: Final = "runtime.json"
+CONTROL_TOKEN_FILE: Final = "control.token"
+CONTROL_PREFIX: Final = "/control/v1"
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# --- the files of the data dir ---------------------------------------------------------------
+
+
+class RuntimeInfo(_Lenient):
+    """``runtime.json``: ``{"pid", "lan_url", "control_url"}``."""
+
+    pid: int
+    lan_url: str
+    control_url: str
+
+    @classmethod
+    def parse(cls, raw: str | bytes) -> RuntimeInfo | None:
+        """The runtime info in ``raw``, or None when it is not one (e.g. half written)."""
+        try:
+            return cls.model_validate_json(raw)
+        except ValidationError:
+            return None
+
+
+def read_runtime(data_dir: Path) -> RuntimeInfo | None:
+    """``<data_dir>/runtime.json``, or None when it is missing, unreadable or half written."""
+    try:
+        raw = (data_dir / RUNTIME_FILE).read_bytes()
+    except OSError:
+        return None
+    return RuntimeInfo.parse(raw)
+
+
+def read_control_token(data_dir: Path) -> str:
+    """The control token, or ``''`` when the file is missing or empty.
+
+    Any other failure to read it (``PermissionError``: this user may not) is raised."""
+    try:
+        return (data_dir / CONTROL_TOKEN_FILE).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return ""
+
+
+# --- the control status document -------------------------------------------------------------
+
+
+def _text_or_none(value: Any) -> Any:
+    """A :class:`Text` or a full ``{"vi", "en"}`` dict is kept; anything else reads as none."""
+    if isinstance(value, Text):
+        return value
+    if isinstance(value, dict) and all(isinstance(value.get(k), str) for k in ("vi", "en")):
+        return value
+    return None
+
+
+# A bilingual message from the wire: None when absent or not ``{"vi", "en"}``.
+Message = Annotated[Text | None, BeforeValidator(_text_or_none)]
+
+
+class Counts(_Lenient):
+    """Records of a dataset by sync state."""
+
+    synced: int = 0
+    pending: int = 0
+    syncing: int = 0
+    error: int = 0
+    conflict: int = 0
+    blocked: int = 0
+
+    @property
+    def outstanding(self) -> int:
+        """Records still to be sent: waiting or in flight."""
+        return self.pending + self.syncing
+
+    @property
+    def failed(self) -> int:
+        """Records that need someone to look at them."""
+        return self.error + self.conflict + self.blocked
+
+
+class SyncHealth(StrEnum):
+    """Whether the hub takes a dataset's changes: ``ok``, ``refused`` (the hub said no, e.g.
+    ``DATASET_NOT_FOUND`` / ``FORBIDDEN``) or ``failing`` (its sync task keeps failing)."""
+
+    OK = "ok"
+    REFUSED = "refused"
+    FAILING = "failing"
+
+
+class DatasetSync(_Lenient):
+    """``{"state", "code", "message": None | {"vi", "en"}}``; a missing or unknown state
+    reads as ok."""
+
+    state: SyncHealth = SyncHealth.OK
+    code: str | None = None
+    message: Message = None
+
+    @field_validator("state", mode="before")
+    @classmethod
+    def _known_or_ok(cls, value: Any) -> Any:
+        if value is None or value not in SyncHealth._value2member_map_:
+            return SyncHealth.OK  # a newer node's state we do not know: do not alarm
+        return value
+
+    @property
+    def troubled(self) -> bool:
+        """The hub refuses the dataset or its sync keeps failing."""
+        return self.state is not SyncHealth.OK
+
+    def message_in(self, lang: str) -> str | None:
+        """The node's message in ``lang``, or None when it sent none."""
+        return (self.message.get(lang) or None) if self.message else None
+
+
+class DatasetStatus(_Lenient):
+    """One hosted dataset; ``counts`` is null when its database is not connected."""
+
+    id: str
+    connected: bool = True
+    counts: Counts | None = None
+    sync: DatasetSync = Field(default_factory=DatasetSync)
+
+    @field_validator("sync", mode="before")
+    @classmethod
+    def _null_is_ok(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @property
+    def tally(self) -> Counts:
+        """The counts, all zero when the node reported none."""
+        return self.counts or Counts()
+
+
+class HubInfo(_Lenient):
+    """Which hub the node syncs with and where its token lives (never the token itself)."""
+
+    url: str | None = None
+    node_id: str | None = None
+    token_store: str | None = None
+
+
+class FailingTask(_Lenient):
+    """A background task in a failure streak (restarted with backoff)."""
+
+    name: str
+    failures: int = 0
+    error: str | None = None
+    since: str | None = None
+
+
+class NodeStatus(_Lenient):
+    """``GET /control/v1/status``."""
+
+    online: bool = False
+    connectivity: Connectivity | None = None
+    message: Message = None
+    datasets: tuple[DatasetStatus, ...] = ()
+    workstations: int = 0
+    version: str = ""
+    hub: HubInfo = Field(default_factory=HubInfo)
+    tls_fingerprint: str | None = None
+    pending_restart: Message = None  # config changes that wait for a restart
+    config_error: str | None = None  # a refused edit of the config file
+    failing_tasks: tuple[FailingTask, ...] = ()  # empty when all is well
+
+    @field_validator("connectivity", mode="before")
+    @classmethod
+    def _known_or_none(cls, value: Any) -> Any:
+        if isinstance(value, str) and value not in Connectivity._value2member_map_:
+            return None
+        return value
+
+    @property
+    def is_online(self) -> bool:
+        """Connected to the hub and syncing."""
+        return self.connectivity is Connectivity.ONLINE
+
+    @property
+    def troubled(self) -> tuple[DatasetStatus, ...]:
+        """Datasets the hub refuses or that keep failing to sync."""
+        return tuple(d for d in self.datasets if d.sync.troubled)
+
+    @property
+    def totals(self) -> Counts:
+        """Counts summed over every dataset."""
+        fields = Counts.model_fields
+        return Counts(**{f: sum(getattr(d.tally, f) for d in self.datasets) for f in fields})
+
+    def message_in(self, lang: str) -> str:
+        """The node's own connectivity message, else ours for that state."""
+        if self.message is not None and self.message.get(lang):
+            return self.message.get(lang)
+        if self.connectivity is not None:
+            return self.connectivity.messages()[lang]
+        return ""
+
+    def as_json(self) -> dict[str, Any]:
+        """The wire document (what the node answers)."""
+        return self.model_dump(mode="json")
+
+
+def parse_status(raw: Any) -> NodeStatus:
+    """Validate one status document; raises ``pydantic.ValidationError`` when it is not one."""
+    return NodeStatus.model_validate(raw)
