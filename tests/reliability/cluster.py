@@ -19,6 +19,7 @@ from typing import Any
 from agent.cloud.client import HubClient
 from agent.secrets import NodeSecrets
 from protocol.models import Change
+from protocol.query import RecordQuery
 from tests.e2e.hub_procs import HubProcess, enroll_node
 from tests.e2e.procs import NO_KEYRING, NodeProcess, write_node_config
 from tests.e2e.test_sync_e2e import FAST_CLOUD, control, status
@@ -116,7 +117,7 @@ async def write_load(ws: WorkstationClient, ledger: Ledger, prefix: str, stop: a
 
 async def node_records(ws: WorkstationClient) -> dict[str, Any]:
     """Every customer the node holds (id → record), following pages."""
-    return {r.id: r async for r in ws.iter_records(DS, COLLECTION, limit=500)}
+    return {r.id: r async for r in ws.iter_records(DS, COLLECTION, RecordQuery(limit=500))}
 
 
 @dataclass

@@ -35,6 +35,7 @@ from agent.sync.engine import SyncEngine
 from hub import nodes as hub_nodes
 from hub.app import create_app
 from protocol.errors import ProtocolError
+from protocol.query import RecordQuery
 from tests.agent.sync.conftest import Node, seed_catalog
 from tests.hub.helpers import admin, make_code
 
@@ -42,7 +43,7 @@ from .cluster import DS, check_feed, eventually, hub_feed, latest
 from .conftest import LONG
 from .faultproxy import FaultProxy, Schedule
 
-pytestmark = pytest.mark.reliability
+pytestmark = [pytest.mark.reliability, pytest.mark.timeout(3600 if LONG else 300)]
 NODES = 3
 EXAMPLES = int(os.environ.get("OFFICESYNC_PROPERTY_EXAMPLES", 40 if LONG else 10))
 STEPS = 60 if LONG else 40
@@ -151,7 +152,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
 
     def _pick(self, node: int, collection: str, pick: int,
               posted: bool | None = None) -> Any | None:
-        page = self._run(self.world.nodes[node].store.list(collection, limit=1000))
+        page = self._run(self.world.nodes[node].store.query(collection, RecordQuery(limit=1000)))
         live = sorted((r for r in page.items if not r.deleted
                        and (posted is None or bool(r.data.get("posted")) is posted)),
                       key=lambda r: r.id)
@@ -251,7 +252,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
         for node in self.world.nodes:
             records = {}
             for collection in ("accounts", *KINDS):
-                page = await node.store.list(collection, limit=5000)
+                page = await node.store.query(collection, RecordQuery(limit=5000))
                 records.update({r.id: r for r in page.items})
             held = {rid: r.data for rid, r in records.items() if not r.deleted}
             if held != hub:

@@ -43,6 +43,8 @@ SEEDS = [int(s) for s in os.environ.get("OFFICESYNC_FAULT_SEEDS", "").split(",")
 FAULT_SECONDS = float(os.environ.get("OFFICESYNC_FAULT_SECONDS", 60 if LONG else 20))
 CONVERGE_LIMIT = 60.0
 CLEAN_STATES = ("pending", "syncing", "error", "conflict", "blocked")
+# The module's fixture runs every seed: the first test's time limit covers them all.
+pytestmark.append(pytest.mark.timeout(len(SEEDS) * (FAULT_SECONDS + CONVERGE_LIMIT + 90)))
 
 
 @dataclass

@@ -33,8 +33,9 @@ EXAMPLES = int(os.environ.get("OFFICESYNC_FUZZ_EXAMPLES", 400 if LONG else 30))
 DS = "cty-abc"
 TRACE = re.compile(r"Traceback \(most recent call last\)|File \"[^\"]+\.py\", line \d+|"
                    r"site-packages/|\bsqlite3\.\w+Error\b|aiohttp\.\w+")
-SKIP_PATHS = ("/events",)
-PINNED = {"ds": DS, "collection": "customers"}  # a WebSocket upgrade, not a request/answer route
+SKIP_PATHS = ("/events",)  # a WebSocket upgrade, not a request/answer route
+PINNED = {"ds": DS, "collection": "customers"}
+pytestmark.append(pytest.mark.timeout(120 + EXAMPLES * 4))
 
 
 @dataclass

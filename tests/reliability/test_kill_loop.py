@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.reliability]
 KILLS = int(os.environ.get("OFFICESYNC_KILLS", 100 if LONG else 30))
 WRITERS = 4
 SEED = 8
+pytestmark.append(pytest.mark.timeout(120 + KILLS * 6))
 
 
 @dataclass
