@@ -1,4 +1,4 @@
-"""Node configuration: a TOML file validated by pydantic (DESIGN §8).
+"""Node configuration: a TOML file validated by pydantic (docs/configuration.md).
 
 Every key here is documented in ``config.example.toml``; ``tests/agent/test_config.py`` fails
 when one is not. Unknown keys are refused so a typo never silently falls back to a default.

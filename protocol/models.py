@@ -50,7 +50,7 @@ class SyncStatus(BaseModel):
 
 
 class Record(BaseModel):
-    """A record as a node shows it to workstations (DESIGN §3)."""
+    """A record as a node shows it to workstations (docs/lan-api.md)."""
 
     id: Uuid
     collection: str
@@ -199,7 +199,7 @@ class ResolveRequest(BaseModel):
 
     ``keep_local``: send my version again on top of the cloud's current one; ``take_cloud``:
     drop my queued changes and take the cloud's version; ``discard``: drop a record that never
-    reached the cloud (e.g. a duplicate code). The other resolutions of DESIGN §5 (merge,
+    reached the cloud (e.g. a duplicate code). The other resolutions of docs/lan-api.md (merge,
     rename, link_existing, restore) are not offered yet."""
 
     model_config = ConfigDict(extra="forbid")

@@ -1,4 +1,4 @@
-"""Protocol version spoken between nodes and the hub (DESIGN §4)."""
+"""Protocol version spoken between nodes and the hub (docs/protocol.md)."""
 
 from typing import Final
 

@@ -42,8 +42,8 @@ class Rule:
 RULES: tuple[Rule, ...] = (
     Rule("protocol", allowed=frozenset()),
     Rule("httpkit", allowed=frozenset({"protocol"})),
-    Rule("agent", forbidden=frozenset({"hub", "tray", "officesync"})),
-    Rule("agent/store", forbidden=frozenset({"hub", "tray", "officesync"}),
+    Rule("agent", forbidden=frozenset({"hub", "tray", "workstation", "officesync"})),
+    Rule("agent/store", forbidden=frozenset({"hub", "tray", "workstation", "officesync"}),
          banned=frozenset({"aiohttp"})),
     Rule("hub", allowed=frozenset({"protocol", "httpkit"})),
     Rule("tray", allowed=frozenset({"protocol", "httpkit"})),
@@ -112,6 +112,7 @@ def test_the_core_packages_exist() -> None:
     ("agent/store/x.py", "import aiohttp.web\n", "imports aiohttp.web"),
     ("agent/x.py", "from tray import viewmodel\n", "imports tray"),
     ("agent/sync/x.py", "from hub.push import Planner\n", "imports hub.push"),
+    ("agent/app.py", "from workstation.client import NodeClient\n", "imports workstation.client"),
     ("tray/x.py", "from agent.runtime import read_runtime\n", "imports agent.runtime"),
     ("hub/x.py", "from ..agent import config\n", "imports agent ("),
     ("workstation/x.py", "from agent.config import Config\n", "imports agent.config"),

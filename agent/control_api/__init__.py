@@ -1,4 +1,4 @@
-"""The control API v1 (tray and local admin ↔ node), DESIGN §6: loopback only, the local admin
+"""Control API v1 (tray, local admin ↔ node; docs/control-api.md): loopback only, the local admin
 token from ``<data_dir>/control.token``, and a 403 for a non-local ``Host`` header (a web page
 on a rebinding DNS name must not reach it)."""
 

@@ -1,4 +1,4 @@
-"""Records and per-dataset sync routes of the LAN API (DESIGN §5).
+"""Records and per-dataset sync routes of the LAN API (docs/lan-api.md).
 
 Writes carry ``If-Match`` (the record's ETag, its ``local_rev``): missing → 428
 ``PRECONDITION_REQUIRED``; stale → 409 ``STALE_LOCAL_COPY`` with ``details.current`` (S10).

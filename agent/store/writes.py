@@ -77,7 +77,7 @@ def check_references(
 def assign_number(
     conn: sqlite3.Connection, schema: CollectionSchema, data: dict[str, Any], ctx: WriteContext
 ) -> bool:
-    """Give a voucher without a number the next one of its series (DESIGN §3, S6): from the
+    """Give a voucher without a number the next one of its series (S6): from the
     block leased from the hub, or — on a node with no hub — from a local counter. Returns
     whether a number was assigned (the caller retries on a number typed earlier by hand)."""
     series = schema.series

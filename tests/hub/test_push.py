@@ -1,4 +1,4 @@
-"""Contract: push semantics, op by op (DESIGN §4)."""
+"""Contract: push semantics, op by op (docs/protocol.md)."""
 
 from __future__ import annotations
 

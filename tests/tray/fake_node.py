@@ -1,4 +1,4 @@
-"""A small fake of the node's control API (DESIGN §6) for the tray's client tests."""
+"""A small fake of the node's control API (docs/control-api.md) for the tray's client tests."""
 
 from __future__ import annotations
 
