@@ -31,6 +31,5 @@ LANGUAGE: web.AppKey[Lang] = web.AppKey("language")
 CONTROL_TOKEN: web.AppKey[str] = web.AppKey("control_token")
 STATUS_INTERVAL: web.AppKey[float] = web.AppKey("status_interval")
 
-# Per request: the authenticated workstation id and the chosen message language.
+# Per request: the authenticated workstation id (the message language: httpkit.request_lang).
 WORKSTATION: web.RequestKey[str] = web.RequestKey("workstation")
-LANG: web.RequestKey[Lang] = web.RequestKey("lang")
