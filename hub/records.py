@@ -5,6 +5,7 @@ Called on executor threads by :class:`hub.store.HubStore`; never on the event lo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -16,9 +17,8 @@ from hub.push import Plan, Planner, PushResult, Row, prepare_batch
 from protocol.accounting import ACCOUNTING_PACK
 from protocol.digest import digest_buckets
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.i18n import Lang, Text
+from protocol.i18n import Lang
 from protocol.models import Op
-from protocol.query import RecordQuery
 
 NOTIFY_CHANNEL = "officesync_hub_changes"
 _ROW_COLS = (
@@ -148,20 +148,25 @@ def get_record(conn: sa.Connection, dataset: str, collection: str, id: str) -> d
     r = conn.execute(stmt).first()
     if r is None or r.collection != collection:
         raise ProtocolError(ErrorCode.NOT_FOUND,
-                            {"what": Text(f"bản ghi {collection}/{id}",
-                                          f"Record {collection}/{id}")},
+                            {"what": {"vi": f"bản ghi {collection}/{id}",
+                                      "en": f"Record {collection}/{id}"}},
                             {"collection": collection, "id": id})
     return _row(r).as_json()
 
 
-DEFAULT_LIMIT = 500  # the hub's page size when the query gives none
+@dataclass(frozen=True)
+class RecordQuery:
+    collection: str
+    key: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+    after: str | None = None
+    limit: int = 500
+    include_deleted: bool = False
 
 
-def list_records(conn: sa.Connection, dataset: str, collection: str, q: RecordQuery,
-                 include_deleted: bool = False) -> dict[str, Any]:
-    """One page of ``collection`` in id order; filters on ``key`` (already in its normal
-    form), the dates, ``limit`` and ``after`` (the last id of the previous page)."""
-    where = [records.c.dataset == dataset, records.c.collection == collection]
+def list_records(conn: sa.Connection, dataset: str, q: RecordQuery) -> dict[str, Any]:
+    where = [records.c.dataset == dataset, records.c.collection == q.collection]
     if q.key is not None:
         where.append(records.c.key == q.key)
     if q.date_from is not None:
@@ -170,13 +175,12 @@ def list_records(conn: sa.Connection, dataset: str, collection: str, q: RecordQu
         where.append(records.c.date <= q.date_to)
     if q.after is not None:
         where.append(records.c.id > q.after)
-    if not include_deleted:
+    if not q.include_deleted:
         where.append(records.c.deleted.is_(False))
-    limit = DEFAULT_LIMIT if q.limit is None else q.limit
-    stmt = sa.select(*_ROW_COLS).where(*where).order_by(records.c.id).limit(limit + 1)
+    stmt = sa.select(*_ROW_COLS).where(*where).order_by(records.c.id).limit(q.limit + 1)
     rows = [_row(r) for r in conn.execute(stmt)]
-    more = len(rows) > limit
-    items = [r.as_json() for r in rows[:limit]]
+    more = len(rows) > q.limit
+    items = [r.as_json() for r in rows[: q.limit]]
     return {"items": items, "next": items[-1]["id"] if more else None}
 
 

@@ -9,10 +9,9 @@ from aiohttp import web
 
 from httpkit import bearer_token, json_response, read_json, read_model, request_lang, validate
 from hub import keys
-from hub.records import DEFAULT_LIMIT
+from hub.records import RecordQuery
 from protocol.accounting import ACCOUNTING_PACK
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.i18n import Text
 from protocol.models import (
     MAX_PUSH_OPS,
     DigestRequest,
@@ -20,7 +19,6 @@ from protocol.models import (
     LeaseRequest,
     PushRequest,
 )
-from protocol.query import RecordQuery
 from protocol.text import date_value
 from protocol.version import PROTOCOL_VERSION
 from protocol.wording import DATE_EXAMPLE, invalid, wire_labeller
@@ -139,15 +137,14 @@ async def list_records(request: web.Request) -> web.Response:
     ACCOUNTING_PACK.get(m["collection"])
     key = q.get("key")
     query = RecordQuery(
+        collection=m["collection"],
         key=None if key is None else ACCOUNTING_PACK.get(m["collection"]).normalise_key(key),
         date_from=_date(q.get("date_from"), "date_from"),
         date_to=_date(q.get("date_to"), "date_to"), after=q.get("after"),
-        limit=_int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+        limit=_int_param(request, "limit", 500, 1, MAX_LIMIT),
+        include_deleted=q.get("include_deleted", "").lower() in ("1", "true", "yes"),
     )
-    include_deleted = q.get("include_deleted", "").lower() in ("1", "true", "yes")
-    page = await request.app[keys.STORE].list_records(
-        bearer_token(request), m["ds"], m["collection"], query, include_deleted
-    )
+    page = await request.app[keys.STORE].list_records(bearer_token(request), m["ds"], query)
     return json_response(page)
 
 
@@ -172,8 +169,9 @@ async def lease(request: web.Request) -> web.Response:
     if name not in SERIES:
         known = ", ".join(sorted(SERIES))
         raise ProtocolError(ErrorCode.NOT_FOUND,
-                            {"what": Text(f"sổ đánh số {name}", f"Series {name}"),
-                             "hint": Text(f". Các sổ có: {known}", f" The series are: {known}.")},
+                            {"what": {"vi": f"sổ đánh số {name}", "en": f"Series {name}"},
+                             "hint": {"vi": f". Các sổ có: {known}",
+                                      "en": f" The series are: {known}."}},
                             {"series": name, "known": sorted(SERIES)})
     answer = await request.app[keys.STORE].lease(
         bearer_token(request), request.match_info["ds"], name, body.count

@@ -12,8 +12,8 @@ from aiohttp.typedefs import Handler
 from agent import keys
 from agent.control_api.status import build_status, status_event, status_watcher_ctx
 from agent.events import Event, EventType
-from agent.lan_api.http import bearer_token, error_middleware, json_response, read_json
 from agent.lan_api.websocket import stream_events
+from httpkit import bearer_token, configure, error_middleware, json_response, read_json
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.wording import invalid
 
@@ -90,6 +90,8 @@ async def events(request: web.Request) -> web.WebSocketResponse:
 
 
 def setup_control_api(app: web.Application) -> None:
+    configure(app, language=lambda: app[keys.CONTEXT].config.node.language,
+              api_prefix=PREFIX + "/")
     app.middlewares.append(error_middleware)
     app.middlewares.append(guard_middleware)
     app.router.add_get(PREFIX + "/status", get_status)

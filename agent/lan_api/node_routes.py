@@ -8,8 +8,8 @@ from agent import keys
 from agent.events import Event, WorkstationEvent
 from agent.lan_api.models import DatasetsResponse, InfoResponse
 from agent.lan_api.spec import ApiRoute, QueryParam
-from agent.lan_api.http import json_response, read_model
 from agent.lan_api.websocket import Revoked, stream_events
+from httpkit import json_response, read_model
 from protocol.models import PairRequest, PairResponse
 from protocol.version import PACKAGE_VERSION, PROTOCOL_VERSION
 
@@ -44,7 +44,7 @@ async def datasets(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.Response(body=request.app[OPENAPI], content_type="application/json")
+    return json_response(request.app[OPENAPI])
 
 
 async def events(request: web.Request) -> web.WebSocketResponse:

@@ -17,7 +17,7 @@ from aiohttp import WSCloseCode, web
 
 from agent import keys
 from agent.events import Event, EventType
-from agent.lan_api.http import dumps
+from httpkit import dumps
 
 SHUTDOWN_MESSAGE = b"node shutting down"
 OVERFLOW_MESSAGE = b"too slow: events were dropped, reconnect and reload"
