@@ -17,7 +17,7 @@ from hub.push import Plan, Planner, PushResult, Row, prepare_batch
 from protocol.accounting import ACCOUNTING_PACK
 from protocol.digest import digest_buckets
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.i18n import Lang
+from protocol.i18n import Lang, Text
 from protocol.models import Op
 
 NOTIFY_CHANNEL = "officesync_hub_changes"
@@ -148,8 +148,8 @@ def get_record(conn: sa.Connection, dataset: str, collection: str, id: str) -> d
     r = conn.execute(stmt).first()
     if r is None or r.collection != collection:
         raise ProtocolError(ErrorCode.NOT_FOUND,
-                            {"what": {"vi": f"bản ghi {collection}/{id}",
-                                      "en": f"Record {collection}/{id}"}},
+                            {"what": Text(f"bản ghi {collection}/{id}",
+                                          f"Record {collection}/{id}")},
                             {"collection": collection, "id": id})
     return _row(r).as_json()
 

@@ -12,6 +12,7 @@ from hub import keys
 from hub.records import RecordQuery
 from protocol.accounting import ACCOUNTING_PACK
 from protocol.errors import ErrorCode, ProtocolError
+from protocol.i18n import Text
 from protocol.models import (
     MAX_PUSH_OPS,
     DigestRequest,
@@ -169,9 +170,8 @@ async def lease(request: web.Request) -> web.Response:
     if name not in SERIES:
         known = ", ".join(sorted(SERIES))
         raise ProtocolError(ErrorCode.NOT_FOUND,
-                            {"what": {"vi": f"sổ đánh số {name}", "en": f"Series {name}"},
-                             "hint": {"vi": f". Các sổ có: {known}",
-                                      "en": f" The series are: {known}."}},
+                            {"what": Text(f"sổ đánh số {name}", f"Series {name}"),
+                             "hint": Text(f". Các sổ có: {known}", f" The series are: {known}.")},
                             {"series": name, "known": sorted(SERIES)})
     answer = await request.app[keys.STORE].lease(
         bearer_token(request), request.match_info["ds"], name, body.count

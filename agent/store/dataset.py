@@ -141,10 +141,9 @@ class DatasetStore:
         vi, en = schema.label.map(str.lower)
         raise ProtocolError(
             ErrorCode.NOT_FOUND,
-            {"what": {"vi": f"{vi} có id {record_id[:80]}",
-                      "en": f"A {en} with the id {record_id[:80]}"},
-             "hint": {"vi": f". Id có dạng {ID_EXAMPLE}{problem.vi}",
-                      "en": f" An id looks like {ID_EXAMPLE}{problem.en}."}},
+            {"what": Text(f"{vi} có id {record_id[:80]}", f"A {en} with the id {record_id[:80]}"),
+             "hint": Text(f". Id có dạng {ID_EXAMPLE}{problem.vi}",
+                          f" An id looks like {ID_EXAMPLE}{problem.en}.")},
             {"collection": schema.name, "id": record_id[:80], "reason": "not_an_id"},
         )
 
