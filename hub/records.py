@@ -5,7 +5,6 @@ Called on executor threads by :class:`hub.store.HubStore`; never on the event lo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -19,6 +18,7 @@ from protocol.digest import digest_buckets
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.i18n import Lang, Text
 from protocol.models import Op
+from protocol.query import RecordQuery
 
 NOTIFY_CHANNEL = "officesync_hub_changes"
 _ROW_COLS = (
@@ -154,19 +154,14 @@ def get_record(conn: sa.Connection, dataset: str, collection: str, id: str) -> d
     return _row(r).as_json()
 
 
-@dataclass(frozen=True)
-class RecordQuery:
-    collection: str
-    key: str | None = None
-    date_from: str | None = None
-    date_to: str | None = None
-    after: str | None = None
-    limit: int = 500
-    include_deleted: bool = False
+DEFAULT_LIMIT = 500  # the hub's page size when the query gives none
 
 
-def list_records(conn: sa.Connection, dataset: str, q: RecordQuery) -> dict[str, Any]:
-    where = [records.c.dataset == dataset, records.c.collection == q.collection]
+def list_records(conn: sa.Connection, dataset: str, collection: str, q: RecordQuery,
+                 include_deleted: bool = False) -> dict[str, Any]:
+    """One page of ``collection`` in id order; filters on ``key`` (already in its normal
+    form), the dates, ``limit`` and ``after`` (the last id of the previous page)."""
+    where = [records.c.dataset == dataset, records.c.collection == collection]
     if q.key is not None:
         where.append(records.c.key == q.key)
     if q.date_from is not None:
@@ -175,12 +170,13 @@ def list_records(conn: sa.Connection, dataset: str, q: RecordQuery) -> dict[str,
         where.append(records.c.date <= q.date_to)
     if q.after is not None:
         where.append(records.c.id > q.after)
-    if not q.include_deleted:
+    if not include_deleted:
         where.append(records.c.deleted.is_(False))
-    stmt = sa.select(*_ROW_COLS).where(*where).order_by(records.c.id).limit(q.limit + 1)
+    limit = DEFAULT_LIMIT if q.limit is None else q.limit
+    stmt = sa.select(*_ROW_COLS).where(*where).order_by(records.c.id).limit(limit + 1)
     rows = [_row(r) for r in conn.execute(stmt)]
-    more = len(rows) > q.limit
-    items = [r.as_json() for r in rows[: q.limit]]
+    more = len(rows) > limit
+    items = [r.as_json() for r in rows[:limit]]
     return {"items": items, "next": items[-1]["id"] if more else None}
 
 

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from httpkit import bearer_token, json_response, read_json, read_model, request_lang, validate
 from hub import keys
-from hub.records import RecordQuery
+from hub.records import DEFAULT_LIMIT
 from protocol.accounting import ACCOUNTING_PACK
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.i18n import Text
@@ -20,6 +20,7 @@ from protocol.models import (
     LeaseRequest,
     PushRequest,
 )
+from protocol.query import RecordQuery
 from protocol.text import date_value
 from protocol.version import PROTOCOL_VERSION
 from protocol.wording import DATE_EXAMPLE, invalid, wire_labeller
@@ -138,14 +139,15 @@ async def list_records(request: web.Request) -> web.Response:
     ACCOUNTING_PACK.get(m["collection"])
     key = q.get("key")
     query = RecordQuery(
-        collection=m["collection"],
         key=None if key is None else ACCOUNTING_PACK.get(m["collection"]).normalise_key(key),
         date_from=_date(q.get("date_from"), "date_from"),
         date_to=_date(q.get("date_to"), "date_to"), after=q.get("after"),
-        limit=_int_param(request, "limit", 500, 1, MAX_LIMIT),
-        include_deleted=q.get("include_deleted", "").lower() in ("1", "true", "yes"),
+        limit=_int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
     )
-    page = await request.app[keys.STORE].list_records(bearer_token(request), m["ds"], query)
+    include_deleted = q.get("include_deleted", "").lower() in ("1", "true", "yes")
+    page = await request.app[keys.STORE].list_records(
+        bearer_token(request), m["ds"], m["collection"], query, include_deleted
+    )
     return json_response(page)
 
 

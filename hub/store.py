@@ -29,9 +29,9 @@ from hub.db import (
 )
 from hub.nodes import Node
 from hub.push import PushResult
-from hub.records import RecordQuery
 from protocol.i18n import Lang
 from protocol.models import Op
+from protocol.query import RecordQuery
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -139,9 +139,10 @@ class HubStore:
                          id: str) -> dict[str, Any]:
         return await self.read(_scoped(records.get_record), token, dataset, collection, id)
 
-    async def list_records(self, token: str | None, dataset: str,
-                           query: RecordQuery) -> dict[str, Any]:
-        return await self.read(_scoped(records.list_records), token, dataset, query)
+    async def list_records(self, token: str | None, dataset: str, collection: str,
+                           query: RecordQuery, include_deleted: bool = False) -> dict[str, Any]:
+        return await self.read(_scoped(records.list_records), token, dataset, collection, query,
+                               include_deleted)
 
     async def digest(self, token: str | None, dataset: str, collection: str, date_from: str,
                      date_to: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import orjson
 from protocol.errors import ErrorCode
 from protocol.i18n import LANG_META_KEY, Lang
 from protocol.models import SyncState
+from protocol.query import RecordQuery
 from workstation import messages
 from workstation.client import Stored, WorkstationClient, WorkstationError
 from workstation.discovery import DiscoveredNode
@@ -284,9 +285,16 @@ def datasets(ctx: click.Context) -> None:
 @click.option("--limit", type=click.IntRange(1, 10_000), default=None)
 @click.option("--after", default=None, help="Cursor from a previous page's 'next'.")
 @click.pass_context
-def list_(ctx: click.Context, dataset: str, collection: str, **filters: Any) -> None:
+def list_records(
+    ctx: click.Context, dataset: str, collection: str, sync_state: str | None,
+    limit: int | None, **filters: str | None,
+) -> None:
     """List records: prints {"items": [...], "next": cursor|null}."""
-    page = _with_client(ctx, lambda c: c.list(dataset, collection, **filters))
+    query = RecordQuery(
+        **filters, sync_state=None if sync_state is None else SyncState(sync_state),
+        limit=limit,
+    )
+    page = _with_client(ctx, lambda c: c.list_records(dataset, collection, query))
     _emit(page.model_dump(mode="json"))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 import aiohttp
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 from protocol.errors import ErrorCode, code_for_status, render
 from protocol.i18n import Lang
 from protocol.models import PairResponse, Record, RecordPage
+from protocol.query import RecordQuery
 from workstation import messages
 from workstation.tls import pinned_fingerprint
 
@@ -73,12 +75,6 @@ def if_match(etag: str | int) -> str:
         return f'"{etag}"'
     value = etag.strip()
     return f'"{value}"' if value.isdigit() else value
-
-
-
-# Module-level aliases: inside the class, ``list`` names the method.
-JsonList = list[dict[str, Any]]
-RecordList = list[Record]
 
 
 def _code_for_status(status: int) -> ErrorCode:
@@ -240,7 +236,7 @@ class WorkstationClient:
         self.token = answer.token
         return answer
 
-    async def datasets(self) -> JsonList:
+    async def datasets(self) -> list[dict[str, Any]]:
         _, payload, _ = await self._call("GET", "/datasets")
         if isinstance(payload, dict):
             payload = payload.get("datasets", payload.get("items", []))
@@ -248,23 +244,11 @@ class WorkstationClient:
 
     # --- records ---------------------------------------------------------------------------
 
-    async def list(
-        self,
-        ds: str,
-        collection: str,
-        *,
-        key: str | None = None,
-        q: str | None = None,
-        date_from: str | None = None,
-        date_to: str | None = None,
-        sync_state: str | None = None,
-        limit: int | None = None,
-        after: str | None = None,
+    async def list_records(
+        self, ds: str, collection: str, query: RecordQuery | None = None
     ) -> RecordPage:
-        params = {
-            "key": key, "q": q, "date_from": date_from, "date_to": date_to,
-            "sync_state": sync_state, "limit": limit, "after": after,
-        }
+        """One page of records matching ``query`` (all, first page, when ``None``)."""
+        params = (query or RecordQuery()).params()
         status, payload, _ = await self._call(
             "GET", self._record_path(ds, collection), params=params
         )
@@ -274,17 +258,17 @@ class WorkstationClient:
             raise self._bad_response(status) from None
 
     async def iter_records(
-        self, ds: str, collection: str, **filters: Any
+        self, ds: str, collection: str, query: RecordQuery | None = None
     ) -> AsyncIterator[Record]:
-        """Every record matching ``filters``, following the ``next`` cursor page by page."""
-        after = filters.pop("after", None)
+        """Every record matching ``query``, following the ``next`` cursor page by page."""
+        page_query = query or RecordQuery()
         while True:
-            page = await self.list(ds, collection, after=after, **filters)
+            page = await self.list_records(ds, collection, page_query)
             for record in page.items:
                 yield record
             if not page.next:
                 return
-            after = page.next
+            page_query = replace(page_query, after=page.next)
 
     async def get(self, ds: str, collection: str, id: str) -> Stored:
         return self._stored(*await self._call("GET", self._record_path(ds, collection, id)))
@@ -346,7 +330,7 @@ class WorkstationClient:
         _, payload, _ = await self._call("GET", f"/datasets/{ds}/sync")
         return dict(payload or {})
 
-    async def sync_issues(self, ds: str) -> RecordList:
+    async def sync_issues(self, ds: str) -> list[Record]:
         status, payload, _ = await self._call("GET", f"/datasets/{ds}/sync/issues")
         items = payload.get("items", []) if isinstance(payload, dict) else payload
         try:

@@ -33,6 +33,7 @@ from protocol.models import (
     OpStatus,
     PushResponse,
 )
+from protocol.query import RecordQuery
 from protocol.version import PROTOCOL_HEADER, PROTOCOL_VERSION
 
 M = TypeVar("M", bound=BaseModel)
@@ -281,10 +282,10 @@ class HubClient:
         return _parse(HubRecord, body)
 
     async def list_records(self, dataset: str, collection: str,
-                           **filters: str | int) -> dict[str, Any]:
+                           query: RecordQuery | None = None) -> dict[str, Any]:
         _, body = await self._request(
             "GET", f"/v1/datasets/{dataset}/records/{collection}",
-            params={k: str(v) for k, v in filters.items()},
+            params=(query or RecordQuery()).params(),
         )
         page = _parse(_RecordPage, body)
         return {"items": page.items, "next": page.next}

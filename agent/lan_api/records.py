@@ -6,11 +6,9 @@ Writes carry ``If-Match`` (the record's ETag, its ``local_rev``): missing → 42
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from pydantic_core import PydanticCustomError
 
 from agent import keys
 from agent.lan_api.http import etag, if_match
@@ -18,15 +16,12 @@ from agent.lan_api.models import Accepted, IssuesResponse, SyncSummary
 from agent.lan_api.spec import ApiRoute, QueryParam
 from agent.store import DatasetStore
 from httpkit import json_response, read_model, request_lang
-from protocol.errors import ProtocolError
-from protocol.models import Record, RecordPage, RecordWrite, ResolveRequest, SyncState
-from protocol.text import date_value
-from protocol.wording import DATE_EXAMPLE, invalid, wire_labeller
+from protocol.models import Record, RecordPage, RecordWrite, ResolveRequest
+from protocol.query import MAX_LIMIT, RecordQuery
+from protocol.wording import invalid
 
-MAX_LIMIT = 1000
 RECORD = "/datasets/{ds}/records/{collection}"
 ONE = RECORD + "/{id}"
-_DIGITS = re.compile(r"[0-9]{1,6}")
 
 
 def _store(request: web.Request) -> DatasetStore:
@@ -37,53 +32,10 @@ def _record_response(record: Record, status: int = 200) -> web.Response:
     return json_response(record, status=status, headers={"ETag": etag(record.local_rev)})
 
 
-def _invalid(param: str, vi: str, en: str) -> ProtocolError:
-    label = wire_labeller((param,))
-    return invalid(param, f"{label.vi} {vi}", f"{label.en} {en}", "query")
-
-
-def _limit(raw: str | None) -> int:
-    if raw is None:
-        return 100
-    if not _DIGITS.fullmatch(raw) or not 1 <= int(raw) <= MAX_LIMIT:
-        raise _invalid("limit", f"phải là số nguyên từ 1 đến {MAX_LIMIT}",
-                       f"must be a whole number from 1 to {MAX_LIMIT}")
-    return int(raw)
-
-
-def _date(name: str, raw: str | None) -> str | None:
-    if raw is None:
-        return None
-    try:
-        return date_value(raw)
-    except PydanticCustomError:
-        raise _invalid(name, f"phải có dạng YYYY-MM-DD, ví dụ {DATE_EXAMPLE}",
-                       f"must be a date YYYY-MM-DD, e.g. {DATE_EXAMPLE}") from None
-
-
-def _sync_state(raw: str | None) -> SyncState | None:
-    if raw is None:
-        return None
-    try:
-        return SyncState(raw)
-    except ValueError:
-        states = ", ".join(s.value for s in SyncState)
-        raise _invalid("sync_state", f"phải là một trong: {states}",
-                       f"must be one of: {states}") from None
-
-
 async def list_records(request: web.Request) -> web.Response:
-    q = request.query
-    page = await _store(request).list(
-        request.match_info["collection"],
-        key=q.get("key"),
-        q=q.get("q"),
-        date_from=_date("date_from", q.get("date_from")),
-        date_to=_date("date_to", q.get("date_to")),
-        sync_state=_sync_state(q.get("sync_state")),
-        limit=_limit(q.get("limit")),
-        after=q.get("after"),
-        lang=request_lang(request),
+    query = RecordQuery.from_params(request.query)
+    page = await _store(request).query(
+        request.match_info["collection"], query, lang=request_lang(request)
     )
     return json_response(page)
 

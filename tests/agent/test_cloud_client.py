@@ -29,6 +29,7 @@ from hub.app import create_app
 from protocol.connectivity import Connectivity
 from protocol.errors import ErrorCode
 from protocol.models import Action, Op
+from protocol.query import RecordQuery
 from tests.hub.helpers import admin, make_code
 
 DS = "cty-abc"
@@ -90,7 +91,7 @@ async def test_every_call_against_the_real_hub(enrolled: HubClient) -> None:
     record = await client.get_record(DS, "customers", cid)
     assert record is not None and record.key == "KH1"
     assert await client.get_record(DS, "customers", str(uuid.uuid4())) is None
-    listed = await client.list_records(DS, "customers", key="KH1", limit=10)
+    listed = await client.list_records(DS, "customers", RecordQuery(key="KH1", limit=10))
     assert [r.id for r in listed["items"]] == [cid] and listed["next"] is None
     assert (await client.digest(DS, "vouchers", "2024-01-01", "2024-12-31")).buckets == []
     lease = await client.lease(DS, "PT", 50)

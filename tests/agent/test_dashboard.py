@@ -21,6 +21,7 @@ from agent.sync.state import ok_state, refused
 from officesync.demo import seed
 from protocol.errors import ErrorCode
 from protocol.models import OpError, OpResult
+from protocol.query import RecordQuery
 from tests.agent.conftest import DATASET, AppClient, pair_workstation, wait_subscribed
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -148,7 +149,8 @@ async def test_browser_pairs_and_follows_records_live(
             duplicate = page.locator("#issues-body tr", has_text="DUPLICATE_KEY")
             await duplicate.locator("button.resolve-discard").click()
             await expect(issues).to_have_count(counts["blocked"])
-            dup = (await store.list("customers", key="KH004", include_deleted=True)).items[0]
+            dup = (await store.query("customers", RecordQuery(key="KH004"),
+                                     include_deleted=True)).items[0]
             assert dup.deleted and dup.sync.state == "synced"
 
             # A workstation creates a voucher: the page shows it, pending, without a reload.

@@ -118,7 +118,7 @@ def test_unpaired_device_reads_nothing(node: NodeProcess, paired: dict[str, str]
     async def attempt(token: str | None) -> WorkstationError:
         async with WorkstationClient(node.lan_url, token, language="en") as client:
             with pytest.raises(WorkstationError) as caught:
-                await client.list(DS, "customers")
+                await client.list_records(DS, "customers")
             return caught.value
 
     for token in (None, "not-a-token"):

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from protocol.query import RecordQuery
 from tests.agent.sync.conftest import eventually
 from workstation.client import WorkstationClient
 
@@ -132,13 +133,13 @@ async def test_offline_office_catches_up_by_itself(offices: tuple[Office, Office
         assert "hub.token" in shown.stdout and "0600" in shown.stdout
 
         async def b_sees_everything() -> bool:
-            vouchers = await ws_b.list(DS, "vouchers", limit=1000)
-            customers_b = await ws_b.list(DS, "customers", limit=1000)
+            vouchers = await ws_b.list_records(DS, "vouchers", RecordQuery(limit=1000))
+            customers_b = await ws_b.list_records(DS, "customers", RecordQuery(limit=1000))
             return len(vouchers.items) == 150 and len(customers_b.items) == 48
 
         await eventually(b_sees_everything, 60)
         assert counts(a.node)["synced"] == 200
-        page = await ws_b.list(DS, "vouchers", limit=1000)
+        page = await ws_b.list_records(DS, "vouchers", RecordQuery(limit=1000))
         assert len({r.data["number"] for r in page.items}) == 150
         assert all(r.sync.state == "synced" for r in page.items)
     finally:
@@ -205,7 +206,8 @@ async def test_node_killed_mid_drain_applies_everything_exactly_once(
         ws_b = await workstation(b.node, "ke-toan-b")
         try:
             async def b_has_all() -> bool:
-                return len((await ws_b.list(DS, "customers", limit=1000)).items) == 600
+                page = await ws_b.list_records(DS, "customers", RecordQuery(limit=1000))
+                return len(page.items) == 600
             await eventually(b_has_all, 60)
         finally:
             await ws_b.close()

@@ -16,6 +16,7 @@ from click.testing import CliRunner, Result
 
 from agent.app import NodeContext, create_lan_app
 from protocol.errors import ErrorCode
+from protocol.query import RecordQuery
 from workstation.cli import ws
 from workstation.client import WorkstationClient, WorkstationError
 from workstation.profile import HOME_ENV, load_profile
@@ -53,9 +54,9 @@ async def test_pair_then_read_and_write(client: WorkstationClient) -> None:
     assert created.etag == f'"{created.record.local_rev}"'
     record, etag = await client.get(DS, "customers", created.record.id)
     assert (record, etag) == created
-    page = await client.list(DS, "customers", key="KH001")
+    page = await client.list_records(DS, "customers", RecordQuery(key="KH001"))
     assert [r.id for r in page.items] == [record.id]
-    assert (await client.list(DS, "customers", key="KH404")).items == []
+    assert (await client.list_records(DS, "customers", RecordQuery(key="KH404"))).items == []
     renamed = await client.update(DS, "customers", record.id, {"code": "KH001", "name": "B"}, etag)
     assert renamed.record.data["name"] == "B" and renamed.etag != etag
 
@@ -107,7 +108,7 @@ async def test_errors_keep_code_and_language(client: WorkstationClient, node_url
     assert dup.value.code is ErrorCode.DUPLICATE_KEY
     assert "đã tồn tại. Vui lòng kiểm tra lại" in dup.value.message
     with pytest.raises(WorkstationError) as unknown_ds:
-        await client.list("cty-khac", "customers")
+        await client.list_records("cty-khac", "customers")
     assert unknown_ds.value.code is ErrorCode.DATASET_NOT_FOUND
 
 
@@ -117,7 +118,7 @@ async def test_sync_state_endpoints(client: WorkstationClient) -> None:
     assert summary["counts"]["pending"] == 1
     assert await client.sync_issues(DS) == []
     assert (await client.sync_now(DS))["accepted"] is True
-    pending = await client.list(DS, "customers", sync_state="pending")
+    pending = await client.list_records(DS, "customers", RecordQuery(sync_state="pending"))
     assert len(pending.items) == 1
 
 
@@ -196,7 +197,7 @@ async def test_unpaired_client_reads_nothing(node_url: str, client: WorkstationC
     for token in (None, "forged"):
         async with WorkstationClient(node_url, token, language="en") as stranger:
             with pytest.raises(WorkstationError) as caught:
-                await stranger.list(DS, "customers")
+                await stranger.list_records(DS, "customers")
             assert (caught.value.code, caught.value.status) == (ErrorCode.UNAUTHORIZED, 401)
             assert "KH001" not in json.dumps(caught.value.details)
             with pytest.raises(WorkstationError) as ws_refused:

@@ -11,6 +11,7 @@ import pytest
 from agent.events import EventBus
 from agent.store import DatasetStore, StoreManager
 from protocol.errors import ErrorCode, ProtocolError
+from protocol.query import RecordQuery
 
 
 async def seed(store: DatasetStore) -> dict[str, Any]:
@@ -172,7 +173,7 @@ async def test_post_unpost_and_posted_voucher_is_locked(store: DatasetStore) -> 
 async def test_deleted_record_frees_its_code_and_is_hidden(store: DatasetStore) -> None:
     a = await store.create("customers", {"code": "KH001", "name": "A"})
     await store.delete("customers", a.id, if_match=1)
-    page = await store.list("customers")
+    page = await store.query("customers")
     assert page.items == []
     again = await store.create("customers", {"code": "KH001", "name": "A again"})
     assert again.id != a.id
@@ -203,26 +204,27 @@ async def test_list_filters_and_pages(store: DatasetStore) -> None:
     ids = await seed(store)
     for day in ("2026-11-01", "2026-11-15", "2026-12-01"):
         await store.create("vouchers", voucher(ids, date=day))
-    page = await store.list("vouchers", date_from="2026-11-10", date_to="2026-11-30")
+    page = await store.query("vouchers", RecordQuery(date_from="2026-11-10", date_to="2026-11-30"))
     assert [r.data["date"] for r in page.items] == ["2026-11-15"]
     for i in range(5):
         await store.create("customers", {"code": f"KH1{i:02d}", "name": f"Khách {i}"})
     seen: list[str] = []
     cursor = None
     while True:
-        page = await store.list("customers", limit=2, after=cursor)
+        page = await store.query("customers", RecordQuery(limit=2, after=cursor))
         seen += [r.key for r in page.items]
         cursor = page.next
         if cursor is None:
             break
     assert seen == sorted(seen) and len(seen) == 6
-    assert [r.key for r in (await store.list("customers", q="Khách 3")).items] == ["KH103"]
-    assert len((await store.list("customers", sync_state="pending")).items) == 6
-    assert (await store.list("customers", key="KH001")).items[0].id == ids["customer"]
+    found = await store.query("customers", RecordQuery(q="Khách 3"))
+    assert [r.key for r in found.items] == ["KH103"]
+    assert len((await store.query("customers", RecordQuery(sync_state="pending"))).items) == 6
+    assert (await store.query("customers", RecordQuery(key="KH001"))).items[0].id == ids["customer"]
     with pytest.raises(ProtocolError):
-        await store.list("customers", sync_state="bogus")
+        await store.query("customers", RecordQuery(sync_state="bogus"))
     with pytest.raises(ProtocolError):
-        await store.list("customers", after="!!notacursor")
+        await store.query("customers", RecordQuery(after="!!notacursor"))
 
 
 async def test_counts_and_events(store: DatasetStore, bus: EventBus) -> None:

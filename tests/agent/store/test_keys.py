@@ -14,6 +14,7 @@ from agent.store.migrate import migrate
 from agent.store.syncing import _rejection_params
 from protocol.accounting import ACCOUNTING_PACK
 from protocol.errors import ErrorCode, ProtocolError, render
+from protocol.query import RecordQuery
 
 
 @pytest.mark.parametrize("typed", ["kh001", "ＫＨ００１", " KH001", "Kh001"])
@@ -40,7 +41,7 @@ async def test_a_code_is_stored_in_its_normal_form_and_found_however_typed(
     record = await store.create("customers", {"code": "ｋｈ００２", "name": "A"})
     assert (record.key, record.data["code"]) == ("KH002", "KH002")
     for typed in ("kh002", "KH002", "ＫＨ００２ "):
-        page = await store.list("customers", key=typed)
+        page = await store.query("customers", RecordQuery(key=typed))
         assert [r.id for r in page.items] == [record.id], typed
 
 
@@ -90,7 +91,7 @@ async def test_migration_puts_stored_keys_in_comparison_form(tmp_path: Path) -> 
     _old_row(conn, ids[2], "vouchers", "receipt/pt9",
              {"type": "receipt", "number": "pt9", "date": "2026-01-05", "lines": []})
     _old_row(conn, ids[3], "customers", "KH002\u200b", {"code": "KH002\u200b", "name": "Z"})
-    assert migrate(conn) == [3]
+    assert migrate(conn, target=3) == [3]
     keys = dict(conn.execute("SELECT id, key FROM records").fetchall())
     assert [keys[i] for i in ids] == ["KH001", "VT1", "receipt/PT9", "KH002"]
     assert conn.execute("SELECT data FROM records WHERE id = ?", (ids[0],)).fetchone()[0] \

@@ -11,6 +11,7 @@ import pytest
 from agent.cloud.client import HubClient
 from protocol.connectivity import Connectivity
 from protocol.errors import ErrorCode, ProtocolError
+from protocol.query import RecordQuery
 from tests.agent.sync.conftest import DS, Hub, Node, eventually, seed_catalog, voucher
 
 
@@ -51,10 +52,10 @@ async def test_offline_writes_drain_on_toggle_and_reach_the_other_node(
     assert await a.store.outbox_size() == 0
 
     async def b_has_all() -> bool:
-        return len((await b.store.list("vouchers", limit=1000)).items) == 60
+        return len((await b.store.query("vouchers", RecordQuery(limit=1000))).items) == 60
 
     await eventually(b_has_all)
-    page = await b.store.list("vouchers", limit=1000)
+    page = await b.store.query("vouchers", RecordQuery(limit=1000))
     assert all(r.sync.state == "synced" and r.version == 1 for r in page.items)
     numbers = sorted(r.data["number"] for r in page.items)
     assert len(set(numbers)) == 60 and numbers[0].startswith("PT")
@@ -218,7 +219,7 @@ async def test_pulled_change_applies_while_other_records_are_pending(
     shared = await a.store.create("customers", {"code": "KH500", "name": "v1"})
 
     async def b_has_it() -> bool:
-        return bool((await b.store.list("customers", key="KH500")).items)
+        return bool((await b.store.query("customers", RecordQuery(key="KH500"))).items)
 
     await eventually(b_has_it)
     await b.engine.set_online(False)  # B's own op stays queued; we pull for it by hand
@@ -272,7 +273,7 @@ async def _conflict(make_node: Callable[..., Awaitable[Node]]) -> tuple[Node, No
                                                  "phone": "0281"})
 
     async def b_has_it() -> bool:
-        return bool((await b.store.list("customers", key="KH900")).items)
+        return bool((await b.store.query("customers", RecordQuery(key="KH900"))).items)
 
     await eventually(b_has_it)
     await b.engine.set_online(False)
@@ -347,5 +348,5 @@ async def test_discard_drops_a_duplicate_that_never_reached_the_cloud(
     gone = await b.store.resolve("customers", dup.id, "discard")
     assert gone.deleted and gone.sync.state == "synced"
     assert await b.store.outbox_size() == 0
-    keys = [r.key for r in (await b.store.list("customers", limit=10)).items]
+    keys = [r.key for r in (await b.store.query("customers", RecordQuery(limit=10))).items]
     assert "KH950" in keys  # A's record, pulled from the cloud, is the one left
