@@ -17,7 +17,6 @@ from aiohttp.typedefs import Handler
 
 from httpkit import error_response
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.i18n import Text
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -50,7 +49,7 @@ def load_pages(directory: Path = STATIC_DIR) -> dict[str, bytes]:
 def _file_response(request: web.Request, name: str) -> web.Response:
     body = request.app[PAGES].get(name)
     if body is None:
-        what = Text(f"tệp {name}", f"File {name}")
+        what = {"vi": f"tệp {name}", "en": f"File {name}"}
         raise ProtocolError(ErrorCode.NOT_FOUND, {"what": what}, {"path": request.path})
     return web.Response(body=body, content_type=STATIC_FILES[name], charset="utf-8",
                         headers=SECURITY_HEADERS)
