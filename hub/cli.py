@@ -31,66 +31,64 @@ from hub.app import create_app
 from hub.db import create_schema, normalise_url
 from hub.store import HubStore
 from protocol.errors import ProtocolError, render
-from protocol.i18n import LANG_META_KEY, Lang
+from protocol.i18n import LANG_META_KEY, Lang, Text
 from protocol.models import DatasetId
 
 T = TypeVar("T")
 EXIT_USAGE = 2
 _DATASET_ID = TypeAdapter(DatasetId)
 
-# key -> (vi, en)
-_TEXTS: dict[str, tuple[str, str]] = {
-    "bad_url": (
+_TEXTS: dict[str, Text] = {
+    "bad_url": Text(
         "Địa chỉ cơ sở dữ liệu --db {url} không hợp lệ. Dạng đúng: sqlite:///đường/dẫn/hub.db "
         "(tệp SQLite) hoặc postgresql://người_dùng:mật_khẩu@máy/tên_cơ_sở_dữ_liệu",
         "The database address --db {url} is not valid. Expected: sqlite:///path/to/hub.db "
         "(an SQLite file) or postgresql://user:password@host/dbname",
     ),
-    "memory": (
+    "memory": Text(
         "--db {url} là cơ sở dữ liệu trong bộ nhớ, mất khi lệnh kết thúc: hãy cho đường dẫn "
         "tệp, ví dụ sqlite:///hub.db",
         "--db {url} is an in-memory database, gone when the command ends: give a file, "
         "e.g. sqlite:///hub.db",
     ),
-    "no_db": (
+    "no_db": Text(
         "Không có cơ sở dữ liệu Cloud tại {path}. Kiểm tra --db; nếu muốn tạo Cloud mới ở đây, "
         "chạy officesync hub serve --db {url} một lần, hoặc thêm --create",
         "No hub database at {path}. Check --db; to make a new hub there, run officesync hub "
         "serve --db {url} once, or add --create",
     ),
-    "not_hub_db": (
+    "not_hub_db": Text(
         "{url} không phải cơ sở dữ liệu Cloud OfficeSync (chưa có bảng của Cloud). Kiểm tra "
         "--db; nếu muốn tạo Cloud mới ở đây, thêm --create",
         "{url} is not an OfficeSync hub database (no hub tables). Check --db; to make a new "
         "hub there, add --create",
     ),
-    "db_unreachable": (
+    "db_unreachable": Text(
         "Không mở được cơ sở dữ liệu {url}: kiểm tra máy chủ cơ sở dữ liệu, tên người dùng "
         "và mật khẩu",
         "Cannot open the database {url}: check the database server, user name and password",
     ),
-    "db_error": ("Lỗi cơ sở dữ liệu {url} ({kind})", "Database error on {url} ({kind})"),
-    "bad_dataset": (
+    "db_error": Text("Lỗi cơ sở dữ liệu {url} ({kind})", "Database error on {url} ({kind})"),
+    "bad_dataset": Text(
         "Mã dữ liệu kế toán '{dataset}' không hợp lệ: chỉ dùng chữ thường không dấu, số, '-' "
         "và '_' (tối đa 63 ký tự), bắt đầu bằng chữ hoặc số, ví dụ cty-abc",
         "The dataset id '{dataset}' is not valid: use lowercase letters, digits, '-' and '_' "
         "(at most 63), starting with a letter or digit, e.g. cty-abc",
     ),
-    "created": ("Đã tạo dữ liệu kế toán {dataset}", "Dataset {dataset} created"),
-    "exists": ("Dữ liệu kế toán {dataset} đã có từ trước", "Dataset {dataset} already exists"),
-    "code": ("Mã đăng ký dùng một lần ({datasets}), hiệu lực {hours} giờ:",
-             "One-time enrollment code ({datasets}), valid {hours} h:"),
-    "cannot_serve": ("Không khởi động được máy chủ Cloud: {reason}",
-                     "Cannot start the hub: {reason}"),
-    "port_in_use": ("cổng {port} đang được chương trình khác dùng",
-                    "port {port} is used by another program"),
-    "os_error": ("lỗi hệ điều hành {errno}", "operating system error {errno}"),
+    "created": Text("Đã tạo dữ liệu kế toán {dataset}", "Dataset {dataset} created"),
+    "exists": Text("Dữ liệu kế toán {dataset} đã có từ trước", "Dataset {dataset} already exists"),
+    "code": Text("Mã đăng ký dùng một lần ({datasets}), hiệu lực {hours} giờ:",
+                 "One-time enrollment code ({datasets}), valid {hours} h:"),
+    "cannot_serve": Text("Không khởi động được máy chủ Cloud: {reason}",
+                         "Cannot start the hub: {reason}"),
+    "port_in_use": Text("cổng {port} đang được chương trình khác dùng",
+                        "port {port} is used by another program"),
+    "os_error": Text("lỗi hệ điều hành {errno}", "operating system error {errno}"),
 }
 
 
 def say(key: str, lang: Lang, **params: Any) -> str:
-    vi, en = _TEXTS[key]
-    return (vi if lang == "vi" else en).format(**params)
+    return _TEXTS[key].get(lang).format(**params)
 
 
 class HubCliError(Exception):

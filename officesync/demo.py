@@ -45,7 +45,7 @@ from hub import nodes
 from hub.app import create_app
 from hub.db import create_schema
 from hub.store import HubStore
-from protocol.i18n import LANG_META_KEY, Lang
+from protocol.i18n import LANG_META_KEY, Lang, Text
 
 log = logging.getLogger("officesync.demo")
 
@@ -334,32 +334,31 @@ def officesync_command() -> str:
     return f"{shlex.quote(sys.executable)} -m officesync"
 
 
-_BANNER: dict[str, tuple[str, str]] = {
-    "running": ("OfficeSync demo đang chạy", "OfficeSync demo is running"),
-    "seeded": ("  Đã tạo {count} bản ghi mẫu ({dataset})",
-               "  Seeded {count} sample records ({dataset})"),
-    "dashboard": ("  Bảng điều khiển: {url}/", "  Dashboard: {url}/"),
-    "hub": ("  Cloud: {url}", "  Cloud hub: {url}"),
-    "code": ("  Mã ghép nối: {code}   (hết hạn {expires})",
-             "  Pairing code: {code}   (expires {expires})"),
-    "try": ("Thử các lệnh sau (dán được nguyên dòng vào terminal):",
-            "Try these commands (each can be pasted as is into a terminal):"),
-    "stop": ("Nhấn Ctrl+C để dừng.", "Press Ctrl+C to stop."),
-    "busy": (
+_BANNER: dict[str, Text] = {
+    "running": Text("OfficeSync demo đang chạy", "OfficeSync demo is running"),
+    "seeded": Text("  Đã tạo {count} bản ghi mẫu ({dataset})",
+                   "  Seeded {count} sample records ({dataset})"),
+    "dashboard": Text("  Bảng điều khiển: {url}/", "  Dashboard: {url}/"),
+    "hub": Text("  Cloud: {url}", "  Cloud hub: {url}"),
+    "code": Text("  Mã ghép nối: {code}   (hết hạn {expires})",
+                 "  Pairing code: {code}   (expires {expires})"),
+    "try": Text("Thử các lệnh sau (dán được nguyên dòng vào terminal):",
+                "Try these commands (each can be pasted as is into a terminal):"),
+    "stop": Text("Nhấn Ctrl+C để dừng.", "Press Ctrl+C to stop."),
+    "busy": Text(
         "Một bản demo đang chạy trong thư mục {dir} (pid {pid}); bảng điều khiển: {url}. Dùng bản "
         "đó, hoặc dừng nó (Ctrl+C) trước; muốn chạy thêm một bản: officesync demo --dir "
         "THƯ_MỤC_KHÁC",
         "A demo is already running in {dir} (pid {pid}); dashboard: {url}. Use that one, or "
         "stop it (Ctrl+C) first; to run another one: officesync demo --dir OTHER_DIR",
     ),
-    "starting": ("đang khởi động", "starting"),
-    "failed": ("Không chạy được bản demo ({reason})", "Cannot run the demo ({reason})"),
+    "starting": Text("đang khởi động", "starting"),
+    "failed": Text("Không chạy được bản demo ({reason})", "Cannot run the demo ({reason})"),
 }
 
 
 def _t(key: str, lang: Lang, **params: Any) -> str:
-    vi, en = _BANNER[key]
-    return (vi if lang == "vi" else en).format(**params)
+    return _BANNER[key].get(lang).format(**params)
 
 
 def try_commands(lan_url: str, code: str, config: Config, lang: Lang,
@@ -432,8 +431,8 @@ def demo(data_dir: Path, lan_port: int, hub_port: int, lang: str | None) -> None
 
 def _reason(err: Exception, lang: Lang) -> str:
     if isinstance(err, TimeoutError):
-        return "quá thời gian chờ" if lang == "vi" else "timed out"
+        return Text("quá thời gian chờ", "timed out").get(lang)
     if isinstance(err, HubError):
-        return "Cloud trả lời không đúng" if lang == "vi" else "the hub gave a wrong answer"
+        return Text("Cloud trả lời không đúng", "the hub gave a wrong answer").get(lang)
     number = getattr(err, "errno", None)
-    return f"lỗi hệ điều hành {number}" if lang == "vi" else f"operating system error {number}"
+    return Text(f"lỗi hệ điều hành {number}", f"operating system error {number}").get(lang)

@@ -76,6 +76,12 @@ class Text:
     def __call__(self, lang: str) -> str:
         return self.get(lang)
 
+    def __getitem__(self, lang: str) -> str:
+        """``text["vi"]`` / ``text["en"]``, as on the wire dict (``KeyError`` otherwise)."""
+        if lang not in LANGUAGES:
+            raise KeyError(lang)
+        return self.get(lang)
+
     def __iter__(self) -> Iterator[str]:
         """Unpacks as ``vi, en = text``."""
         return iter((self.vi, self.en))

@@ -10,7 +10,7 @@ from typing import NoReturn
 
 import click
 
-from protocol.i18n import LANG_META_KEY, Lang
+from protocol.i18n import LANG_META_KEY, Lang, Text
 from tray.settings import SettingsError, load_settings
 
 HELP = """Show the node's sync state in the system tray, with "Work online" and "Sync now".
@@ -72,28 +72,28 @@ def tray(config_path: Path | None, lang: str | None) -> None:
         _fail("stopped", say)
 
 
-# key -> (vi, en): the tray command's own failures, one line on stderr, exit status 1.
-_TEXTS: dict[str, tuple[str, str]] = {
-    "config_missing": ("Không có tệp cấu hình {path}. Kiểm tra đường dẫn --config",
-                       "No config file at {path}. Check the --config path"),
-    "config_bad": ("Tệp cấu hình {path} không dùng được (sai cú pháp hoặc giá trị): chạy "
-                   "officesync status --config {path} để xem chỗ sai",
-                   "The config file {path} is not usable (syntax or a value): run officesync "
-                   "status --config {path} to see what is wrong"),
-    "no_display": (
+# The tray command's own failures, one line on stderr, exit status 1.
+_TEXTS: dict[str, Text] = {
+    "config_missing": Text("Không có tệp cấu hình {path}. Kiểm tra đường dẫn --config",
+                           "No config file at {path}. Check the --config path"),
+    "config_bad": Text("Tệp cấu hình {path} không dùng được (sai cú pháp hoặc giá trị): chạy "
+                       "officesync status --config {path} để xem chỗ sai",
+                       "The config file {path} is not usable (syntax or a value): run officesync "
+                       "status --config {path} to see what is wrong"),
+    "no_display": Text(
         "Không có phiên màn hình (biến DISPLAY/WAYLAND_DISPLAY trống): chạy officesync tray "
         "trong phiên đăng nhập máy tính để bàn",
         "No desktop session (DISPLAY/WAYLAND_DISPLAY is empty): run officesync tray inside "
         "a desktop login session",
     ),
-    "cannot_start": (
+    "cannot_start": Text(
         "Không mở được biểu tượng khay hệ thống trên màn hình này (chi tiết ở nhật ký phía "
         "trên); cần thư viện GTK, xem docs/tray.md",
         "Cannot show the tray icon on this desktop (details in the log above); the GTK "
         "bindings are needed, see docs/tray.md",
     ),
-    "stopped": ("Khay hệ thống đã dừng sau một lỗi (xem nhật ký phía trên)",
-                "The tray stopped after an error (see the log above)"),
+    "stopped": Text("Khay hệ thống đã dừng sau một lỗi (xem nhật ký phía trên)",
+                    "The tray stopped after an error (see the log above)"),
 }
 
 
@@ -104,6 +104,5 @@ def _chosen(explicit: str | None) -> Lang | None:
 
 
 def _fail(key: str, lang: Lang, **params: object) -> NoReturn:
-    vi, en = _TEXTS[key]
-    click.echo((vi if lang == "vi" else en).format(**params), err=True)
+    click.echo(_TEXTS[key].get(lang).format(**params), err=True)
     sys.exit(1)

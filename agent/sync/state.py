@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from protocol.errors import ErrorCode
+from protocol.i18n import Text
 
 State = Literal["ok", "refused", "failing"]
 REFUSAL_CODES = frozenset({ErrorCode.DATASET_NOT_FOUND, ErrorCode.FORBIDDEN})
 
-_ASK = (
+_ASK = Text(
     "Các thay đổi vẫn được giữ trên máy chủ này nhưng chưa đồng bộ được. Hãy nhờ quản trị "
     "viên Cloud cấp dữ liệu này cho máy chủ này, hoặc đăng ký lại (officesync enroll) bằng mã "
     "có cấp dữ liệu này; sau đó dữ liệu tự đồng bộ, không cần khởi động lại",
@@ -22,18 +23,18 @@ _ASK = (
     "dataset to this node, or re-enroll (officesync enroll) with a code that grants it; it "
     "then syncs by itself, no restart needed.",
 )
-_MESSAGES: dict[str, tuple[str, str]] = {
-    ErrorCode.DATASET_NOT_FOUND.value: (
-        "Cloud không có dữ liệu kế toán {dataset}. " + _ASK[0]
+_MESSAGES: dict[str, Text] = {
+    ErrorCode.DATASET_NOT_FOUND.value: Text(
+        "Cloud không có dữ liệu kế toán {dataset}. " + _ASK.vi
         + " (quản trị viên tạo dữ liệu bằng officesync hub dataset create {dataset})",
-        "The cloud hub has no accounting dataset {dataset}. " + _ASK[1]
+        "The cloud hub has no accounting dataset {dataset}. " + _ASK.en
         + " (the administrator creates it with officesync hub dataset create {dataset})",
     ),
-    ErrorCode.FORBIDDEN.value: (
-        "Cloud chưa cấp dữ liệu kế toán {dataset} cho máy chủ này. " + _ASK[0],
-        "The cloud hub has not granted accounting dataset {dataset} to this node. " + _ASK[1],
+    ErrorCode.FORBIDDEN.value: Text(
+        "Cloud chưa cấp dữ liệu kế toán {dataset} cho máy chủ này. " + _ASK.vi,
+        "The cloud hub has not granted accounting dataset {dataset} to this node. " + _ASK.en,
     ),
-    "failing": (
+    "failing": Text(
         "Đồng bộ dữ liệu kế toán {dataset} đang gặp lỗi lặp lại{code}; máy chủ tự thử lại. "
         "Nếu lỗi kéo dài, hãy gửi nhật ký (log) của dịch vụ cho bộ phận hỗ trợ",
         "Syncing accounting dataset {dataset} keeps failing{code}; the node retries by "
@@ -57,9 +58,7 @@ class DatasetSyncState:
             return None
         key = self.code if self.state == "refused" and self.code in _MESSAGES else "failing"
         code = f" ({self.code})" if self.code else ""
-        vi, en = _MESSAGES[key]
-        return {"vi": vi.format(dataset=self.dataset, code=code),
-                "en": en.format(dataset=self.dataset, code=code)}
+        return _MESSAGES[key].format(dataset=self.dataset, code=code).as_dict()
 
     def as_json(self) -> dict[str, Any]:
         """``{"state", "code", "message": None | {"vi", "en"}}``, the shape every API shows."""
