@@ -34,15 +34,20 @@ def _line(figures: dict[str, Any]) -> str:
     return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in figures.items())
 
 
+def record_figures(config: pytest.Config, title: str, **values: Any) -> None:
+    """Print one line of figures and keep it for the terminal summary."""
+    line = _line(values)
+    print(f"\n[reliability] {title}: {line}")
+    config.stash[_REPORT].append((title, line))
+
+
 @pytest.fixture
 def figures(request: pytest.FixtureRequest) -> Callable[..., None]:
     """``figures("fault proxy seed 1", faults=…, acknowledged=…)``: print and keep for the
     terminal summary."""
 
     def note(title: str, **values: Any) -> None:
-        line = _line(values)
-        print(f"\n[reliability] {title}: {line}")
-        request.config.stash[_REPORT].append((title, line))
+        record_figures(request.config, title, **values)
 
     return note
 

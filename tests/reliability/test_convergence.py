@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from tests.agent.sync.conftest import Node, seed_catalog
 from tests.hub.helpers import admin, make_code
 
 from .cluster import DS, check_feed, eventually, hub_feed, latest
-from .conftest import LONG
+from .conftest import LONG, record_figures
 from .faultproxy import FaultProxy, Schedule
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(3600 if LONG else 300)]
@@ -319,7 +320,9 @@ class TestConvergence(ConvergenceMachine.TestCase):
     pass
 
 
-def test_convergence_figures(figures: Any) -> None:
-    """Runs after the state machine (same module, defined after it): its figures."""
-    assert STATS["examples"] >= 1 and STATS["writes"] > 0, STATS
-    figures("convergence property", nodes=NODES, steps_per_example=STEPS, **STATS)
+@pytest.fixture(scope="module", autouse=True)
+def _report_figures(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if STATS["examples"]:
+        record_figures(request.config, "convergence property", nodes=NODES,
+                       steps_per_example=STEPS, **STATS)
