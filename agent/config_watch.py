@@ -26,6 +26,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
 from agent.config import Config, ConfigError, load_config
+from protocol.i18n import Text
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +69,9 @@ class ConfigDiff:
         if not self.restart:
             return {}
         keys = ", ".join(self.restart)
-        return {
-            "vi": f"Cần khởi động lại dịch vụ để áp dụng thay đổi cấu hình: {keys}",
-            "en": f"Restart the service to apply these configuration changes: {keys}",
-        }
+        return Text(f"Cần khởi động lại dịch vụ để áp dụng thay đổi cấu hình: {keys}",
+                    f"Restart the service to apply these configuration changes: {keys}",
+                    ).as_dict()
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:

@@ -18,7 +18,7 @@ from aiohttp.typedefs import Handler
 from httpkit.bodies import JSON_TYPE, dumps, payload_too_large, unsupported_media_type
 from httpkit.language import request_lang, settings_of
 from protocol.errors import ErrorCode, ProtocolError, code_for_status
-from protocol.i18n import Lang
+from protocol.i18n import Lang, Text
 
 log = logging.getLogger("officesync.http")
 
@@ -37,11 +37,11 @@ def error_response(request: web.Request, err: ProtocolError) -> web.Response:
 
 def _not_found(request: web.Request) -> ProtocolError:
     params: dict[str, Any] = {
-        "what": {"vi": f"đường dẫn {request.path}", "en": f"Path {request.path}"}}
+        "what": Text(f"đường dẫn {request.path}", f"Path {request.path}")}
     prefix = settings_of(request.app).api_prefix
     if prefix:
-        params["hint"] = {"vi": f". Các đường dẫn của API bắt đầu bằng {prefix}",
-                          "en": f" The API's paths start with {prefix}."}
+        params["hint"] = Text(f". Các đường dẫn của API bắt đầu bằng {prefix}",
+                              f" The API's paths start with {prefix}.")
     return ProtocolError(ErrorCode.NOT_FOUND, params, {"path": request.path})
 
 
@@ -65,8 +65,8 @@ def from_http_exception(exc: web.HTTPException, request: web.Request) -> Protoco
         return unsupported_media_type(request.content_type)
     if code is ErrorCode.VALIDATION_FAILED:
         # aiohttp's own reason phrase is English: say it in words of ours instead.
-        reason = {"vi": f"yêu cầu HTTP không hợp lệ (mã {exc.status})",
-                  "en": f"the HTTP request is not valid (status {exc.status})"}
+        reason = Text(f"yêu cầu HTTP không hợp lệ (mã {exc.status})",
+                      f"the HTTP request is not valid (status {exc.status})")
         return ProtocolError(code, {"reason": reason}, {"status": exc.status},
                              status=exc.status)
     return ProtocolError(code, status=exc.status)

@@ -17,6 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from hub.db import datasets, enroll_codes, grants, nodes
 from protocol.errors import ErrorCode, ProtocolError
+from protocol.i18n import Text
 from protocol.models import DatasetId
 
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
@@ -53,12 +54,12 @@ def check_dataset_id(dataset: str) -> str:
     except ValidationError:
         raise ProtocolError(
             ErrorCode.VALIDATION_FAILED,
-            {"reason": {
-                "vi": f"mã dữ liệu kế toán '{dataset}' chỉ được gồm chữ thường a-z, chữ số, "
-                      "dấu - và _, bắt đầu bằng chữ hoặc số, tối đa 63 ký tự (ví dụ cty-abc)",
-                "en": f"the dataset id '{dataset}' may hold only lower-case letters a-z, "
-                      "digits, - and _, start with a letter or digit, at most 63 characters "
-                      "(e.g. cty-abc)"}},
+            {"reason": Text(
+                f"mã dữ liệu kế toán '{dataset}' chỉ được gồm chữ thường a-z, chữ số, "
+                "dấu - và _, bắt đầu bằng chữ hoặc số, tối đa 63 ký tự (ví dụ cty-abc)",
+                f"the dataset id '{dataset}' may hold only lower-case letters a-z, "
+                "digits, - and _, start with a letter or digit, at most 63 characters "
+                "(e.g. cty-abc)")},
             {"dataset": dataset},
         ) from None
 

@@ -12,12 +12,14 @@ import ssl
 
 import aiohttp
 
-MISMATCH_MESSAGE = {
-    "vi": "Chứng chỉ của máy chủ không khớp với chứng chỉ đã ghép nối. "
+from protocol.i18n import Text
+
+MISMATCH_MESSAGE = Text(
+    "Chứng chỉ của máy chủ không khớp với chứng chỉ đã ghép nối. "
     "Có thể máy chủ đã được cài lại hoặc có máy khác giả mạo; hãy ghép nối lại nếu chắc chắn.",
-    "en": "The node's certificate does not match the one recorded at pairing. The node may "
+    "The node's certificate does not match the one recorded at pairing. The node may "
     "have been reinstalled, or another machine is impersonating it; pair again if you are sure.",
-}
+)
 
 
 def normalize_fingerprint(text: str) -> str:

@@ -15,6 +15,7 @@ from agent.events import Event, EventType
 from agent.lan_api.websocket import stream_events
 from httpkit import bearer_token, configure, error_middleware, json_response, read_json
 from protocol.errors import ErrorCode, ProtocolError
+from protocol.i18n import Text
 from protocol.wording import invalid
 
 PREFIX = "/control/v1"
@@ -76,7 +77,7 @@ async def revoke_workstation(request: web.Request) -> web.Response:
     if not await request.app[keys.PAIRING].revoke(ws_id):
         raise ProtocolError(
             ErrorCode.NOT_FOUND,
-            {"what": {"vi": f"máy trạm {ws_id}", "en": f"Workstation {ws_id}"}},
+            {"what": Text(f"máy trạm {ws_id}", f"Workstation {ws_id}")},
             {"workstation_id": ws_id}
         )
     return json_response({"workstation_id": ws_id, "revoked": True})

@@ -17,6 +17,7 @@ from aiohttp.typedefs import Handler
 
 from httpkit import error_response
 from protocol.errors import ErrorCode, ProtocolError
+from protocol.i18n import Text
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -49,7 +50,7 @@ def load_pages(directory: Path = STATIC_DIR) -> dict[str, bytes]:
 def _file_response(request: web.Request, name: str) -> web.Response:
     body = request.app[PAGES].get(name)
     if body is None:
-        what = {"vi": f"tệp {name}", "en": f"File {name}"}
+        what = Text(f"tệp {name}", f"File {name}")
         raise ProtocolError(ErrorCode.NOT_FOUND, {"what": what}, {"path": request.path})
     return web.Response(body=body, content_type=STATIC_FILES[name], charset="utf-8",
                         headers=SECURITY_HEADERS)

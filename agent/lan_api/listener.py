@@ -32,7 +32,7 @@ from aiohttp.typedefs import Handler, Middleware
 from agent.lan_api.guard import KEEPALIVE_S, ConnectionTable, Limits, Verdict
 from httpkit import error_json, error_response
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.i18n import Lang
+from protocol.i18n import Lang, Text
 
 try:
     import resource
@@ -217,15 +217,15 @@ class GuardedHandler(web.RequestHandler):
 def bad_request(status: int, exc: BaseException | None) -> ProtocolError:
     """The JSON error of a request the HTTP parser refused, in words a person can act on."""
     if isinstance(exc, LineTooLong):
-        reason = {"vi": f"địa chỉ (URL) hoặc một tiêu đề quá dài, tối đa {MAX_LINE} byte",
-                  "en": f"the address (URL) or a header is too long, at most {MAX_LINE} bytes"}
+        reason = Text(f"địa chỉ (URL) hoặc một tiêu đề quá dài, tối đa {MAX_LINE} byte",
+                      f"the address (URL) or a header is too long, at most {MAX_LINE} bytes")
         details: dict[str, Any] = {"limit_bytes": MAX_LINE}
     elif isinstance(exc, BadHttpMethod) and "HTTPS" in str(exc):
-        reason = {"vi": "máy chủ này dùng http://, không phải https://",
-                  "en": "this server speaks http://, not https://"}
+        reason = Text("máy chủ này dùng http://, không phải https://",
+                      "this server speaks http://, not https://")
         details = {}
     else:
-        reason = {"vi": "yêu cầu HTTP không đúng định dạng", "en": "malformed HTTP request"}
+        reason = Text("yêu cầu HTTP không đúng định dạng", "malformed HTTP request")
         details = {}
     return ProtocolError(ErrorCode.VALIDATION_FAILED, {"reason": reason}, details,
                          status=status if 400 <= status < 500 else 400)

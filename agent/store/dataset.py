@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import builtins
 import datetime as dt
 import re
 import sqlite3
@@ -26,15 +25,15 @@ from protocol.accounting import ACCOUNTING_PACK
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.i18n import Lang, Text
 from protocol.models import ChangesPage, OpResult, Record, RecordPage, SyncState, Uuid
+from protocol.query import DEFAULT_LIMIT, RecordQuery
 from protocol.schema import CollectionSchema, SchemaRegistry
-from protocol.text import date_value
 from protocol.wording import ID_EXAMPLE, FieldErrors, Problem, invalid, wire_labeller
 
 if TYPE_CHECKING:
     from agent.store.syncing import PendingOp
 
-MAX_PAGE = 1000
 EVENT_DETAIL_LIMIT = 100  # above this many records, one summary event instead of one each
+ALL = RecordQuery()  # no filter, the first page
 _UUID_CHECK = Uuid.__metadata__[0].pattern  # type: ignore[attr-defined]
 
 
@@ -113,7 +112,7 @@ class DatasetStore:
             await self.readers.run(lambda conn: self._hints(conn, wanted))
             raise err.again() from None
 
-    def _hints(self, conn: sqlite3.Connection, problems: builtins.list[Problem]) -> None:
+    def _hints(self, conn: sqlite3.Connection, problems: list[Problem]) -> None:
         for problem in problems:
             self._hint(conn, problem)
 
@@ -141,10 +140,9 @@ class DatasetStore:
         vi, en = schema.label.map(str.lower)
         raise ProtocolError(
             ErrorCode.NOT_FOUND,
-            {"what": {"vi": f"{vi} có id {record_id[:80]}",
-                      "en": f"A {en} with the id {record_id[:80]}"},
-             "hint": {"vi": f". Id có dạng {ID_EXAMPLE}{problem.vi}",
-                      "en": f" An id looks like {ID_EXAMPLE}{problem.en}."}},
+            {"what": Text(f"{vi} có id {record_id[:80]}", f"A {en} with the id {record_id[:80]}"),
+             "hint": Text(f". Id có dạng {ID_EXAMPLE}{problem.vi}",
+                          f" An id looks like {ID_EXAMPLE}{problem.en}.")},
             {"collection": schema.name, "id": record_id[:80], "reason": "not_an_id"},
         )
 
@@ -231,59 +229,20 @@ class DatasetStore:
             lambda conn: rows.to_record(rows.fetch_in(conn, collection, id), language)
         )
 
-    async def list(
+    async def query(
         self,
         collection: str,
+        query: RecordQuery = ALL,
         *,
-        key: str | None = None,
-        q: str | None = None,
-        date_from: str | None = None,
-        date_to: str | None = None,
-        sync_state: str | None = None,
-        limit: int = 100,
-        after: str | None = None,
         include_deleted: bool = False,
         lang: Lang | None = None,
     ) -> RecordPage:
+        """One page of the collection's records matching ``query``, in ``(key, id)`` order."""
         schema = self.schema(collection)
         language = lang or self.language
-        if sync_state is not None and sync_state not in set(SyncState):
-            raise _bad_filter("sync_state", sync_state)
-        for name, value in (("date_from", date_from), ("date_to", date_to)):
-            if value is not None:
-                try:
-                    date_value(value)
-                except ValueError:
-                    raise _bad_filter(name, value) from None
-        limit = max(1, min(int(limit), MAX_PAGE))
-        where = ["collection = ?"]
-        args: list[Any] = [collection]
-        if not include_deleted:
-            where.append("deleted = 0")
-        if key is not None:
-            where.append("key = ?")
-            args.append(schema.normalise_key(key))  # kh001 finds KH001
-        if q:
-            where.append("(key LIKE ? ESCAPE '\\' OR data LIKE ? ESCAPE '\\')")
-            pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            args += [pattern, pattern]
-        if date_from is not None:
-            where.append("date >= ?")
-            args.append(date_from)
-        if date_to is not None:
-            where.append("date <= ?")
-            args.append(date_to)
-        if sync_state is not None:
-            where.append("sync_state = ?")
-            args.append(sync_state)
-        if after:
-            after_key, after_id = _decode_cursor(after)
-            where.append("(key > ? OR (key = ? AND id > ?))")
-            args += [after_key, after_key, after_id]
-        sql = (
-            f"SELECT {rows.RECORD_COLUMNS} FROM records WHERE {' AND '.join(where)} "
-            f"ORDER BY key, id LIMIT {limit + 1}"
-        )
+        checked = query.checked()
+        sql, args = _select(schema, checked, include_deleted)
+        limit = checked.limit or DEFAULT_LIMIT
 
         def run(conn: sqlite3.Connection) -> RecordPage:
             found = conn.execute(sql, args).fetchall()
@@ -310,10 +269,10 @@ class DatasetStore:
 
     async def sync_issues(
         self, limit: int = 500, *, lang: Lang | None = None
-    ) -> builtins.list[Record]:
+    ) -> list[Record]:
         language = lang or self.language
 
-        def run(conn: sqlite3.Connection) -> builtins.list[Record]:
+        def run(conn: sqlite3.Connection) -> list[Record]:
             found = conn.execute(
                 f"SELECT {rows.RECORD_COLUMNS} FROM records "
                 "WHERE sync_state IN ('error', 'conflict', 'blocked') "
@@ -326,7 +285,7 @@ class DatasetStore:
 
     # -- sync side (called by agent/sync; see agent/store/syncing.py) ------------------------
 
-    def _records_changed(self, conn: sqlite3.Connection, ids: builtins.list[str],
+    def _records_changed(self, conn: sqlite3.Connection, ids: list[str],
                          action: Literal[RecordAction.SYNC, RecordAction.PULL]) -> WriteResult:
         if len(ids) > EVENT_DETAIL_LIMIT:
             def summary() -> None:
@@ -349,7 +308,7 @@ class DatasetStore:
 
     async def take_batch(
         self, limit: int, in_flight: frozenset[str] = frozenset()
-    ) -> tuple[builtins.list[PendingOp], dict[str, int | None]]:
+    ) -> tuple[list[PendingOp], dict[str, int | None]]:
         """Up to ``limit`` ops to push, marked syncing, with their records' hub versions;
         records of a push still awaiting its answer (``in_flight``) are left out."""
         def run(conn: sqlite3.Connection) -> WriteResult:
@@ -358,15 +317,15 @@ class DatasetStore:
             result = self._records_changed(conn, blocked, RecordAction.SYNC)
             return WriteResult((batch, versions), result.after_commit)
 
-        taken: tuple[builtins.list[PendingOp], dict[str, int | None]] = (
+        taken: tuple[list[PendingOp], dict[str, int | None]] = (
             await self.writer.submit(run, heavy=True))
         return taken
 
-    async def requeue(self, ops: builtins.list[PendingOp]) -> None:
+    async def requeue(self, ops: list[PendingOp]) -> None:
         await self.writer.submit(lambda conn: syncing.requeue(conn, ops), heavy=True)
 
-    async def store_results(self, ops: builtins.list[PendingOp],
-                            results: builtins.list[OpResult]) -> int:
+    async def store_results(self, ops: list[PendingOp],
+                            results: list[OpResult]) -> int:
         now = utc_now()
 
         def run(conn: sqlite3.Connection) -> WriteResult:
@@ -425,11 +384,43 @@ def _check_id(value: str) -> str:
     return value
 
 
+def _select(
+    schema: CollectionSchema, query: RecordQuery, include_deleted: bool
+) -> tuple[str, list[Any]]:
+    """The SQL and arguments of a checked ``query`` (one row more than a page: is there a
+    next one?)."""
+    where = ["collection = ?"]
+    args: list[Any] = [schema.name]
+    if not include_deleted:
+        where.append("deleted = 0")
+    if query.key is not None:
+        where.append("key = ?")
+        args.append(schema.normalise_key(query.key))  # kh001 finds KH001
+    if query.q:
+        where.append("(key LIKE ? ESCAPE '\\' OR data LIKE ? ESCAPE '\\')")
+        q = query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        args += ["%" + q + "%"] * 2
+    for column, op, value in (("date", ">=", query.date_from), ("date", "<=", query.date_to),
+                              ("sync_state", "=", query.sync_state)):
+        if value is not None:
+            where.append(f"{column} {op} ?")
+            args.append(value)
+    if query.after:
+        after_key, after_id = _decode_cursor(query.after)
+        where.append("(key > ? OR (key = ? AND id > ?))")
+        args += [after_key, after_key, after_id]
+    sql = (
+        f"SELECT {rows.RECORD_COLUMNS} FROM records WHERE {' AND '.join(where)} "
+        f"ORDER BY key, id LIMIT {(query.limit or DEFAULT_LIMIT) + 1}"
+    )
+    return sql, args
+
+
 def _bad_filter(name: str, value: str) -> ProtocolError:
-    vi, en = wire_labeller((name,))
+    label = wire_labeller((name,))
     shown = value[:80]
-    return invalid(name, f"{vi}: giá trị {shown} không hợp lệ",
-                   f"{en}: the value {shown} is not valid", "query")
+    return invalid(name, f"{label.vi}: giá trị {shown} không hợp lệ",
+                   f"{label.en}: the value {shown} is not valid", "query")
 
 
 def _encode_cursor(key: str, record_id: str) -> str:

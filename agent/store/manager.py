@@ -14,7 +14,7 @@ from agent.events import DatasetEvent, EventBus
 from agent.store.dataset import DatasetStore
 from protocol.accounting import ACCOUNTING_PACK
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.i18n import Lang
+from protocol.i18n import Lang, Text
 from protocol.schema import SchemaRegistry
 
 _DATASET_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -87,7 +87,7 @@ class StoreManager:
         raise ProtocolError(
             ErrorCode.DATASET_NOT_FOUND,
             {"dataset": dataset_id[:80],
-             "hint": {"vi": f". Máy chủ này có: {hosted}", "en": f" This node has: {hosted}."}},
+             "hint": Text(f". Máy chủ này có: {hosted}", f" This node has: {hosted}.")},
             {"dataset": dataset_id[:80], "datasets": sorted(self._open)},
         )
 

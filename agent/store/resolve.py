@@ -12,23 +12,23 @@ from typing import Any
 
 from agent.store import rows
 from protocol.errors import ErrorCode, ProtocolError
+from protocol.i18n import Text
 from protocol.schema import CollectionSchema
 
 REASONS = {
-    "nothing": ("bản ghi không có gì cần xử lý", "the record has nothing to resolve"),
-    "no_cloud": ("không có phiên bản trên Cloud để đối chiếu: hãy đồng bộ lại",
-                 "no cloud version to compare with: sync again first"),
-    "synced_before": ("bản ghi đã có trên Cloud: hãy chọn lấy bản trên Cloud",
-                      "the record is on the cloud already: take the cloud's version instead"),
-    "cloud_deleted": ("bản ghi đã bị xóa trên Cloud: chưa hỗ trợ khôi phục, hãy lấy bản trên "
-                      "Cloud", "the record was deleted on the cloud: restoring it is not "
-                      "supported yet, take the cloud's version"),
+    "nothing": Text("bản ghi không có gì cần xử lý", "the record has nothing to resolve"),
+    "no_cloud": Text("không có phiên bản trên Cloud để đối chiếu: hãy đồng bộ lại",
+                     "no cloud version to compare with: sync again first"),
+    "synced_before": Text("bản ghi đã có trên Cloud: hãy chọn lấy bản trên Cloud",
+                          "the record is on the cloud already: take the cloud's version instead"),
+    "cloud_deleted": Text("bản ghi đã bị xóa trên Cloud: chưa hỗ trợ khôi phục, hãy lấy bản "
+                          "trên Cloud", "the record was deleted on the cloud: restoring it is "
+                          "not supported yet, take the cloud's version"),
 }
 
 
 def _refuse(schema: CollectionSchema, reason: str) -> ProtocolError:
-    vi, en = REASONS[reason]
-    return ProtocolError(ErrorCode.VALIDATION_FAILED, {"reason": {"vi": vi, "en": en}},
+    return ProtocolError(ErrorCode.VALIDATION_FAILED, {"reason": REASONS[reason]},
                          {"collection": schema.name, "reason": reason})
 
 

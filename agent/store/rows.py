@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from protocol.errors import ErrorCode, ProtocolError, render
-from protocol.i18n import Lang
+from protocol.i18n import Lang, Text
 from protocol.models import Record, SyncState, SyncStatus
 
 RECORD_COLUMNS = (
@@ -66,8 +66,7 @@ def fetch_in(conn: sqlite3.Connection, collection: str, record_id: str) -> sqlit
     if row is None or row["collection"] != collection:
         raise ProtocolError(
             ErrorCode.NOT_FOUND,
-            {"what": {"vi": f"bản ghi {collection}/{record_id}",
-                      "en": f"Record {collection}/{record_id}"}},
+            {"what": Text(f"bản ghi {collection}/{record_id}", f"Record {collection}/{record_id}")},
             {"collection": collection, "id": record_id},
         )
     return row

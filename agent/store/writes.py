@@ -103,12 +103,12 @@ def assign_number(
         raise ProtocolError(
             ErrorCode.VALIDATION_FAILED,
             {
-                "reason": {
-                    "vi": f"chưa có dải số cho sổ {prefix}: hãy nhập số chứng từ, "
+                "reason": Text(
+                    f"chưa có dải số cho sổ {prefix}: hãy nhập số chứng từ, "
                     "hoặc kết nối Cloud một lần để nhận dải số",
-                    "en": f"no number block for series {prefix} yet: enter a number, "
+                    f"no number block for series {prefix} yet: enter a number, "
                     "or connect to the cloud once to lease one",
-                }
+                )
             },
             {"collection": schema.name, "series": prefix},
         )
