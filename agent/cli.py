@@ -31,8 +31,10 @@ from agent.cli_text import (
 from agent.config import Config, ConfigError, LogSection, load_config
 from agent.logs import rate_limit
 from agent.runtime import DataDirBusy
-from httpkit.control_client import ControlError, ControlTarget, call_once
+from httpkit.control_client import ControlError, ControlTarget, as_status, call_once
+from protocol.connectivity import Connectivity
 from protocol.i18n import Lang, Text
+from protocol.local import NodeStatus
 
 CONFIG_OPTION = click.option(
     "--config", "config_path", required=True,
@@ -123,6 +125,13 @@ def _call(config: Config, method: str, path: str, body: Any = None) -> Any:
         fail(str(err))
 
 
+def _status_of(answer: Any, lang: Lang) -> NodeStatus:
+    try:
+        return as_status(answer, lang)
+    except ControlError as err:
+        fail(str(err))
+
+
 def busy_message(busy: DataDirBusy, lang: Lang) -> str:
     """The one line a second process prints: which process holds the data dir, and where."""
     info = busy.info
@@ -170,47 +179,44 @@ def pair_code(config_path: Path, lang: str | None) -> None:
     click.echo(answer["code"])
 
 
-def _headline(status: dict[str, Any], lang: Lang, config_hint: str) -> str:
-    hub = status.get("hub") or {}
-    if status.get("connectivity") == "not_configured" and hub.get("url") \
-            and not hub.get("node_id"):
-        return text("not_enrolled", lang, hub=hub["url"], config=config_hint)
-    message: str = status["message"][lang]
-    return message
+def _headline(status: NodeStatus, lang: Lang, config_hint: str) -> str:
+    hub = status.hub
+    if status.connectivity is Connectivity.NOT_CONFIGURED and hub.url and not hub.node_id:
+        return text("not_enrolled", lang, hub=hub.url, config=config_hint)
+    return status.message_in(lang)
 
 
-def render_status(status: dict[str, Any], lang: Lang, console: Console,
+def render_status(status: NodeStatus | dict[str, Any], lang: Lang, console: Console,
                   config_hint: str = "FILE") -> None:
+    """The status document (as answered, or parsed) for a person."""
+    if not isinstance(status, NodeStatus):
+        status = _status_of(status, lang)
     console.print(_headline(status, lang, config_hint), highlight=False)
-    console.print(label("online_on" if status["online"] else "online_off", lang))
+    console.print(label("online_on" if status.online else "online_off", lang))
     table = Table(label("dataset", lang), label("connected", lang),
                   *[label(state, lang) for state in STATES])
-    for ds in status["datasets"]:
-        counts = ds.get("counts") or {}
-        if not ds["connected"]:
-            table.add_row(ds["id"], label("not_connected", lang))
+    for ds in status.datasets:
+        if not ds.connected:
+            table.add_row(ds.id, label("not_connected", lang))
             continue
-        table.add_row(ds["id"], "✓", *[str(counts.get(s, 0)) for s in STATES])
+        table.add_row(ds.id, "✓", *[str(getattr(ds.tally, s)) for s in STATES])
     console.print(table)
-    for ds in status["datasets"]:  # a dataset the hub refuses, or whose sync keeps failing
-        message = (ds.get("sync") or {}).get("message")
+    for ds in status.datasets:  # a dataset the hub refuses, or whose sync keeps failing
+        message = ds.sync.message_in(lang)
         if message:
-            console.print(f"{ds['id']}: {message[lang]}", highlight=False, markup=False)
-    console.print(f"{label('workstations', lang)}: {status['workstations']}")
-    console.print(f"{label('version', lang)}: {status['version']}")
-    if status.get("tls_fingerprint"):
-        console.print(f"TLS SHA-256: {status['tls_fingerprint']}", highlight=False)
-    hub = status.get("hub") or {}
-    if hub.get("url"):
-        console.print(f"{label('hub', lang)}: {hub['url']}", highlight=False)
-        where = hub.get("token_store")
-        if where:
-            console.print(label(f"token_{where}", lang), highlight=False)
-    pending = status.get("pending_restart")
-    if pending:
-        console.print(pending[lang], highlight=False)
-    if status.get("config_error"):
-        console.print(f"{label('config_error', lang)}: {status['config_error']}",
+            console.print(f"{ds.id}: {message}", highlight=False, markup=False)
+    console.print(f"{label('workstations', lang)}: {status.workstations}")
+    console.print(f"{label('version', lang)}: {status.version}")
+    if status.tls_fingerprint:
+        console.print(f"TLS SHA-256: {status.tls_fingerprint}", highlight=False)
+    if status.hub.url:
+        console.print(f"{label('hub', lang)}: {status.hub.url}", highlight=False)
+        if status.hub.token_store:
+            console.print(label(f"token_{status.hub.token_store}", lang), highlight=False)
+    if status.pending_restart:
+        console.print(status.pending_restart.get(lang), highlight=False)
+    if status.config_error:
+        console.print(f"{label('config_error', lang)}: {status.config_error}",
                       highlight=False)
 
 
@@ -248,16 +254,17 @@ def _toggle(online: bool) -> click.Command:
     @lang_option
     def command(config_path: Path, lang: str | None) -> None:
         config = load_or_fail(config_path, lang)
-        answer = _call(config, "PUT", "/online", {"online": online})
+        say = config.node.language
+        answer = _status_of(_call(config, "PUT", "/online", {"online": online}), say)
         if online:
             # The state leaves "offline by user" when the fresh probe answers: wait for it
             # (a few seconds at most) so the message says how the reconnect went.
             deadline = time.monotonic() + config.cloud.probe_timeout_s * 2 + 1
-            while (answer.get("connectivity") == "offline_by_user"
+            while (answer.connectivity is Connectivity.OFFLINE_BY_USER
                    and time.monotonic() < deadline):
                 time.sleep(0.1)
-                answer = _call(config, "GET", "/status")
-        click.echo(answer["message"][config.node.language])
+                answer = _status_of(_call(config, "GET", "/status"), say)
+        click.echo(answer.message_in(say))
 
     command.help = ("Turn on \"Work online\" (reconnect and sync now)." if online
                     else "Turn off \"Work online\": keep working, queue changes locally.")

@@ -179,6 +179,14 @@ def resolve_endpoint(where: NodeLocation, lang: Lang = "vi") -> Endpoint:
 # --- the calls ---------------------------------------------------------------------------------
 
 
+def as_status(raw: Any, lang: Lang) -> NodeStatus:
+    """An answer as the status document; a ``BAD_ANSWER`` error when it is not one."""
+    try:
+        return parse_status(raw)
+    except ValidationError:
+        raise _fail(ControlFailure.BAD_ANSWER, "bad_answer", lang, status=200) from None
+
+
 def _error_of(body: str) -> tuple[str | None, str | None]:
     """``(code, message)`` of an error answer ``{"error": {"code", "message"}}``."""
     try:
@@ -229,19 +237,13 @@ class ControlClient:
             raise _fail(ControlFailure.BAD_ANSWER, "bad_answer", self.lang,
                         status=status) from None
 
-    def _status_of(self, raw: Any) -> NodeStatus:
-        try:
-            return parse_status(raw)
-        except ValidationError:
-            raise _fail(ControlFailure.BAD_ANSWER, "bad_answer", self.lang, status=200) from None
-
     async def status(self) -> NodeStatus:
         """``GET /status``, parsed."""
-        return self._status_of(await self.call("GET", "/status"))
+        return as_status(await self.call("GET", "/status"), self.lang)
 
     async def set_online(self, online: bool) -> NodeStatus:
         """``PUT /online``: the status after the change."""
-        return self._status_of(await self.call("PUT", "/online", {"online": online}))
+        return as_status(await self.call("PUT", "/online", {"online": online}), self.lang)
 
     async def sync_now(self) -> None:
         """``POST /sync``: every dataset syncs now."""

@@ -91,12 +91,13 @@ def test_an_unreadable_token_is_one_line_not_a_traceback(
     assert words in line and "control.token" in line and "Errno" not in line
 
 
+@pytest.mark.parametrize("body", ["<html>a proxy page</html>", "[1, 2]", '{"online": 3}'])
 @pytest.mark.parametrize(("lang", "words"), [("vi", "máy chủ trả lời không hợp lệ (HTTP 200)"),
                                              ("en", "the node gave an invalid answer (HTTP 200)")])
-def test_an_answer_that_is_not_json_is_one_line_not_a_traceback(
-    tmp_path: Path, server: ThreadingHTTPServer, lang: str, words: str
+def test_an_answer_that_is_not_a_status_is_one_line_not_a_traceback(
+    tmp_path: Path, server: ThreadingHTTPServer, lang: str, words: str, body: str
 ) -> None:
-    server.answer = (200, "<html>a proxy page</html>")  # type: ignore[attr-defined]
+    server.answer = (200, body)  # type: ignore[attr-defined]
     config = _node_config(tmp_path, f"http://127.0.0.1:{server.server_port}")
     assert _one_line(_status(config, lang)) == words
 
