@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from httpkit import MIB, configure, error_middleware
 from hub import keys
@@ -16,13 +17,12 @@ from hub.store import HubStore
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.version import PROTOCOL_HEADER, PROTOCOL_VERSION
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY = 64 * MIB
 NO_PROTOCOL_CHECK = frozenset({"/v1/health"})
 LISTEN_READY_TIMEOUT = 5.0
 
 
-def _protocol_middleware(min_protocol: int) -> Callable[..., Awaitable[web.StreamResponse]]:
+def _protocol_middleware(min_protocol: int) -> Middleware:
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path not in NO_PROTOCOL_CHECK:
