@@ -16,9 +16,10 @@ from agent.lan_api.websocket import stream_events
 from httpkit import bearer_token, configure, error_middleware, json_response, read_json
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.i18n import Text
+from protocol.local import CONTROL_PREFIX
 from protocol.wording import invalid
 
-PREFIX = "/control/v1"
+PREFIX = CONTROL_PREFIX
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
