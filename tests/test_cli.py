@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
 import click
 from click.testing import CliRunner
 
 from officesync.cli import COMMANDS, main
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_every_command_resolves_and_help_lists_them() -> None:
@@ -18,3 +25,27 @@ def test_every_command_resolves_and_help_lists_them() -> None:
     for name in COMMANDS:
         assert name in result.output
     assert main.get_command(ctx, "nope") is None
+
+
+def test_the_workstation_client_loads_no_node_code() -> None:
+    """``officesync ws`` is its own program: importing it loads nothing of ``agent``."""
+    code = (
+        "import sys, officesync.cli as c\n"
+        "c.main.get_command(None, 'ws')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'agent', 'hub', 'tray'}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_windows_bundle_collects_every_package_a_command_lives_in() -> None:
+    """Commands are imported by name at run time, which PyInstaller cannot see: the spec
+    must collect each of their packages (the hub is not shipped on Windows)."""
+    spec = (ROOT / "installer" / "windows" / "officesync.spec").read_text(encoding="utf-8")
+    collected = {
+        node.value for node in ast.walk(ast.parse(spec))
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
+    needed = {module.split(".")[0] for module, _ in COMMANDS.values()} - {"hub"}
+    assert needed <= collected, needed - collected
