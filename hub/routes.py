@@ -20,10 +20,9 @@ from protocol.models import (
     LeaseRequest,
     PushRequest,
 )
-from protocol.query import RecordQuery
-from protocol.text import date_value
+from protocol.query import RecordQuery, parse_date
 from protocol.version import PROTOCOL_VERSION
-from protocol.wording import DATE_EXAMPLE, invalid, wire_labeller
+from protocol.wording import invalid, wire_labeller
 
 MAX_WAIT = 60.0
 FALLBACK_POLL = 5.0  # re-check the feed even without a wake-up (lost NOTIFY, restarts)
@@ -60,16 +59,6 @@ def _float_param(request: web.Request, name: str, high: float) -> float:
         raise _invalid(name, "phải là số giây không âm, ví dụ 30 hoặc 2.5",
                        "must be a number of seconds, not negative, e.g. 30 or 2.5")
     return min(value, high)
-
-
-def _date(value: str | None, name: str) -> str | None:
-    if value is None:
-        return None
-    try:
-        return date_value(value)
-    except ValueError:
-        raise _invalid(name, f"phải có dạng YYYY-MM-DD, ví dụ {DATE_EXAMPLE}",
-                       f"must be a date YYYY-MM-DD, e.g. {DATE_EXAMPLE}") from None
 
 
 async def health(request: web.Request) -> web.Response:
@@ -140,8 +129,8 @@ async def list_records(request: web.Request) -> web.Response:
     key = q.get("key")
     query = RecordQuery(
         key=None if key is None else ACCOUNTING_PACK.get(m["collection"]).normalise_key(key),
-        date_from=_date(q.get("date_from"), "date_from"),
-        date_to=_date(q.get("date_to"), "date_to"), after=q.get("after"),
+        date_from=parse_date("date_from", q.get("date_from")),
+        date_to=parse_date("date_to", q.get("date_to")), after=q.get("after"),
         limit=_int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
     )
     include_deleted = q.get("include_deleted", "").lower() in ("1", "true", "yes")
@@ -158,7 +147,8 @@ async def digest(request: web.Request) -> web.Response:
         raise invalid("collection", f"{schema.label.vi} không có trường ngày để so sánh theo "
                       "ngày", f"{schema.label.en} records have no date to compare by",
                       "no_date_field", collection=body.collection)
-    date_from, date_to = _date(body.date_from, "date_from"), _date(body.date_to, "date_to")
+    date_from = parse_date("date_from", body.date_from)
+    date_to = parse_date("date_to", body.date_to)
     assert date_from is not None and date_to is not None
     answer = await request.app[keys.STORE].digest(
         bearer_token(request), request.match_info["ds"], body.collection, date_from, date_to
