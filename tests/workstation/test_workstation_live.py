@@ -117,7 +117,10 @@ async def test_sync_state_endpoints(client: WorkstationClient) -> None:
     summary = await client.sync_summary(DS)
     assert summary["counts"]["pending"] == 1
     assert await client.sync_issues(DS) == []
-    assert (await client.sync_now(DS))["accepted"] is True
+    # This node has no hub: "sync now" says so instead of pretending (nothing is lost).
+    with pytest.raises(WorkstationError) as refused:
+        await client.sync_now(DS)
+    assert refused.value.code == ErrorCode.NOT_CONFIGURED.value
     pending = await client.list_records(DS, "customers", RecordQuery(sync_state="pending"))
     assert len(pending.items) == 1
 
