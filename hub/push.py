@@ -132,9 +132,10 @@ def _series_error(schema: CollectionSchema, data: dict[str, Any]) -> ProtocolErr
     if schema.series is None or data.get(schema.series.number_field):
         return None
     number = schema.series.number_field
-    vi, en = schema.field_label((number,))
-    return invalid(number, f"{vi} là bắt buộc khi gửi lên Cloud (máy chủ cấp số trước khi gửi)",
-                   f"{en} is required when pushing to the hub (the node numbers it first)",
+    label = schema.field_label((number,))
+    return invalid(number, f"{label.vi} là bắt buộc khi gửi lên Cloud (máy chủ cấp số trước khi "
+                   "gửi)", f"{label.en} is required when pushing to the hub (the node numbers it "
+                   "first)",
                    "missing", collection=schema.name)
 
 

@@ -137,10 +137,11 @@ class DatasetStore:
             return
         problem = Problem("id", "id_expected", Text("", ""), schema.name, record_id[:80])
         await self.readers.run(lambda conn: self._hint(conn, problem))
-        vi, en = schema.label.map(str.lower)
+        what = schema.label.map(str.lower)
         raise ProtocolError(
             ErrorCode.NOT_FOUND,
-            {"what": Text(f"{vi} có id {record_id[:80]}", f"A {en} with the id {record_id[:80]}"),
+            {"what": Text(f"{what.vi} có id {record_id[:80]}",
+                          f"A {what.en} with the id {record_id[:80]}"),
              "hint": Text(f". Id có dạng {ID_EXAMPLE}{problem.vi}",
                           f" An id looks like {ID_EXAMPLE}{problem.en}.")},
             {"collection": schema.name, "id": record_id[:80], "reason": "not_an_id"},
