@@ -20,6 +20,7 @@ import orjson
 
 from agent.events import EventBus, RecordAction, RecordEvent, SyncEvent
 from agent.store import resolve, rows, syncing, writes
+from agent.store.states import FAILED_RECORDS, sql_in, sql_value
 from agent.store.writer import Readers, Writer, WriteResult
 from protocol.accounting import ACCOUNTING_PACK
 from protocol.errors import ErrorCode, ProtocolError
@@ -32,6 +33,10 @@ from protocol.wording import ID_EXAMPLE, FieldErrors, Problem, invalid, wire_lab
 if TYPE_CHECKING:
     from agent.store.syncing import PendingOp
 
+# Literals, not parameters: the partial index records_unsynced (sync_state <> 'synced') is
+# used only for a constant condition that implies it.
+_SYNCED = sql_value(SyncState.SYNCED)
+_FAILED = sql_in(FAILED_RECORDS)
 EVENT_DETAIL_LIMIT = 100  # above this many records, one summary event instead of one each
 ALL = RecordQuery()  # no filter, the first page
 _UUID_CHECK = Uuid.__metadata__[0].pattern  # type: ignore[attr-defined]
@@ -257,12 +262,12 @@ class DatasetStore:
         def run(conn: sqlite3.Connection) -> dict[str, int]:
             counts = {state.value: 0 for state in SyncState}
             for state, n in conn.execute(
-                "SELECT sync_state, count(*) FROM records WHERE sync_state <> 'synced' "
+                f"SELECT sync_state, count(*) FROM records WHERE sync_state <> {_SYNCED} "
                 "GROUP BY sync_state"
             ):
                 counts[state] = n
-            counts["synced"] = conn.execute(
-                "SELECT count(*) FROM records WHERE sync_state = 'synced'"
+            counts[SyncState.SYNCED.value] = conn.execute(
+                "SELECT count(*) FROM records WHERE sync_state = ?", (SyncState.SYNCED,)
             ).fetchone()[0]
             return counts
 
@@ -276,8 +281,7 @@ class DatasetStore:
         def run(conn: sqlite3.Connection) -> list[Record]:
             found = conn.execute(
                 f"SELECT {rows.RECORD_COLUMNS} FROM records "
-                "WHERE sync_state IN ('error', 'conflict', 'blocked') "
-                "ORDER BY updated_at LIMIT ?",
+                f"WHERE sync_state IN {_FAILED} ORDER BY updated_at LIMIT ?",
                 (max(1, min(limit, 5000)),),
             ).fetchall()
             return [rows.to_record(r, language) for r in found]

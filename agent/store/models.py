@@ -7,7 +7,10 @@ ordinary reads by tools and checked against the migrated database by a test.
 
 from __future__ import annotations
 
+from sqlalchemy import CheckConstraint
 from sqlmodel import Field, SQLModel
+
+from agent.store.states import OutboxState, sql_in
 
 
 class RecordRow(SQLModel, table=True):
@@ -32,6 +35,7 @@ class RecordRow(SQLModel, table=True):
 
 class OutboxRow(SQLModel, table=True):
     __tablename__ = "outbox"
+    __table_args__ = (CheckConstraint(f"state IN {sql_in(OutboxState)}", name="outbox_state"),)
 
     seq: int | None = Field(default=None, primary_key=True)
     op_id: str = Field(unique=True)
@@ -41,7 +45,7 @@ class OutboxRow(SQLModel, table=True):
     base_version: int | None = None
     data: str | None = None
     created_at: str
-    state: str = "pending"
+    state: str = OutboxState.PENDING.value
     attempts: int = 0
 
 

@@ -11,8 +11,10 @@ import uuid
 from typing import Any
 
 from agent.store import rows
+from agent.store.states import RESOLVABLE, OutboxState
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.i18n import Text
+from protocol.models import SyncState
 from protocol.schema import CollectionSchema
 
 REASONS = {
@@ -35,7 +37,7 @@ def _refuse(schema: CollectionSchema, reason: str) -> ProtocolError:
 def resolve(conn: sqlite3.Connection, schema: CollectionSchema, record_id: str, action: str,
             now: str) -> None:
     row = rows.fetch_in(conn, schema.name, record_id)
-    if row["sync_state"] not in ("conflict", "error"):
+    if row["sync_state"] not in RESOLVABLE:
         raise _refuse(schema, "nothing")
     current: dict[str, Any] | None = (rows.loads(row["sync_details"]) or {}).get("current")
     if action == "discard":
@@ -59,12 +61,12 @@ def resolve(conn: sqlite3.Connection, schema: CollectionSchema, record_id: str, 
     # keep_local: the refused op goes again, based on the cloud's current version, under a
     # fresh op id (the hub would replay its refusal of the old one).
     conn.execute(
-        "UPDATE outbox SET state = 'pending', op_id = ? WHERE seq = (SELECT min(seq) FROM "
-        "outbox WHERE record_id = ?)", (str(uuid.uuid4()), record_id))
+        "UPDATE outbox SET state = ?, op_id = ? WHERE seq = (SELECT min(seq) FROM "
+        "outbox WHERE record_id = ?)", (OutboxState.PENDING, str(uuid.uuid4()), record_id))
     conn.execute(
-        "UPDATE records SET version = ?, sync_state = 'pending', sync_code = NULL, "
+        "UPDATE records SET version = ?, sync_state = ?, sync_code = NULL, "
         "sync_params = NULL, blocked_by = NULL, sync_details = NULL, updated_at = ? "
-        "WHERE id = ?", (int(current["version"]), now, record_id))
+        "WHERE id = ?", (int(current["version"]), SyncState.PENDING, now, record_id))
 
 
 def _set(conn: sqlite3.Connection, record_id: str, *, data: dict[str, Any], key: str,
@@ -73,6 +75,7 @@ def _set(conn: sqlite3.Connection, record_id: str, *, data: dict[str, Any], key:
     text = rows.dumps(data)
     conn.execute(
         "UPDATE records SET data = ?, key = ?, deleted = ?, version = ?, local_rev = ?, "
-        "sync_state = 'synced', sync_code = NULL, sync_params = NULL, blocked_by = NULL, "
+        "sync_state = ?, sync_code = NULL, sync_params = NULL, blocked_by = NULL, "
         "sync_details = NULL, date = ?, updated_at = ?, base_data = ? WHERE id = ?",
-        (text, key, int(deleted), version, rev, schema.date_of(data), now, text, record_id))
+        (text, key, int(deleted), version, rev, SyncState.SYNCED, schema.date_of(data), now,
+         text, record_id))

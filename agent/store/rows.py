@@ -12,9 +12,10 @@ from typing import Any
 
 import orjson
 
+from agent.store.states import OutboxState
 from protocol.errors import ErrorCode, ProtocolError, render
 from protocol.i18n import Lang, Text
-from protocol.models import Record, SyncState, SyncStatus
+from protocol.models import Action, Record, SyncState, SyncStatus
 
 RECORD_COLUMNS = (
     "id, collection, key, data, deleted, version, local_rev, sync_state, sync_code, "
@@ -89,7 +90,7 @@ def append_op(
     *,
     record_id: str,
     collection: str,
-    action: str,
+    action: Action,
     base_version: int | None,
     data: dict[str, Any] | None,
     now: str,
@@ -97,9 +98,9 @@ def append_op(
     op_id = str(uuid.uuid4())
     conn.execute(
         "INSERT INTO outbox (op_id, record_id, collection, action, base_version, data, "
-        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "created_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (op_id, record_id, collection, action, base_version,
-         None if data is None else dumps(data), now),
+         None if data is None else dumps(data), now, OutboxState.PENDING),
     )
     return op_id
 

@@ -19,11 +19,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from agent.store import rows
 from agent.store.models import RECORDS
+from agent.store.states import FAILED_OPS, FAILED_RECORDS, RESOLVABLE, OutboxState, sql_in
 from protocol.errors import ErrorCode
-from protocol.models import Change, OpResult, SyncState
+from protocol.models import Action, Change, OpResult, OpStatus, SyncState
 from protocol.schema import SchemaRegistry
 
 _CHUNK = 500
+_FAILED_OPS = sql_in(FAILED_OPS)  # literal: the partial index outbox_failed must match it
+_PENDING, _BLOCKED = OutboxState.PENDING, OutboxState.BLOCKED
 
 
 @dataclass
@@ -34,7 +37,7 @@ class PendingOp:
     op_id: str
     record_id: str
     collection: str
-    action: str
+    action: Action
     data: dict[str, Any] | None
     refs: tuple[str, ...] = ()
     base_version: int | None = None
@@ -59,14 +62,15 @@ def _failed_creates(conn: sqlite3.Connection) -> set[str]:
     """Records that never reached the hub and whose queued create failed (or waits on one)."""
     return {r[0] for r in conn.execute(
         "SELECT DISTINCT o.record_id FROM outbox o JOIN records r ON r.id = o.record_id "
-        "WHERE o.state IN ('error', 'conflict', 'blocked') AND r.version IS NULL")}
+        f"WHERE o.state IN {_FAILED_OPS} AND r.version IS NULL")}
 
 
 def reset_syncing(conn: sqlite3.Connection) -> int:
-    """After a crash or a failed request: ops that were in flight go back to pending. The hub
-    remembers op ids, so sending one again never applies it twice."""
-    n = conn.execute("UPDATE outbox SET state = 'pending' WHERE state = 'syncing'").rowcount
-    conn.execute("UPDATE records SET sync_state = 'pending' WHERE sync_state = 'syncing'")
+    """After a crash or a failed request: records that were in flight go back to pending
+    (their ops stayed ``pending`` in the outbox). The hub remembers op ids, so sending one
+    again never applies it twice. Returns how many records were reset."""
+    n = conn.execute("UPDATE records SET sync_state = ? WHERE sync_state = ?",
+                     (SyncState.PENDING, SyncState.SYNCING)).rowcount
     return int(n)
 
 
@@ -89,15 +93,15 @@ def take_batch(
     """
     # Both read the partial index outbox_failed (its WHERE must match to be used).
     stuck = {r[0] for r in conn.execute(
-        "SELECT record_id, state FROM outbox WHERE state IN ('error', 'conflict', 'blocked')")
-        if r[1] != "blocked"}
+        f"SELECT record_id, state FROM outbox WHERE state IN {_FAILED_OPS}")
+        if r[1] != _BLOCKED}
     failed_creates = _failed_creates(conn)
     held: set[str] = stuck | in_flight
     candidates = conn.execute(
         "SELECT o.seq, o.op_id, o.record_id, o.collection, o.action, o.data, o.state, "
         "r.version FROM outbox o JOIN records r ON r.id = o.record_id "
-        "WHERE o.state IN ('pending', 'blocked') ORDER BY o.seq LIMIT ?",
-        (limit * 3 + len(held),),
+        "WHERE o.state IN (?, ?) ORDER BY o.seq LIMIT ?",
+        (_PENDING, _BLOCKED, limit * 3 + len(held)),
     ).fetchall()
     batch: list[PendingOp] = []
     newly_blocked: list[str] = []
@@ -112,49 +116,49 @@ def take_batch(
             refs = tuple(v for _, v in registry.get(row["collection"]).refs_of(data))
         blocker = next((r for r in refs if r in failed_creates and r != record_id), None)
         if blocker is not None:
-            if row["state"] != "blocked":
+            if row["state"] != _BLOCKED:
                 _mark_blocked(conn, registry, row["seq"], record_id, blocker)
                 newly_blocked.append(record_id)
             held.add(record_id)
             failed_creates.add(record_id)
             continue
         op_id = row["op_id"]
-        if row["state"] == "blocked":
+        if row["state"] == _BLOCKED:
             # It was refused (or never sent) while its dependency failed. The hub remembers a
             # refused op id and would replay the refusal, so the retry gets a fresh one.
             op_id = str(uuid.uuid4())
             conn.execute("UPDATE outbox SET op_id = ? WHERE seq = ?", (op_id, row["seq"]))
         batch.append(PendingOp(row["seq"], op_id, record_id, row["collection"],
-                               row["action"], data, refs))
+                               Action(row["action"]), data, refs))
         versions[record_id] = row["version"]
         if len(batch) >= limit:
             break
     if not batch:
         return [], {}, newly_blocked
     ordered = batch
-    # The ops themselves stay 'pending' in the outbox: only one push per dataset is in flight,
+    # The ops themselves stay pending in the outbox: only one push per dataset is in flight,
     # and after a crash everything unanswered is simply sent again (op ids make that safe).
     conn.executemany(
-        "UPDATE records SET sync_state = 'syncing', sync_code = NULL, sync_params = NULL, "
+        "UPDATE records SET sync_state = ?, sync_code = NULL, sync_params = NULL, "
         "blocked_by = NULL, sync_details = NULL WHERE id = ?",
-        [(rid,) for rid in {op.record_id for op in ordered}])
+        [(SyncState.SYNCING, rid) for rid in {op.record_id for op in ordered}])
     return ordered, versions, newly_blocked
 
 
 def _mark_blocked(conn: sqlite3.Connection, registry: SchemaRegistry, seq: int,
                   record_id: str, blocker: str) -> None:
-    conn.execute("UPDATE outbox SET state = 'blocked' WHERE seq = ?", (seq,))
+    conn.execute("UPDATE outbox SET state = ? WHERE seq = ?", (_BLOCKED, seq))
     conn.execute(
-        "UPDATE records SET sync_state = 'blocked', sync_code = ?, sync_params = ?, "
+        "UPDATE records SET sync_state = ?, sync_code = ?, sync_params = ?, "
         "blocked_by = ?, sync_details = NULL WHERE id = ?",
-        (ErrorCode.BLOCKED.value,
+        (SyncState.BLOCKED, ErrorCode.BLOCKED.value,
          rows.dumps({"blocked_by": _record_label(conn, registry, blocker)}), blocker, record_id))
 
 
 def requeue(conn: sqlite3.Connection, ops: Sequence[PendingOp]) -> None:
     """A push that got no answer: its records go back to pending; the ops are untouched."""
-    conn.executemany("UPDATE records SET sync_state = 'pending' WHERE id = ? "
-                     "AND sync_state = 'syncing'", [(op.record_id,) for op in ops])
+    conn.executemany("UPDATE records SET sync_state = ? WHERE id = ? AND sync_state = ?",
+                     [(SyncState.PENDING, op.record_id, SyncState.SYNCING) for op in ops])
 
 
 def _rejection_params(registry: SchemaRegistry, collection: str, code: ErrorCode,
@@ -189,15 +193,15 @@ def store_results(
     failed_creates = _failed_creates(conn)
     applied: list[tuple[int]] = []
     versions: dict[str, int] = {}
-    back_to_pending: list[tuple[int]] = []
+    back_to_pending: list[int] = []
     refused_again: list[tuple[str, int]] = []
     touched: set[str] = set()
     for op in ops:
         result = by_op.get(op.op_id)
         touched.add(op.record_id)
         if result is None:
-            back_to_pending.append((op.seq,))
-        elif result.status == "applied":
+            back_to_pending.append(op.seq)
+        elif result.status is OpStatus.APPLIED:
             applied.append((op.seq,))
             if result.version is not None:
                 versions[op.record_id] = max(result.version, versions.get(op.record_id, 0))
@@ -208,12 +212,13 @@ def store_results(
         else:
             failed.add(op.record_id)
             _store_rejection(conn, registry, op, result, failed_creates)
-            if op.action == "create":
+            if op.action is Action.CREATE:
                 failed_creates.add(op.record_id)
     conn.executemany("DELETE FROM outbox WHERE seq = ?", applied)
-    conn.executemany("UPDATE outbox SET state = 'pending' WHERE seq = ?", back_to_pending)
-    conn.executemany("UPDATE outbox SET state = 'pending', op_id = ? WHERE seq = ?",
-                     refused_again)
+    conn.executemany("UPDATE outbox SET state = ? WHERE seq = ?",
+                     [(_PENDING, seq) for seq in back_to_pending])
+    conn.executemany("UPDATE outbox SET state = ?, op_id = ? WHERE seq = ?",
+                     [(_PENDING, op_id, seq) for op_id, seq in refused_again])
     conn.executemany("UPDATE records SET version = ? WHERE id = ?",
                      [(v, rid) for rid, v in versions.items() if rid in failed])
     settle_records(conn, [rid for rid in touched if rid not in failed], versions)
@@ -237,7 +242,8 @@ def _store_rejection(conn: sqlite3.Connection, registry: SchemaRegistry, op: Pen
         return
     params = _rejection_params(registry, op.collection, code, details,
                                error.message if error is not None else "")
-    conn.execute("UPDATE outbox SET state = ? WHERE seq = ?", (state.value, op.seq))
+    conn.execute("UPDATE outbox SET state = ? WHERE seq = ?",
+                 (OutboxState.of_refusal(state), op.seq))
     conn.execute(
         "UPDATE records SET sync_state = ?, sync_code = ?, sync_params = ?, blocked_by = NULL, "
         "sync_details = ? WHERE id = ?",
@@ -251,28 +257,29 @@ def settle_records(conn: sqlite3.Connection, record_ids: Sequence[str],
     versions = versions or {}
     if not record_ids:
         return
-    heads: dict[str, str] = {}
+    heads: dict[str, OutboxState] = {}
     for chunk in _chunks(list(record_ids)):
         marks = ",".join("?" * len(chunk))
         for rid, state in conn.execute(
             f"SELECT record_id, state FROM outbox WHERE record_id IN ({marks}) ORDER BY seq DESC",
             list(chunk),
         ):
-            heads[rid] = state  # descending: the last assignment is the lowest seq
-    synced = [(versions.get(rid), rid) for rid in record_ids if rid not in heads]
+            heads[rid] = OutboxState(state)  # descending: the last one is the lowest seq
+    synced = [(versions.get(rid), SyncState.SYNCED, rid)
+              for rid in record_ids if rid not in heads]
     conn.executemany(
-        "UPDATE records SET version = coalesce(?, version), sync_state = 'synced', "
+        "UPDATE records SET version = coalesce(?, version), sync_state = ?, "
         "sync_code = NULL, sync_params = NULL, blocked_by = NULL, sync_details = NULL, "
         "base_data = data WHERE id = ?", synced)
     conn.executemany(
         "UPDATE records SET version = coalesce(?, version), sync_state = CASE WHEN sync_state "
-        "IN ('error', 'conflict', 'blocked') THEN sync_state ELSE ? END WHERE id = ?",
-        [(versions.get(rid), "pending" if state == "syncing" else state, rid)
-         for rid, state in heads.items() if state in ("pending", "syncing")])
+        "IN (?, ?, ?) THEN sync_state ELSE ? END WHERE id = ?",
+        [(versions.get(rid), *FAILED_RECORDS, SyncState.PENDING, rid)
+         for rid, state in heads.items() if state is _PENDING])
     conn.executemany(
         "UPDATE records SET version = ? WHERE id = ?",
         [(versions[rid], rid) for rid, state in heads.items()
-         if rid in versions and state not in ("pending", "syncing")])
+         if rid in versions and state is not _PENDING])
 
 
 _PULLED_COLUMNS = (
@@ -361,7 +368,7 @@ def _refresh_cloud_copies(conn: sqlite3.Connection, registry: SchemaRegistry,
     queued) while the cursor moves on, so without this a change the hub made after the refusal
     was never seen again and ``take_cloud`` installed an outdated copy as ``synced``."""
     waiting = _pairs(conn, "SELECT id, sync_details FROM records WHERE id IN ({}) AND "
-                     "sync_state IN ('conflict', 'error')", sorted(latest))
+                     f"sync_state IN {sql_in(RESOLVABLE)}", sorted(latest))
     updates: list[tuple[str, str]] = []
     for record_id, raw in waiting:
         change = latest[record_id]
@@ -404,4 +411,4 @@ def _row_of(registry: SchemaRegistry, change: Change, now: str) -> tuple[Any, ..
     text = rows.dumps(data)
     # In _PULLED_COLUMNS order; local_rev 1 for a new record (the upsert bumps an old one).
     return (change.id, change.collection, key, text, int(change.deleted), change.version, 1,
-            "synced", None, None, None, date, now, text, None)
+            SyncState.SYNCED, None, None, None, date, now, text, None)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.store import rows
+from agent.store.states import OutboxState
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.i18n import Text
 from protocol.models import Action, Record, SyncState
@@ -135,7 +136,7 @@ def _pending_record(
     })
 
 
-_PENDING = {"state": "pending"}
+_PENDING = {"state": SyncState.PENDING.value}
 
 
 def create(
@@ -162,8 +163,9 @@ def create(
     try:
         conn.execute(
             "INSERT INTO records (id, collection, key, data, deleted, version, local_rev, "
-            "sync_state, date, updated_at) VALUES (?, ?, ?, ?, 0, NULL, 1, 'pending', ?, ?)",
-            (record_id, schema.name, key, rows.dumps(data), schema.date_of(data), ctx.now),
+            "sync_state, date, updated_at) VALUES (?, ?, ?, ?, 0, NULL, 1, ?, ?, ?)",
+            (record_id, schema.name, key, rows.dumps(data), SyncState.PENDING,
+             schema.date_of(data), ctx.now),
         )
     except sqlite3.IntegrityError:
         raise invalid(
@@ -319,19 +321,19 @@ def _fix_failed_head(
         "SELECT seq, action, state FROM outbox WHERE record_id = ? ORDER BY seq LIMIT 1",
         (row["id"],),
     ).fetchone()
-    if head is None or head["state"] not in ("error", "blocked"):
+    if head is None or head["state"] not in (OutboxState.ERROR, OutboxState.BLOCKED):
         return None
-    if action is Action.UPDATE and head["action"] in ("create", "update"):
+    if action is Action.UPDATE and head["action"] in (Action.CREATE, Action.UPDATE):
         conn.execute(
-            "UPDATE outbox SET op_id = ?, data = ?, state = 'pending' WHERE seq = ?",
-            (str(uuid.uuid4()), rows.dumps(data), head["seq"]),
+            "UPDATE outbox SET op_id = ?, data = ?, state = ? WHERE seq = ?",
+            (str(uuid.uuid4()), rows.dumps(data), OutboxState.PENDING, head["seq"]),
         )
         conn.execute(
-            "DELETE FROM outbox WHERE record_id = ? AND seq > ? AND action = 'update'",
-            (row["id"], head["seq"]),
+            "DELETE FROM outbox WHERE record_id = ? AND seq > ? AND action = ?",
+            (row["id"], head["seq"], Action.UPDATE),
         )
-        conn.execute("UPDATE outbox SET state = 'pending' WHERE record_id = ? AND seq > ?",
-                     (row["id"], head["seq"]))
+        conn.execute("UPDATE outbox SET state = ? WHERE record_id = ? AND seq > ?",
+                     (OutboxState.PENDING, row["id"], head["seq"]))
         return SyncState.PENDING
     if action is Action.DELETE and row["version"] is None:
         conn.execute("DELETE FROM outbox WHERE record_id = ?", (row["id"],))
