@@ -13,8 +13,10 @@ discard a duplicate), and then:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
+import sqlite3
 import tempfile
 import zlib
 from collections.abc import Iterator
@@ -257,7 +259,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
                 records.update({r.id: r for r in page.items})
             held = {rid: r.data for rid, r in records.items() if not r.deleted}
             if held != hub:
-                raise AssertionError(_difference(node.name, records, held, hub, changes,
+                raise AssertionError(_difference(node, records, held, hub, changes,
                                                  surfaced))
         last: dict[str, Write] = {}
         for write in self.writes:
@@ -272,9 +274,9 @@ class ConvergenceMachine(RuleBasedStateMachine):
         STATS["hub_changes"] += len(changes)
 
 
-def _difference(name: str, records: dict[str, Any], held: dict[str, Any],
+def _difference(node: Node, records: dict[str, Any], held: dict[str, Any],
                 hub: dict[str, Any], changes: list[Any], surfaced: set[str]) -> str:
-    lines = [f"{name} differs from the hub after healing and resolving:"]
+    lines = [f"{node.name} differs from the hub after healing and resolving:"]
     for rid in sorted(set(held) ^ set(hub) | {r for r in held if held[r] != hub.get(r)}):
         mine = records.get(rid)
         versions = [(c.version, (c.data or {}).get("name"), c.deleted) for c in changes
@@ -283,7 +285,19 @@ def _difference(name: str, records: dict[str, Any], held: dict[str, Any],
             f"  {rid}: node {held.get(rid)} (version {getattr(mine, 'version', None)}, "
             f"state {getattr(getattr(mine, 'sync', None), 'state', None)}), hub "
             f"{hub.get(rid)}, hub versions {versions}, surfaced {rid in surfaced}")
+        lines += _raw_rows(node, rid)
     return "\n".join(lines)
+
+
+def _raw_rows(node: Node, record_id: str) -> list[str]:
+    """The node's own row and outbox entries of a record, read from its SQLite file."""
+    path = node.stores.data_dir / "datasets" / f"{DS}.db"
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        row = conn.execute("SELECT version, local_rev, sync_state, sync_code, base_data, "
+                           "sync_details FROM records WHERE id = ?", (record_id,)).fetchone()
+        ops = conn.execute("SELECT seq, op_id, action, base_version, state, data FROM outbox "
+                           "WHERE record_id = ?", (record_id,)).fetchall()
+    return [f"    row {row}", *(f"    outbox {op}" for op in ops)]
 
 
 async def _resolve(node: Node, record: Any) -> None:
