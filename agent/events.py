@@ -25,6 +25,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from protocol.connectivity import Connectivity
+from protocol.local import NodeStatus
 from protocol.models import Record
 
 if TYPE_CHECKING:
@@ -204,10 +205,10 @@ class StatusEvent(Event):
     """The node's status document (``GET /control/v1/status``) pushed when it changed."""
 
     type: ClassVar[EventType] = EventType.STATUS
-    status: Mapping[str, Any]
+    status: NodeStatus
 
     def payload(self) -> dict[str, Any]:
-        return dict(self.status)
+        return self.status.as_json()
 
 
 class Subscription:

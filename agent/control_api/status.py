@@ -73,7 +73,7 @@ async def build_status(app: web.Application) -> dict[str, Any]:
 
 
 async def status_event(app: web.Application) -> StatusEvent:
-    return StatusEvent(status=await build_status(app))
+    return StatusEvent(status=await node_status(app))
 
 
 class StatusWatcher:

@@ -25,11 +25,16 @@ from agent.events import (
 )
 from agent.sync.state import ok_state, refused
 from protocol.connectivity import Connectivity
+from protocol.local import NodeStatus
 from protocol.models import Record, SyncState, SyncStatus
 
 RECORD = Record(id="11111111-1111-4111-8111-111111111111", collection="customers", key="KH1",
                 data={"code": "KH1", "name": "A"}, local_rev=1,
                 sync=SyncStatus(state=SyncState.PENDING), updated_at="2026-01-01T00:00:00Z")
+
+
+STATUS = NodeStatus(online=True, connectivity=Connectivity.ONLINE, workstations=2,
+                    version="1.0")
 
 
 def _cases() -> list[tuple[Event, dict[str, Any]]]:
@@ -47,8 +52,7 @@ def _cases() -> list[tuple[Event, dict[str, Any]]]:
          {"type": "dataset", "dataset": "cty", "connected": True}),
         (WorkstationEvent(action="revoked", workstation_id="w1"),
          {"type": "workstation", "action": "revoked", "workstation_id": "w1"}),
-        (StatusEvent(status={"online": True, "datasets": []}),
-         {"type": "status", "online": True, "datasets": []}),
+        (StatusEvent(status=STATUS), {"type": "status", **STATUS.as_json()}),
         (SyncEvent.changed("cty", refusal),
          {"type": "sync", "dataset": "cty", "state": "changed", "sync": refusal.as_json()}),
         (SyncEvent.syncing("cty", 3), {"type": "sync", "dataset": "cty", "state": "syncing",
@@ -113,14 +117,14 @@ async def test_events_of_other_types_do_not_fill_a_filtered_queue() -> None:
         bus.publish(DatasetEvent(dataset="a", connected=True))
     assert not sub.overflowed and not sub.closed
     for _ in range(3):
-        bus.publish(StatusEvent(status={"online": True}))
+        bus.publish(StatusEvent(status=STATUS))
     assert sub.overflowed  # its own type still overflows it
     async with asyncio.timeout(1):
         assert await sub.get() is not None
 
 
 async def test_status_events_compare_by_their_json() -> None:
-    a, b = StatusEvent(status={"online": True}), StatusEvent(status={"online": True})
+    a, b = StatusEvent(status=STATUS), StatusEvent(status=NodeStatus(**STATUS.model_dump()))
     assert a.id != b.id and a.to_json() == b.to_json()
 
 
