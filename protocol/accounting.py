@@ -45,12 +45,16 @@ class _Strict(BaseModel):
 
 
 class Account(_Strict):
+    """An account of the chart of accounts (``accounts``); ``parent`` is the account above it."""
+
     number: Code
     name: Name
     parent: Uuid | None = None
 
 
 class Party(_Strict):
+    """A customer or vendor (``parties``), keyed by its code."""
+
     code: Code
     name: Name
     tax_code: ShortText20 | None = None
@@ -59,6 +63,8 @@ class Party(_Strict):
 
 
 class Item(_Strict):
+    """A stock item or service (``items``), keyed by its code."""
+
     code: Code
     name: Name
     unit: ShortText50 | None = None
@@ -66,12 +72,16 @@ class Item(_Strict):
 
 
 class OrderLine(_Strict):
+    """One line of a sales order: an item, its quantity and unit price."""
+
     item: Uuid
     quantity: Quantity
     price: Quantity
 
 
 class SalesOrder(_Strict):
+    """A sales order (``sales_orders``): number, date, customer and lines."""
+
     number: Code
     date: IsoDate
     customer: Uuid
@@ -79,6 +89,8 @@ class SalesOrder(_Strict):
 
 
 class VoucherType(StrEnum):
+    """The kinds of accounting voucher; each has its own number series."""
+
     RECEIPT = "receipt"
     PAYMENT = "payment"
     SALES_INVOICE = "sales_invoice"
@@ -87,6 +99,8 @@ class VoucherType(StrEnum):
 
 
 class VoucherLine(_Strict):
+    """One debit/credit posting of a voucher, optionally for an item and quantity."""
+
     debit: Uuid
     credit: Uuid
     amount: Amount
@@ -95,6 +109,8 @@ class VoucherLine(_Strict):
 
 
 class Voucher(_Strict):
+    """An accounting voucher (``vouchers``): at least one line; ``posted`` once booked."""
+
     type: VoucherType
     number: Code | None = None
     date: IsoDate

@@ -9,6 +9,8 @@ from protocol.i18n import Text
 
 
 class Connectivity(StrEnum):
+    """The node's connection to the hub, one state at a time (docs/protocol.md)."""
+
     ONLINE = "online"
     OFFLINE_BY_USER = "offline_by_user"
     NO_NETWORK = "no_network"
@@ -19,6 +21,7 @@ class Connectivity(StrEnum):
 
     @property
     def is_online(self) -> bool:
+        """True only when the node syncs with the hub now."""
         return self is Connectivity.ONLINE
 
     @property
@@ -27,6 +30,7 @@ class Connectivity(StrEnum):
         return CONNECTIVITY_MESSAGES[self]
 
     def messages(self) -> dict[str, str]:
+        """The state's message in its wire shape, ``{"vi": …, "en": …}``."""
         return CONNECTIVITY_MESSAGES[self].as_dict()
 
 

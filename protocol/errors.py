@@ -15,6 +15,8 @@ from protocol.i18n import Lang, Text
 
 
 class ErrorCode(StrEnum):
+    """Every error code of the product; each has an HTTP status and a message in both languages."""
+
     DUPLICATE_KEY = "DUPLICATE_KEY"
     MISSING_REFERENCE = "MISSING_REFERENCE"
     STALE_VERSION = "STALE_VERSION"
@@ -48,6 +50,7 @@ class ErrorCode(StrEnum):
 
     @property
     def http_status(self) -> int:
+        """The HTTP status an error with this code answers with."""
         return _STATUS[self]
 
 
@@ -103,6 +106,7 @@ _CODE_OF_STATUS: dict[int, ErrorCode] = {
 
 
 def code_for_status(status: int) -> ErrorCode:
+    """The error code that stands for an HTTP status (``INTERNAL`` for one without)."""
     return _CODE_OF_STATUS.get(status, ErrorCode.INTERNAL)
 
 
@@ -253,12 +257,16 @@ def messages(code: ErrorCode, params: dict[str, Any] | None = None) -> dict[str,
 
 
 class ErrorDetail(BaseModel):
+    """The ``error`` object of an error response: code, message, details."""
+
     code: ErrorCode
     message: str
     details: dict[str, Any] = Field(default_factory=dict)
 
 
 class ErrorBody(BaseModel):
+    """An error response body, ``{"error": {...}}``."""
+
     error: ErrorDetail
 
 
@@ -289,6 +297,7 @@ class ProtocolError(Exception):
         super().__init__(f"{code}: {render(code, 'en', self.params)}")
 
     def body(self, lang: Lang) -> dict[str, Any]:
+        """The error response body, its message in ``lang``."""
         return {
             "error": {
                 "code": self.code.value,

@@ -35,7 +35,7 @@ def pick_language(accept_language: str | None, default: Lang = "vi") -> Lang:
                     q = 0.0
         primary = tag.split("-")[0]
         if primary in LANGUAGES and q > 0 and (best is None or q > best[0]):
-            best = (q, primary)  # type: ignore[assignment]
+            best = (q, primary)
     return best[1] if best else default
 
 
@@ -74,6 +74,7 @@ class Text:
         return self.vi if lang == "vi" else self.en
 
     def __call__(self, lang: str) -> str:
+        """``text(lang)``, the same as :meth:`get`."""
         return self.get(lang)
 
     def __getitem__(self, lang: str) -> str:

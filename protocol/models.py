@@ -13,11 +13,16 @@ Uuid = Annotated[
     str,
     StringConstraints(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
 ]
-DatasetId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+# A dataset id: lower-case letters, digits, "_" and "-", 1 to 63 characters, not starting
+# with "_" or "-" (it names the dataset's database file on the node and the hub).
+DATASET_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+DatasetId = Annotated[str, StringConstraints(pattern=DATASET_ID_PATTERN)]
 MAX_PUSH_OPS = 1000
 
 
 class SyncState(StrEnum):
+    """Where a record stands with the hub, as the node shows it (docs/lan-api.md)."""
+
     SYNCED = "synced"
     PENDING = "pending"
     SYNCING = "syncing"
@@ -27,6 +32,8 @@ class SyncState(StrEnum):
 
 
 class Action(StrEnum):
+    """What an op does to its record."""
+
     CREATE = "create"
     UPDATE = "update"
     DELETE = "delete"
@@ -42,6 +49,8 @@ class OpStatus(StrEnum):
 
 
 class SyncStatus(BaseModel):
+    """A record's sync state, with the error or the record blocking it when there is one."""
+
     state: SyncState
     code: ErrorCode | None = None
     message: str | None = None
@@ -77,6 +86,8 @@ class Op(BaseModel):
 
 
 class OpError(BaseModel):
+    """Why the hub rejected an op; ``current`` is the hub's version of the record on a conflict."""
+
     code: ErrorCode
     message: str
     details: dict[str, Any] = Field(default_factory=dict)
@@ -84,6 +95,8 @@ class OpError(BaseModel):
 
 
 class OpResult(BaseModel):
+    """The hub's answer for one pushed op (``replayed`` when the op id was already applied)."""
+
     op_id: Uuid
     status: OpStatus
     replayed: bool = False
@@ -93,14 +106,20 @@ class OpResult(BaseModel):
 
 
 class PushRequest(BaseModel):
+    """Body of ``POST /v1/datasets/{ds}/push``: at most MAX_PUSH_OPS ops, applied in order."""
+
     ops: list[Op] = Field(max_length=MAX_PUSH_OPS)
 
 
 class PushResponse(BaseModel):
+    """One result per pushed op, in the order of the request."""
+
     results: list[OpResult]
 
 
 class Change(BaseModel):
+    """One entry of the hub's change feed: a record's version at sequence number ``seq``."""
+
     seq: int
     collection: str
     id: Uuid
@@ -112,6 +131,8 @@ class Change(BaseModel):
 
 
 class ChangesPage(BaseModel):
+    """A page of the change feed after a cursor; ``last_seq`` is the next cursor."""
+
     changes: list[Change]
     last_seq: int
     has_more: bool
@@ -130,45 +151,61 @@ class HubRecord(BaseModel):
 
 
 class Health(BaseModel):
+    """The hub's ``/v1/health`` answer: its name and the protocol versions it speaks."""
+
     service: str = "officesync-hub"
     protocol: int
     min_protocol: int
 
 
 class EnrollRequest(BaseModel):
+    """A node's enrollment: the one-time code from the hub and the node's name."""
+
     code: str = Field(min_length=1, max_length=200)
     node_name: str = Field(min_length=1, max_length=200)
 
 
 class EnrollResponse(BaseModel):
+    """The enrolled node's id, its bearer token and the datasets it may sync."""
+
     node_id: str
     token: str
     datasets: list[str]
 
 
 class LeaseRequest(BaseModel):
+    """How many numbers a node asks for from a number series."""
+
     count: int = Field(ge=1, le=100_000)
 
 
 class LeaseResponse(BaseModel):
+    """The numbers leased to the node: ``start`` to ``end``, inclusive."""
+
     series: str
     start: int
     end: int
 
 
 class DigestRequest(BaseModel):
+    """A collection and a date range to compare between node and hub."""
+
     collection: str
     date_from: str
     date_to: str
 
 
 class DigestBucket(BaseModel):
+    """One day of a digest: how many records and the hash of their ids and versions."""
+
     date: str
     count: int
     hash: str
 
 
 class DigestResponse(BaseModel):
+    """The digest's buckets, one per day that has records."""
+
     buckets: list[DigestBucket]
 
 
@@ -176,11 +213,15 @@ class DigestResponse(BaseModel):
 
 
 class PairRequest(BaseModel):
+    """A workstation's pairing: the code shown by the node and the workstation's name."""
+
     code: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=200)
 
 
 class PairResponse(BaseModel):
+    """The paired workstation's id and its bearer token."""
+
     workstation_id: str
     token: str
 
@@ -208,5 +249,7 @@ class ResolveRequest(BaseModel):
 
 
 class RecordPage(BaseModel):
+    """A page of records; ``next`` is the cursor of the following page, if any."""
+
     items: list[Record]
     next: str | None = None

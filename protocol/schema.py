@@ -31,12 +31,14 @@ class Reference:
 
     @property
     def parts(self) -> tuple[str, str | None]:
+        """The path split at ``[].``: (field, field inside each list item or None)."""
         if "[]." in self.path:
             outer, inner = self.path.split("[].", 1)
             return outer, inner
         return self.path, None
 
     def values(self, data: dict[str, Any]) -> Iterator[str]:
+        """Every id the reference holds in ``data`` (none when absent or not a string)."""
         outer, inner = self.parts
         value = data.get(outer)
         if inner is None:
@@ -61,15 +63,19 @@ class Series:
     digits: int = 6
 
     def name_for(self, data: dict[str, Any]) -> str | None:
+        """The series prefix for ``data`` (None when its ``by_field`` value has none)."""
         value = data.get(self.by_field)
         return self.prefixes.get(value) if isinstance(value, str) else None
 
     def format(self, prefix: str, n: int) -> str:
+        """Number ``n`` of the series as stored, e.g. ``PT000042``."""
         return f"{prefix}{n:0{self.digits}d}"
 
 
 @dataclass(frozen=True)
 class CollectionSchema:
+    """One collection of a pack: its model, key, references, date field, series and labels."""
+
     name: str
     model: type[BaseModel]
     key_fields: tuple[str, ...]
@@ -156,13 +162,16 @@ class CollectionSchema:
         return self.key_of({self.key_fields[0]: typed})
 
     def key_data(self, key: str) -> dict[str, str]:
+        """The key fields' values of ``key`` (the inverse of :meth:`key_of`)."""
         parts = key.split(KEY_SEPARATOR, len(self.key_fields) - 1)
         return dict(zip(self.key_fields, parts, strict=False))
 
     def refs_of(self, data: dict[str, Any]) -> list[tuple[Reference, str]]:
+        """Each reference of ``data`` with the id it holds."""
         return [(ref, value) for ref in self.references for value in ref.values(data)]
 
     def date_of(self, data: dict[str, Any]) -> str | None:
+        """The value of the date field in ``data`` (None without one)."""
         if self.date_field is None:
             return None
         value = data.get(self.date_field)
@@ -211,9 +220,11 @@ class SchemaRegistry:
         return iter(self._schemas.values())
 
     def names(self) -> list[str]:
+        """The collection names, in registration order."""
         return list(self._schemas)
 
     def get(self, name: str) -> CollectionSchema:
+        """The collection named ``name``; ``NOT_FOUND`` (naming the others) if none."""
         try:
             return self._schemas[name]
         except KeyError:
@@ -233,4 +244,5 @@ class SchemaRegistry:
         )
 
     def rank(self, name: str) -> int:
+        """The collection's place in dependency order (referenced ones first)."""
         return self.order.index(name)

@@ -63,16 +63,20 @@ class Problem:
 
     @property
     def vi(self) -> str:
+        """The message in Vietnamese."""
         return self.message.vi
 
     @property
     def en(self) -> str:
+        """The message in English."""
         return self.message.en
 
     def text(self, lang: Lang) -> str:
+        """The message in ``lang``."""
         return self.message.get(lang)
 
     def add(self, more: Text) -> None:
+        """Append ``more`` to the message, after a colon (a hint found later)."""
         self.message = self.message + Text(": ", ": ") + more
 
 
@@ -90,6 +94,8 @@ def with_article(text: str) -> str:
 
 
 def wire_labeller(loc: Loc) -> Text:
+    """The label of the wire field at ``loc``: a known name's label (else the name), with
+    the item numbers of its lists."""
     names = [p for p in loc if isinstance(p, str)]
     if not names:
         return Text("Nội dung gửi lên", "The request body")
@@ -279,10 +285,12 @@ class FieldErrors(ProtocolError):
                              for p in self.problems[:MAX_IN_DETAILS]]})
 
     def again(self) -> FieldErrors:
+        """A fresh copy to raise again, with the problems as they are now."""
         return FieldErrors(self.problems, self.base_details)
 
 
 def reason_of(problems: Sequence[Problem]) -> Text:
+    """The problems joined into one reason (the first few, then how many more)."""
     shown = problems[:MAX_IN_MESSAGE]
     reason = Text.join("; ", (p.message for p in shown))
     more = len(problems) - len(shown)
@@ -322,6 +330,12 @@ def json_error(raw: bytes, err: orjson.JSONDecodeError) -> ProtocolError:
 
 
 __all__ = [
-    "FieldErrors", "Problem", "json_error", "invalid", "model_error", "problems_of",
-    "reason_of", "wire_labeller",
+    "FieldErrors",
+    "Problem",
+    "invalid",
+    "json_error",
+    "model_error",
+    "problems_of",
+    "reason_of",
+    "wire_labeller",
 ]
