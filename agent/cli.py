@@ -18,7 +18,6 @@ from typing import Any, NoReturn
 import click
 from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
 
 from agent.cli_text import (
     chosen_lang,
@@ -193,14 +192,18 @@ def render_status(status: NodeStatus | dict[str, Any], lang: Lang, console: Cons
         status = _status_of(status, lang)
     console.print(_headline(status, lang, config_hint), highlight=False)
     console.print(label("online_on" if status.online else "online_off", lang))
-    table = Table(label("dataset", lang), label("connected", lang),
-                  *[label(state, lang) for state in STATES])
+    # One line per dataset, as the tray shows it: nothing is cut on a narrow terminal (a
+    # table cut the dataset id and its headers to "cty-de…", "Connec…" at 80 columns).
     for ds in status.datasets:
         if not ds.connected:
-            table.add_row(ds.id, label("not_connected", lang))
+            console.print(f"{ds.id}: {label('not_connected', lang)}", highlight=False,
+                          markup=False)
             continue
-        table.add_row(ds.id, "✓", *[str(getattr(ds.tally, s)) for s in STATES])
-    console.print(table)
+        shown = [s for s in STATES  # synced and pending always, the rest when not zero
+                 if s in ("synced", "pending") or getattr(ds.tally, s)]
+        counts = " · ".join(f"{label(state, lang).lower()} {getattr(ds.tally, state)}"
+                            for state in shown)
+        console.print(f"{ds.id}: {counts}", highlight=False, markup=False)
     for ds in status.datasets:  # a dataset the hub refuses, or whose sync keeps failing
         message = ds.sync.message_in(lang)
         if message:
