@@ -58,9 +58,8 @@ def settings_of(app: web.Application) -> HttpSettings:
 def request_lang(request: web.Request) -> Lang:
     """The message language of this request (``Accept-Language``, else the server's default),
     computed once and kept on the request."""
-    lang = request.get(REQUEST_LANG)
-    if lang is not None:
-        return lang
+    if REQUEST_LANG in request:
+        return request[REQUEST_LANG]
     chosen = pick_language(request.headers.get("Accept-Language"),
                            settings_of(request.app).language())
     request[REQUEST_LANG] = chosen
