@@ -286,7 +286,7 @@ def datasets(ctx: click.Context) -> None:
 @click.option("--after", default=None, help="Cursor from a previous page's 'next'.")
 @click.pass_context
 def list_records(
-    ctx: click.Context, dataset: str, collection: str, sync_state: str | None,
+    ctx: click.Context, /, dataset: str, collection: str, sync_state: str | None,
     limit: int | None, **filters: str | None,
 ) -> None:
     """List records: prints {"items": [...], "next": cursor|null}."""

@@ -11,6 +11,7 @@ The keyring test ("is this a real secret store?") and the 0600 file writer are t
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,10 +86,8 @@ def forget_token(home: Path, account: str, store: TokenStore) -> None:
     if store == "keyring":
         kr = real_keyring()
         if kr is not None:
-            try:
+            with contextlib.suppress(keyring.errors.KeyringError):  # already gone
                 kr.delete_password(SERVICE, account)
-            except keyring.errors.KeyringError:
-                pass  # already gone
         return
     _remove_file(token_file(home))
 
@@ -98,7 +97,4 @@ def _keyring_name(kr: KeyringBackend) -> str:
 
 
 def _remove_file(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
+    path.unlink(missing_ok=True)

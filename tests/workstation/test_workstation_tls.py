@@ -142,8 +142,11 @@ async def test_events_do_not_retry_a_certificate_that_is_not_the_pinned_one(
     async with WorkstationClient(
         node_url, paired.answer.token, fingerprint=other_cert.fingerprint_sha256
     ) as client:
-        with pytest.raises(WorkstationError) as err:
+        async def read_events() -> None:
             async with asyncio.timeout(10):
                 async for _ in client.events(reconnect=True):
                     pass
+
+        with pytest.raises(WorkstationError) as err:
+            await read_events()
     assert err.value.details["reason"] == FINGERPRINT_MISMATCH

@@ -5,6 +5,7 @@ from __future__ import annotations
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import keyring
 import keyring.errors
@@ -62,14 +63,14 @@ PlaintextKeyring.__module__ = "keyrings.alt.file"
 
 
 class EmptyChainer(chainer.ChainerBackend):
-    backends: list[KeyringBackend] = []  # type: ignore[assignment]
+    backends: ClassVar[list[KeyringBackend]] = []
 
 
 class PlaintextFirstChainer(chainer.ChainerBackend):
     """A chain whose first backend is plaintext: the real one behind it must be used."""
 
     real = MemoryKeyring()
-    backends = [PlaintextKeyring(), real]  # type: ignore[assignment]
+    backends: ClassVar[list[KeyringBackend]] = [PlaintextKeyring(), real]
 
 
 @pytest.fixture
