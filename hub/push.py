@@ -157,6 +157,7 @@ def _prepare_one(op: Op, registry: SchemaRegistry) -> Prepared:
 
 @cache
 def _list_adapter(model: type[BaseModel]) -> TypeAdapter[list[Any]]:
+    # a model chosen at run time: mypy cannot take a variable as a type argument
     return TypeAdapter(list[model])  # type: ignore[valid-type]
 
 

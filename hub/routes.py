@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 
 from aiohttp import web
@@ -108,10 +109,8 @@ async def changes(request: web.Request) -> web.Response:
         remaining = deadline - loop.time()
         if remaining <= 0 or notifier.closing:
             return json_response({"changes": [], "last_seq": since, "has_more": False})
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(woken.wait(), min(remaining, FALLBACK_POLL))
-        except TimeoutError:
-            pass
 
 
 async def get_record(request: web.Request) -> web.Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,6 @@ async def node(client: TestClient[Any, Any], db_url: str) -> Node:
 
 
 @pytest.fixture
-async def node_b(client: TestClient[Any, Any], db_url: str) -> AsyncIterator[Node]:
+async def node_b(client: TestClient[Any, Any], db_url: str) -> Node:
     answer = await enroll(client, make_code(db_url, DS), "office-b")
-    yield Node(client, answer["token"], answer["node_id"])
+    return Node(client, answer["token"], answer["node_id"])
