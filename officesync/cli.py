@@ -8,9 +8,12 @@ Each command lives in its package (``agent.cli``, ``workstation.cli``, ``hub.cli
 from __future__ import annotations
 
 import importlib
+import sys
+from typing import Any, NoReturn
 
 import click
 
+from officesync.usage import language_of, usage_message
 from protocol.i18n import LANG_META_KEY
 from protocol.version import PACKAGE_VERSION
 
@@ -32,6 +35,24 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 class LazyGroup(click.Group):
+    def main(self, *args: Any, **kwargs: Any) -> NoReturn:  # type: ignore[override]
+        """click's own loop, but a usage error (unknown command, missing option, bad value)
+        is one line in the user's language (:mod:`officesync.usage`), not click's English."""
+        kwargs["standalone_mode"] = False
+        given = args[0] if args else kwargs.get("args")
+        argv = list(given) if given is not None else sys.argv[1:]
+        try:
+            code = super().main(*args, **kwargs)
+        except click.UsageError as err:
+            click.echo(usage_message(err, language_of(argv)), err=True)
+            sys.exit(err.exit_code)
+        except click.ClickException as err:  # ours, already worded: no English "Error:"
+            click.echo(err.format_message(), err=True)
+            sys.exit(err.exit_code)
+        except click.Abort:
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
