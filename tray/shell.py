@@ -9,6 +9,7 @@ click opens the dashboard there (where the toggle is), and the start says so.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import threading
@@ -93,12 +94,10 @@ def icon_class() -> Any:
     if not hasattr(base, "_initialize"):  # not a GTK backend
         return base
 
-    class GtkIcon(base):  # type: ignore[misc,valid-type]
+    class GtkIcon(base):  # type: ignore[misc]  # pystray has no types: its Icon is Any
         def _initialize(self) -> None:
-            try:
+            with contextlib.suppress(ValueError):  # not the main thread: no signal to set
                 signal.signal(signal.SIGINT, signal.SIG_DFL)  # as pystray does: Ctrl+C quits
-            except ValueError:
-                pass
             self._notifier = _NoNotifier()
             self._mark_ready()
 
@@ -110,7 +109,7 @@ def _clickable_xorg(base: Any) -> Any:
     the X server for it (its window's event mask lacks ``ButtonPressMask``), so a click on the
     docked icon did nothing at all. Found by the smoke test's real click."""
 
-    class XorgIcon(base):  # type: ignore[misc,valid-type]
+    class XorgIcon(base):  # type: ignore[misc]  # pystray has no types: its Icon is Any
         def _create_window(self) -> Any:
             from Xlib import X
 

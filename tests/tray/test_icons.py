@@ -30,7 +30,7 @@ def _shape_mask(icon: Image.Image) -> list[int]:
     return [a + b for a, b in zip(alpha.tobytes(), light.tobytes(), strict=True)]
 
 
-@pytest.mark.parametrize("size", (16, 22, 24, 32))
+@pytest.mark.parametrize("size", [16, 22, 24, 32])
 def test_states_differ_in_shape_not_only_colour(size: int) -> None:
     masks = {state: _shape_mask(state_icon(state, size)) for state in TrayState}
     for a, b in itertools.combinations(TrayState, 2):

@@ -130,7 +130,7 @@ class Tray:
         x, y, w, h = self.icon_box()
         self.desk.xdotool("mousemove", "--sync", str(x + w // 2), str(y + h // 2), "click", "3")
         menu = self.wait(lambda: open_menu(self.desk.display), 10, "the menu to open")
-        mx, my, mw, mh = menu
+        mx, my, mw, _ = menu
         rows = self.wait(lambda: check_item_rows(screenshot(self.desk.display, menu)), 10,
                          "GTK to draw the menu's check box")
         if shot is not None:
@@ -149,7 +149,7 @@ class Tray:
 
 def _save_menu_picture(desk_: Desk, menu: tuple[int, int, int, int], path: Path) -> None:
     """The panel and the open menu, as the docs show them."""
-    mx, my, mw, mh = menu
+    mx, my, _, mh = menu
     left = max(0, mx - 16)
     picture: Image.Image = screenshot(desk_.display, (left, 0, 800 - left, my + mh + 12))
     picture.save(path)
