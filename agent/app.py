@@ -154,7 +154,6 @@ def _base_app(ctx: NodeContext, client_max_size: int) -> web.Application:
     app[keys.NODE_DB] = ctx.node_db
     app[keys.SYNC] = ctx.sync
     app[keys.PAIRING] = ctx.pairing
-    app[keys.LANGUAGE] = ctx.config.node.language
     app[keys.WEBSOCKETS] = set()
     app.on_shutdown.append(close_websockets)
     return app
@@ -280,20 +279,12 @@ async def _run_locked(
         # Sync first (no hub traffic after "shutting down"; a config reload still swapping
         # the engine then starts nothing), the config watcher and other services, then the
         # servers; stores close last.
-        steps = [_sync_closer(ctx), *reversed(services), *(r.cleanup for r in reversed(runners))]
+        steps = [ctx.sync.close, *reversed(services), *(r.cleanup for r in reversed(runners))]
         await _shutdown(steps, SHUTDOWN_TIMEOUT_S)
         await ctx.close()
         remove_runtime(config.data_dir, pid)
         notifier.close()
         log.info("stopped")
-
-
-def _sync_closer(ctx: NodeContext) -> Callable[[], Awaitable[None]]:
-    async def close() -> None:
-        if isinstance(ctx.sync, LiveSync):
-            await ctx.sync.close()
-
-    return close
 
 
 async def _shutdown(steps: list[Callable[[], Awaitable[None]]], budget: float) -> None:

@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     from agent.store import StoreManager
     from agent.store.node import NodeDB
     from agent.sync.api import SyncControl
-    from protocol.i18n import Lang
 
 CONTEXT: web.AppKey[NodeContext] = web.AppKey("context")
 CONFIG: web.AppKey[Config] = web.AppKey("config")
@@ -25,8 +24,6 @@ SYNC: web.AppKey[SyncControl] = web.AppKey("sync")
 PAIRING: web.AppKey[Pairing] = web.AppKey("pairing")
 # Open WebSockets of one app, closed with 1001 "node shutting down" in on_shutdown.
 WEBSOCKETS: web.AppKey[set[web.WebSocketResponse]] = web.AppKey("websockets")
-# Language of messages when a request has no usable Accept-Language.
-LANGUAGE: web.AppKey[Lang] = web.AppKey("language")
 # The control app: the local admin token, and the least time between two status pushes.
 CONTROL_TOKEN: web.AppKey[str] = web.AppKey("control_token")
 STATUS_INTERVAL: web.AppKey[float] = web.AppKey("status_interval")

@@ -5,14 +5,12 @@ advertise itself on the LAN, and apply a changed config file without a restart w
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
 from agent.config import Config
 from agent.config_watch import ConfigDiff, diff_config
 from agent.sync.api import SyncControl
-from agent.sync.engine import SyncEngine
 from agent.sync.factory import make_sync
 from agent.sync.state import DatasetSyncState
 from protocol.connectivity import Connectivity
@@ -31,7 +29,7 @@ class LiveSync:
     def __init__(self, target: SyncControl) -> None:
         self.target = target
         self.closed = False
-        self._retiring: set[SyncEngine] = set()  # replaced engines still stopping
+        self._retiring: set[SyncControl] = set()  # replaced sides still closing
 
     @property
     def online(self) -> bool:
@@ -56,28 +54,34 @@ class LiveSync:
     def failing_tasks(self) -> list[dict[str, Any]]:
         return self.target.failing_tasks()
 
+    async def start(self) -> None:
+        await self.target.start()
+
+    async def add_dataset(self, dataset_id: str) -> None:
+        await self.target.add_dataset(dataset_id)
+
+    async def remove_dataset(self, dataset_id: str) -> None:
+        await self.target.remove_dataset(dataset_id)
+
     async def replace(self, target: SyncControl) -> None:
-        """Swap in ``target`` (an engine not started yet): the old engine stops first, so
-        two never sync at once; if the node is stopping, ``target`` never starts."""
+        """Swap in ``target`` (a side not started yet): the old side closes first, so two
+        never sync at once; if the node is stopping, ``target`` never starts."""
         if self.closed:  # the node stopped while the new side was being built
-            if isinstance(target, SyncEngine):
-                await target.stop()
+            await target.close()
             return
         old, self.target = self.target, target
-        if isinstance(old, SyncEngine):
-            self._retiring.add(old)
-            try:
-                await old.stop()
-            finally:
-                self._retiring.discard(old)
-        if isinstance(target, SyncEngine) and not self.closed:
+        self._retiring.add(old)
+        try:
+            await old.close()
+        finally:
+            self._retiring.discard(old)
+        if not self.closed:
             await target.start()
 
     async def close(self) -> None:
-        """Stop the current engine and any replaced one whose stop was interrupted."""
+        """Close the current side and any replaced one whose close was interrupted."""
         self.closed = True
-        engines = [e for e in (self.target, *self._retiring) if isinstance(e, SyncEngine)]
-        await asyncio.gather(*(engine.stop() for engine in engines))
+        await asyncio.gather(*(side.close() for side in (self.target, *self._retiring)))
 
 
 async def apply_config(ctx: NodeContext, old: Config, new: Config) -> ConfigDiff:
@@ -91,13 +95,11 @@ async def apply_config(ctx: NodeContext, old: Config, new: Config) -> ConfigDiff
     if "log.level" in diff.live:
         logging.getLogger().setLevel(new.log.level)
     for dataset_id in diff.datasets_removed:
-        if isinstance(ctx.sync, LiveSync) and isinstance(ctx.sync.target, SyncEngine):
-            await ctx.sync.target.remove_dataset(dataset_id)
+        await ctx.sync.remove_dataset(dataset_id)
         await ctx.stores.disconnect(dataset_id)
     for dataset_id in diff.datasets_added:
         await ctx.stores.connect(dataset_id)
-        if isinstance(ctx.sync, LiveSync) and isinstance(ctx.sync.target, SyncEngine):
-            await ctx.sync.target.add_dataset(dataset_id)
+        await ctx.sync.add_dataset(dataset_id)
     if (any(key.startswith("cloud.") for key in diff.live) and isinstance(ctx.sync, LiveSync)
             and not ctx.sync.closed):
         await ctx.sync.replace(
@@ -108,8 +110,3 @@ async def apply_config(ctx: NodeContext, old: Config, new: Config) -> ConfigDiff
         log.warning("config changes wait for a restart: %s", ", ".join(diff.restart))
     ctx.pending_restart = diff.messages() or None
     return diff
-
-
-async def close_quietly(resource: Any) -> None:
-    with contextlib.suppress(Exception):
-        await resource.stop()

@@ -7,7 +7,7 @@ capped, jittered backoff, and the task is listed by :meth:`Supervisor.failing` (
 control ``/status``) until it recovers. A streak ends when the loop reports progress
 (:meth:`Supervised.ok`) or has run ``stable_s`` seconds without failing.
 
-The schedule is pure (:class:`agent.sync.backoff.Backoff`, an injectable clock and random
+The schedule is pure (:class:`protocol.backoff.Backoff`, an injectable clock and random
 source), so tests drive it with a fake clock and no real sleeping.
 """
 
@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from agent.sync.backoff import Backoff
+from protocol.backoff import Backoff
 
 log = logging.getLogger("officesync.supervisor")
 

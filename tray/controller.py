@@ -20,6 +20,7 @@ from typing import Final, Protocol
 import aiohttp
 
 from httpkit.control_client import ControlClient, ControlError, ControlFailure, resolve_endpoint
+from protocol.backoff import Backoff
 from protocol.local import NodeStatus
 from tray.notes import Notification, NotificationTracker, action_failed_note, pairing_note
 from tray.settings import TraySettings, find_dashboard
@@ -37,12 +38,6 @@ log = logging.getLogger(__name__)
 BACKOFF_BASE_S: Final = 0.25
 BACKOFF_CAP_S: Final = 5.0
 TICK_S: Final = 1.0
-
-
-def backoff_delay(attempt: int, jitter: float) -> float:
-    """Capped exponential backoff; ``jitter`` in [0, 1) spreads it over [50 %, 100 %]."""
-    ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * (2 ** min(attempt, 16)))
-    return ceiling * (0.5 + 0.5 * jitter)
 
 
 _DOWN: Final = {
@@ -99,19 +94,18 @@ class TrayController:
                 await asyncio.gather(ticker, return_exceptions=True)
 
     async def _follow(self, session: aiohttp.ClientSession) -> None:
-        attempt = 0
+        backoff = Backoff(base=BACKOFF_BASE_S, cap=BACKOFF_CAP_S, rng=self._jitter)
         while True:
             try:
                 endpoint = resolve_endpoint(self.settings, self.lang)
                 self._client = ControlClient(session, endpoint, self.lang)
                 async for status in self._client.events():
-                    attempt = 0
+                    backoff.reset()
                     self.apply(status)
             except ControlError as err:  # also a refused /status: try again, never crash
                 self.lost(down_reason(err))
             self._client = None
-            await asyncio.sleep(backoff_delay(attempt, self._jitter()))
-            attempt += 1
+            await asyncio.sleep(backoff.next_delay())
 
     async def _tick_forever(self) -> None:
         while True:

@@ -8,7 +8,6 @@ language and the machine-readable details (``STALE_LOCAL_COPY`` carries ``detail
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 from typing import Any, NamedTuple
@@ -17,6 +16,7 @@ import aiohttp
 import orjson
 from pydantic import ValidationError
 
+from protocol.backoff import Backoff
 from protocol.errors import ErrorCode, code_for_status, render
 from protocol.i18n import Lang
 from protocol.models import PairResponse, Record, RecordPage
@@ -77,11 +77,6 @@ def if_match(etag: str | int) -> str:
     return f'"{value}"' if value.isdigit() else value
 
 
-def _code_for_status(status: int) -> ErrorCode:
-    """The code of a bodiless error answer (e.g. a proxy's, or a refused WebSocket)."""
-    return code_for_status(status)
-
-
 def parse_error(status: int, body: bytes, lang: Lang) -> WorkstationError:
     """Turn an error answer into a :class:`WorkstationError` (pure; tested directly)."""
     try:
@@ -93,11 +88,11 @@ def parse_error(status: int, body: bytes, lang: Lang) -> WorkstationError:
         try:
             code = ErrorCode(str(err.get("code")))
         except ValueError:
-            code = _code_for_status(status)
+            code = code_for_status(status)
         message = str(err.get("message") or render(code, lang))
         details = err.get("details")
         return WorkstationError(code, status, message, details if isinstance(details, dict) else {})
-    code = _code_for_status(status)
+    code = code_for_status(status)
     return WorkstationError(code, status, render(code, lang), {})
 
 
@@ -354,11 +349,11 @@ class WorkstationClient:
         connection is reopened with capped, jittered backoff (a refusal, or a certificate
         that is not the pinned one, is raised instead); otherwise the iterator ends.
         """
-        delay = 0.2
+        backoff = Backoff(base=0.2, cap=max_backoff)
         while True:
             try:
                 async for event in self._one_connection():
-                    delay = 0.2
+                    backoff.reset()
                     if dataset is None or event.get("dataset") in (None, dataset):
                         yield event
             except WorkstationError as err:
@@ -367,8 +362,7 @@ class WorkstationClient:
                     raise
             if not reconnect:
                 return
-            await asyncio.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, max_backoff)
+            await asyncio.sleep(backoff.next_delay())
 
     async def _one_connection(self) -> AsyncIterator[dict[str, Any]]:
         url = self.node_url + API + "/events"
@@ -384,7 +378,7 @@ class WorkstationClient:
                     elif msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE):
                         return
         except aiohttp.WSServerHandshakeError as err:
-            code = _code_for_status(err.status)
+            code = code_for_status(err.status)
             raise WorkstationError(code, err.status, render(code, self.language)) from err
         except (aiohttp.ClientError, TimeoutError) as err:
             raise self._unreachable(err) from err

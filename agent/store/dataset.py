@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import datetime as dt
 import re
 import sqlite3
 import uuid
@@ -40,10 +39,6 @@ _FAILED = sql_in(FAILED_RECORDS)
 EVENT_DETAIL_LIMIT = 100  # above this many records, one summary event instead of one each
 ALL = RecordQuery()  # no filter, the first page
 _UUID_CHECK = Uuid.__metadata__[0].pattern  # type: ignore[attr-defined]
-
-
-def utc_now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
 class DatasetStore:
@@ -99,7 +94,7 @@ class DatasetStore:
         return writes.label(self.registry.get(collection))
 
     def _ctx(self) -> writes.WriteContext:
-        return writes.WriteContext(now=utc_now(), local_numbering=self.local_numbering)
+        return writes.WriteContext(now=rows.utc_now(), local_numbering=self.local_numbering)
 
     def _publish(self, action: RecordAction, record: Record) -> None:
         if self.bus is not None:
@@ -218,7 +213,7 @@ class DatasetStore:
         """Settle a record in conflict or error: keep_local, take_cloud or discard."""
         schema = self.schema(collection)
         await self._path_id(schema, id)
-        now = utc_now()
+        now = rows.utc_now()
 
         def run(conn: sqlite3.Connection) -> Record:
             resolve.resolve(conn, schema, id, action, now)
@@ -331,7 +326,7 @@ class DatasetStore:
 
     async def store_results(self, ops: list[PendingOp],
                             results: list[OpResult]) -> int:
-        now = utc_now()
+        now = rows.utc_now()
 
         def run(conn: sqlite3.Connection) -> WriteResult:
             touched = syncing.store_results(conn, self.registry, ops, results, now)
@@ -342,7 +337,7 @@ class DatasetStore:
 
     async def apply_changes(self, page: ChangesPage, node_id: str) -> int:
         """Apply one page of the hub's feed; the cursor moves in the same transaction."""
-        now = utc_now()
+        now = rows.utc_now()
         writer = self.writer
 
         def run(conn: sqlite3.Connection) -> WriteResult:

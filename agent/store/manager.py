@@ -15,9 +15,10 @@ from agent.store.dataset import DatasetStore
 from protocol.accounting import ACCOUNTING_PACK
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.i18n import Lang, Text
+from protocol.models import DATASET_ID_PATTERN
 from protocol.schema import SchemaRegistry
 
-_DATASET_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_DATASET_ID = re.compile(DATASET_ID_PATTERN)
 
 
 class StoreManager:

@@ -46,7 +46,6 @@ class OutboxRow(SQLModel, table=True):
     data: str | None = None
     created_at: str
     state: str = OutboxState.PENDING.value
-    attempts: int = 0
 
 
 class MetaRow(SQLModel, table=True):
@@ -66,4 +65,3 @@ class SeriesRow(SQLModel, table=True):
 
 
 RECORDS = SQLModel.metadata.tables["records"]
-OUTBOX = SQLModel.metadata.tables["outbox"]

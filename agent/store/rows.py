@@ -6,21 +6,27 @@ loop. Time comes in as an ISO string so callers control it.
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 import uuid
 from typing import Any
 
 import orjson
 
+from agent.store.models import RECORDS
 from agent.store.states import OutboxState
 from protocol.errors import ErrorCode, ProtocolError, render
 from protocol.i18n import Lang, Text
 from protocol.models import Action, Record, SyncState, SyncStatus
 
-RECORD_COLUMNS = (
-    "id, collection, key, data, deleted, version, local_rev, sync_state, sync_code, "
-    "sync_params, blocked_by, date, updated_at, base_data, sync_details"
-)
+# The columns of ``records`` in table order (declared once, by agent/store/models.py).
+RECORD_FIELDS: tuple[str, ...] = tuple(RECORDS.columns.keys())
+RECORD_COLUMNS = ", ".join(RECORD_FIELDS)
+
+
+def utc_now() -> str:
+    """Now, as the store and the sync loops write times: ISO 8601 UTC to the millisecond."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
 def dumps(value: Any) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import literal_column, text
@@ -41,7 +41,6 @@ class PendingOp:
     data: dict[str, Any] | None
     refs: tuple[str, ...] = ()
     base_version: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def rejection_state(code: ErrorCode, blocked_by: str | None) -> SyncState:
@@ -282,10 +281,7 @@ def settle_records(conn: sqlite3.Connection, record_ids: Sequence[str],
          if rid in versions and state is not _PENDING])
 
 
-_PULLED_COLUMNS = (
-    "id", "collection", "key", "data", "deleted", "version", "local_rev", "sync_state",
-    "sync_code", "sync_params", "blocked_by", "date", "updated_at", "base_data", "sync_details",
-)
+_PULLED_COLUMNS = rows.RECORD_FIELDS  # a pulled record sets every column
 
 
 def _pulled_upsert() -> str:

@@ -11,6 +11,9 @@ from typing import Any, Protocol
 from agent.sync.state import DatasetSyncState
 from protocol.connectivity import Connectivity
 
+# The node.db setting holding the "Làm việc online" toggle (default on), for every side.
+ONLINE_SETTING = "online"
+
 
 class SyncControl(Protocol):
     @property
@@ -42,4 +45,20 @@ class SyncControl(Protocol):
 
     def timestamps(self, dataset_id: str) -> dict[str, Any]:
         """``{"last_push_at": iso|None, "last_pull_at": iso|None}`` for one dataset."""
+        ...
+
+    async def start(self) -> None:
+        """Start the sync loops of a side built with ``start=False`` (see ``make_sync``)."""
+        ...
+
+    async def add_dataset(self, dataset_id: str) -> None:
+        """Sync a dataset whose store was just connected (a config reload added it)."""
+        ...
+
+    async def remove_dataset(self, dataset_id: str) -> None:
+        """Stop syncing a dataset before its store is disconnected (a config reload)."""
+        ...
+
+    async def close(self) -> None:
+        """Stop every sync loop and release the hub session; safe to call twice."""
         ...

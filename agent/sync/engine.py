@@ -17,11 +17,13 @@ import logging
 from typing import Any
 
 from agent.cloud.client import HubClient
+from agent.config import CloudSection
 from agent.connectivity.monitor import ConnectivityMonitor
 from agent.events import LOCAL_ACTIONS, EventBus, EventType, RecordEvent
 from agent.store import StoreManager
 from agent.store.node import NodeDB
 from agent.supervisor import Supervised, Supervisor
+from agent.sync.api import ONLINE_SETTING
 from agent.sync.state import DatasetSyncState, ok_state
 from agent.sync.worker import DatasetWorker
 from protocol.connectivity import Connectivity
@@ -29,7 +31,6 @@ from protocol.errors import ErrorCode, ProtocolError
 
 log = logging.getLogger("officesync.sync")
 
-ONLINE_SETTING = "online"
 HUB_SETTING = "hub"
 FOLLOW_TASK = "sync-wakeups"
 
@@ -41,29 +42,26 @@ class SyncEngine:
         node_db: NodeDB,
         bus: EventBus,
         client: HubClient | None,
+        cloud: CloudSection,
         *,
         hub_node_id: str,
         online: bool,
-        probe_interval: float,
-        probe_timeout: float,
-        batch_size: int,
-        long_poll: float,
-        max_backoff: float,
     ) -> None:
+        """``cloud`` is the node's ``[cloud]`` section (probe interval and timeout, batch
+        size, long poll, backoff cap); its ``url`` is the client's business, not read here."""
         self.stores = stores
         self.node_db = node_db
         self.bus = bus
         self.client = client
+        self.cloud = cloud
         self.hub_node_id = hub_node_id
         self._online = online
-        self.supervisor = Supervisor(cap=max(max_backoff, probe_interval),
+        self.supervisor = Supervisor(cap=max(cloud.max_backoff_s, cloud.probe_interval_s),
                                      on_change=self._task_changed)
         self.monitor = ConnectivityMonitor(client, bus, online=online,
-                                           probe_interval=probe_interval,
-                                           probe_timeout=probe_timeout,
+                                           probe_interval=cloud.probe_interval_s,
+                                           probe_timeout=cloud.probe_timeout_s,
                                            supervisor=self.supervisor)
-        self._settings = {"batch_size": batch_size, "long_poll": long_poll,
-                          "max_backoff": max_backoff}
         self.workers: dict[str, DatasetWorker] = {}
         self._started = False
         self._stopped = False
@@ -140,14 +138,15 @@ class SyncEngine:
             self._start_workers()
 
     async def add_dataset(self, dataset_id: str) -> None:
+        """Sync a dataset connected after the start (a config reload); no-op once stopped."""
         if self.client is None or dataset_id in self.workers or self._stopped:
             return
         worker = DatasetWorker(
             self.stores.get(dataset_id), self.client, self.monitor, self.bus,
             node_id=self.hub_node_id,
-            batch_size=int(self._settings["batch_size"]),
-            long_poll=float(self._settings["long_poll"]),
-            max_backoff=float(self._settings["max_backoff"]),
+            batch_size=self.cloud.batch_size,
+            long_poll=self.cloud.long_poll_s,
+            max_backoff=self.cloud.max_backoff_s,
             supervisor=self.supervisor,
         )
         await worker.load()
@@ -158,6 +157,7 @@ class SyncEngine:
             worker.start()
 
     async def remove_dataset(self, dataset_id: str) -> None:
+        """Stop syncing a dataset that is being disconnected (a config reload)."""
         worker = self.workers.pop(dataset_id, None)
         if worker is not None:
             await worker.stop()
@@ -193,3 +193,7 @@ class SyncEngine:
         await self.supervisor.stop()
         if self.client is not None:
             await self.client.close()
+
+    async def close(self) -> None:
+        """:meth:`SyncControl.close`: the same as :meth:`stop`."""
+        await self.stop()

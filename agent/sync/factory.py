@@ -12,8 +12,8 @@ from agent.events import EventBus
 from agent.secrets import NodeSecrets
 from agent.store import StoreManager
 from agent.store.node import NodeDB
-from agent.sync.api import SyncControl
-from agent.sync.engine import HUB_SETTING, ONLINE_SETTING, SyncEngine
+from agent.sync.api import ONLINE_SETTING, SyncControl
+from agent.sync.engine import HUB_SETTING, SyncEngine
 from agent.sync.standalone import StandaloneSync
 
 log = logging.getLogger("officesync.sync")
@@ -44,15 +44,7 @@ async def make_sync(
     client = HubClient(url, token, timeout=max(10.0, config.cloud.probe_timeout_s * 3),
                        language=config.node.language)
     engine = SyncEngine(
-        stores, node_db, bus, client,
-        hub_node_id=str(hub["node_id"]),
-        online=online,
-        probe_interval=config.cloud.probe_interval_s,
-        probe_timeout=config.cloud.probe_timeout_s,
-        batch_size=config.cloud.batch_size,
-        long_poll=config.cloud.long_poll_s,
-        max_backoff=config.cloud.max_backoff_s,
-    )
+        stores, node_db, bus, client, config.cloud, hub_node_id=str(hub["node_id"]), online=online)
     if start:
         await engine.start()
     return engine

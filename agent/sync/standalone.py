@@ -10,11 +10,10 @@ from typing import Any
 
 from agent.events import ConnectivityEvent, EventBus
 from agent.store.node import NodeDB
+from agent.sync.api import ONLINE_SETTING
 from agent.sync.state import DatasetSyncState, ok_state
 from protocol.connectivity import Connectivity
 from protocol.errors import ErrorCode, ProtocolError
-
-ONLINE_SETTING = "online"
 
 
 class StandaloneSync:
@@ -26,11 +25,6 @@ class StandaloneSync:
         self._bus = bus
         self._online = online
         self._hub_url_set = hub_url_set  # a cloud URL without enrollment
-
-    @classmethod
-    async def load(cls, node_db: NodeDB, bus: EventBus) -> StandaloneSync:
-        online = bool(await node_db.get_setting(ONLINE_SETTING, True))
-        return cls(node_db, bus, online)
 
     @property
     def online(self) -> bool:
@@ -62,3 +56,18 @@ class StandaloneSync:
 
     def failing_tasks(self) -> list[dict[str, Any]]:
         return []
+
+    # Without a hub there is no loop to start or stop: a dataset added or removed by a config
+    # reload is served by its store alone, and closing has nothing to release.
+
+    async def start(self) -> None:
+        """No-op: there is no loop to start."""
+
+    async def add_dataset(self, dataset_id: str) -> None:
+        """No-op: a node without a hub runs no sync loop for any dataset."""
+
+    async def remove_dataset(self, dataset_id: str) -> None:
+        """No-op: no sync loop was started for the dataset."""
+
+    async def close(self) -> None:
+        """No-op: no loop, no hub session to release (the toggle is saved as it changes)."""

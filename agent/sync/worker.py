@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 
 from agent.cloud.client import (
     HubAuthFailed,
@@ -26,11 +26,12 @@ from agent.cloud.client import (
 from agent.connectivity.monitor import ConnectivityMonitor
 from agent.events import EventBus, SyncEvent
 from agent.store import DatasetStore
+from agent.store.rows import utc_now
 from agent.store.syncing import PendingOp
 from agent.supervisor import Supervisor
-from agent.sync.backoff import Backoff
 from agent.sync.ordering import assign_base_versions, order_batch
 from agent.sync.state import REFUSAL_CODES, DatasetSyncState, combine, failing, refused
+from protocol.backoff import Backoff
 from protocol.errors import ErrorCode
 from protocol.models import Action, ChangesPage, Op, OpResult, OpStatus
 
@@ -40,10 +41,6 @@ SERIES_LOW = 100        # lease more numbers when fewer than this are left
 SERIES_BLOCK = 1000     # numbers leased at a time
 SERIES_CHECK_S = 10.0
 PAGE = 1000              # changes per page of the hub's feed
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
 def to_wire(op: PendingOp) -> Op:
@@ -81,6 +78,7 @@ class DatasetWorker:
         long_poll: float,
         max_backoff: float,
         supervisor: Supervisor | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.client = client
@@ -103,6 +101,7 @@ class DatasetWorker:
         self._running = False
         self._problems: dict[str, DatasetSyncState | None] = {"push": None, "pull": None}
         self._published = combine(self.dataset_id, [], False)
+        self.clock = clock  # monotonic seconds: when the series lease is due again
         self._series_checked = 0.0
 
     async def load(self) -> None:
@@ -247,7 +246,7 @@ class DatasetWorker:
                 applied = sum(1 for r in results if r.status is OpStatus.APPLIED)
                 self.pushed += applied
                 total += len(batch)
-                self.last_push_at = _now()
+                self.last_push_at = utc_now()
                 self.bus.publish(SyncEvent.pushed(self.dataset_id, applied,
                                                   len(results) - applied))
                 batch = following
@@ -263,7 +262,7 @@ class DatasetWorker:
         """Keep a block of voucher numbers leased from the hub, so numbering offline can
         never collide with another office (S6). True when the hub answered a lease; a failed
         lease is tried again at the next round (not ``SERIES_CHECK_S`` later)."""
-        if time.monotonic() - self._series_checked < SERIES_CHECK_S:
+        if self.clock() - self._series_checked < SERIES_CHECK_S:
             return False
         remaining = await self.store.series_remaining()
         leased = False
@@ -275,7 +274,7 @@ class DatasetWorker:
                     lease = await self.client.lease(self.dataset_id, prefix, SERIES_BLOCK)
                     await self.store.add_series_block(lease.series, lease.start, lease.end)
                     leased = True
-        self._series_checked = time.monotonic()
+        self._series_checked = self.clock()
         return leased
 
     # -- pull -------------------------------------------------------------------------------
@@ -314,7 +313,7 @@ class DatasetWorker:
                     cursor = page.last_seq
                     self.pulled += len(page.changes)
                     self.bus.publish(SyncEvent.pulled(self.dataset_id, len(page.changes), cursor))
-                self.last_pull_at = _now()
+                self.last_pull_at = utc_now()
                 if following is None:
                     return cursor
                 page = await following

@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
 from agent.cloud.client import HubClient
+from agent.config import CloudSection
 from agent.events import EventBus
 from agent.store import StoreManager
 from agent.store.node import NodeDB
@@ -88,8 +89,9 @@ async def _node(tmp: Path, name: str, hub_url: str, db_url: str,
     await stores.open([DS])
     engine = SyncEngine(
         stores, node_db, bus, HubClient(proxy.url, enrolled.token, timeout=3),
-        hub_node_id=enrolled.node_id, online=True, probe_interval=0.1, probe_timeout=1.0,
-        batch_size=7, long_poll=0.5, max_backoff=0.3)
+        CloudSection(probe_interval_s=0.1, probe_timeout_s=1.0, batch_size=7, long_poll_s=0.5,
+                     max_backoff_s=0.3),
+        hub_node_id=enrolled.node_id, online=True)
     await engine.start()
     return Node(name, stores, engine, node_db, bus), enrolled.token
 

@@ -10,9 +10,10 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from httpkit.control_client import ControlError, ControlFailure
+from protocol.backoff import Backoff
 from tests.tray.fake_node import FakeNode, write_runtime
 from tests.tray.helpers import status_doc
-from tray.controller import BACKOFF_BASE_S, BACKOFF_CAP_S, TrayController, backoff_delay
+from tray.controller import BACKOFF_BASE_S, BACKOFF_CAP_S, TrayController
 from tray.notes import NoteKind, Notification
 from tray.settings import TraySettings
 from tray.viewmodel import MenuAction, TrayState, TrayView
@@ -81,6 +82,7 @@ async def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[
 
 
 def test_backoff_is_capped_and_jittered() -> None:
+    backoff_delay = Backoff(base=BACKOFF_BASE_S, cap=BACKOFF_CAP_S).delay
     delays = [backoff_delay(n, 0.999) for n in range(40)]
     assert delays == sorted(delays)
     assert max(delays) <= BACKOFF_CAP_S

@@ -35,7 +35,10 @@ def test_upgrade_from_version_1_keeps_data(tmp_path: Path) -> None:
     assert migrate(conn) == list(range(2, LATEST + 1))
     assert schema_version(conn) == LATEST
     assert conn.execute("SELECT key FROM records").fetchall() == [("KH001",)]
-    assert conn.execute("SELECT state, attempts FROM outbox").fetchall() == [("pending", 0)]
+    # the op kept its state; outbox.attempts is gone since 0005 (it was never used)
+    assert conn.execute("SELECT state FROM outbox").fetchall() == [("pending",)]
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(outbox)")}
+    assert "attempts" not in columns and "state" in columns
     assert migrate(conn) == []  # idempotent
     conn.close()
 

@@ -46,7 +46,7 @@ def _indexes(conn: sqlite3.Connection) -> dict[str, str | None]:
 def test_migration_4_adds_the_check_and_keeps_rows_indexes_and_counter(tmp_path: Path) -> None:
     conn = _version_3(tmp_path / "x.db")
     indexes_before = _indexes(conn)
-    assert migrate(conn) == [4] and schema_version(conn) == 4
+    assert migrate(conn, target=4) == [4] and schema_version(conn) == 4
     rows = conn.execute("SELECT seq, state, attempts FROM outbox ORDER BY seq").fetchall()
     # every row kept with its seq; the never-written `syncing` became `pending`
     assert rows == [(1, "pending", 0), (2, "error", 1), (3, "conflict", 2), (4, "blocked", 3),
@@ -71,11 +71,23 @@ def test_migration_4_adds_the_check_and_keeps_rows_indexes_and_counter(tmp_path:
 def test_migration_4_on_an_empty_outbox(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "e.db", isolation_level=None)
     migrate(conn, target=3)
-    assert migrate(conn) == [4]
+    assert migrate(conn, target=4) == [4]
     conn.execute(
         "INSERT INTO outbox (op_id, record_id, collection, action, created_at) VALUES "
         "('33333333-3333-4333-8333-333333333333', 'r', 'customers', 'create', 'x')")
     assert conn.execute("SELECT seq, state FROM outbox").fetchall() == [(1, "pending")]
+    conn.close()
+
+
+def test_migration_5_drops_the_unused_attempts_column_and_keeps_the_ops(tmp_path: Path) -> None:
+    conn = _version_3(tmp_path / "x.db")
+    migrate(conn, target=4)
+    before = conn.execute("SELECT seq, op_id, state FROM outbox ORDER BY seq").fetchall()
+    assert migrate(conn) == [5] and schema_version(conn) == 5
+    assert "attempts" not in {row[1] for row in conn.execute("PRAGMA table_info(outbox)")}
+    assert conn.execute("SELECT seq, op_id, state FROM outbox ORDER BY seq").fetchall() == before
+    with pytest.raises(sqlite3.IntegrityError, match="outbox_state"):  # the CHECK stays
+        conn.execute("UPDATE outbox SET state = 'syncing' WHERE seq = 1")
     conn.close()
 
 

@@ -13,6 +13,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from agent.cloud.client import HubClient
+from agent.config import CloudSection
 from agent.events import EventBus
 from agent.store import DatasetStore, StoreManager
 from agent.store.node import NodeDB
@@ -99,8 +100,9 @@ async def make_node(tmp_path: Path, hub: Hub) -> AsyncIterator[Callable[..., Awa
         await stores.open([DS])
         engine = SyncEngine(
             stores, node_db, bus, HubClient(hub.url, enroll.token, timeout=5),
-            hub_node_id=enroll.node_id, online=online, probe_interval=0.1,
-            probe_timeout=1.0, batch_size=batch_size, long_poll=1.0, max_backoff=0.3,
+            CloudSection(probe_interval_s=0.1, probe_timeout_s=1.0, batch_size=batch_size,
+                         long_poll_s=1.0, max_backoff_s=0.3),
+            hub_node_id=enroll.node_id, online=online,
         )
         await engine.start()
         node = Node(name, stores, engine, node_db, bus)

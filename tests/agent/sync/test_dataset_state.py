@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 
 from agent.app import NodeContext, build_context, create_control_app, create_lan_app
 from agent.cloud.client import HubClient
+from agent.config import CloudSection
 from agent.runtime import read_control_token
 from agent.sync.api import SyncControl
 from agent.sync.engine import SyncEngine
@@ -59,8 +60,9 @@ async def node(tmp_path: Path, hub: Hub) -> AsyncIterator[tuple[NodeContext, str
             store.local_numbering = False
         engine = SyncEngine(
             ctx.stores, ctx.node_db, ctx.bus, HubClient(hub.url, enrolled.token, timeout=5),
-            hub_node_id=enrolled.node_id, online=True, probe_interval=0.1, probe_timeout=1.0,
-            batch_size=50, long_poll=0.5, max_backoff=0.2)
+            CloudSection(probe_interval_s=0.1, probe_timeout_s=1.0, batch_size=50,
+                         long_poll_s=0.5, max_backoff_s=0.2),
+            hub_node_id=enrolled.node_id, online=True)
         await engine.start()
         ctx.on_close.append(engine.stop)
         return engine

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from agent.connectivity.machine import ConnectivityMachine
 from agent.store.syncing import PendingOp, rejection_state
-from agent.sync.backoff import Backoff
 from agent.sync.ordering import assign_base_versions, order_batch
+from protocol.backoff import Backoff
 from protocol.connectivity import Connectivity as C
 from protocol.errors import ErrorCode
 from protocol.models import SyncState

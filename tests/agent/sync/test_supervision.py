@@ -15,12 +15,14 @@ from typing import Any, cast
 import pytest
 
 from agent.cloud.client import HubAuthFailed, HubClient, HubUnreachable
+from agent.config import CloudSection
 from agent.connectivity.monitor import ConnectivityMonitor, probe_delay
 from agent.events import EventBus
 from agent.store import StoreManager
 from agent.store.node import NodeDB
 from agent.supervisor import Supervisor
 from agent.sync.engine import SyncEngine
+from agent.sync.worker import SERIES_CHECK_S
 from protocol.connectivity import Connectivity
 from protocol.errors import ErrorCode
 from protocol.models import ChangesPage, Health, LeaseResponse, Op, OpResult
@@ -280,9 +282,10 @@ async def engine(tmp_path: Path, fake_hub: FakeHub) -> Any:
     await node_db.open()
     stores = StoreManager(tmp_path, bus=bus, language="en", local_numbering=False)
     await stores.open([DS])
-    made = SyncEngine(stores, node_db, bus, cast(HubClient, fake_hub), hub_node_id="n1",
-                      online=True, probe_interval=0.05, probe_timeout=0.5, batch_size=10,
-                      long_poll=0.05, max_backoff=0.05)
+    made = SyncEngine(stores, node_db, bus, cast(HubClient, fake_hub),
+                      CloudSection(probe_interval_s=0.05, probe_timeout_s=0.5, batch_size=10,
+                                   long_poll_s=0.05, max_backoff_s=0.05),
+                      hub_node_id="n1", online=True)
     made.supervisor.base, made.supervisor.cap = 0.01, 0.05
     await made.start()
     yield made
@@ -306,8 +309,17 @@ async def test_the_workers_recover_from_an_unexpected_exception_at_each_await(
         return engine.connectivity is Connectivity.ONLINE
 
     await eventually(online, 5)
+    worker = engine.workers[DS]
+
+    async def first_lease_round_done() -> bool:
+        return worker._series_checked > 0
+
+    await eventually(first_lease_round_done, 5)
     fake_hub.faults[where] = [error] * 3
-    engine.workers[DS]._series_checked = 0.0  # the lease is asked again now
+    # The worker's clock then stands still past the lease period: the lease is due at the
+    # next round, and once a lease answers it is not due again (no wall-clock period to race).
+    due = time.monotonic() + SERIES_CHECK_S + 1
+    worker.clock = lambda: due
     store = engine.stores.get(DS)
     for i in range(3):
         await store.create("customers", {"code": f"KH{i}", "name": "x"})
