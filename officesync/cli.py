@@ -35,7 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 class LazyGroup(click.Group):
-    def main(self, *args: Any, **kwargs: Any) -> NoReturn:  # type: ignore[override]
+    def main(self, *args: Any, **kwargs: Any) -> NoReturn:
         """click's own loop, but a usage error (unknown command, missing option, bad value)
         is one line in the user's language (:mod:`officesync.usage`), not click's English."""
         kwargs["standalone_mode"] = False

@@ -66,7 +66,7 @@ def _param_name(param: click.Parameter | None) -> str:
     return (param.human_readable_name or param.name or "?").upper()
 
 
-def _expected(param_type: click.ParamType, lang: Lang) -> str | None:
+def _expected(param_type: click.ParamType[object], lang: Lang) -> str | None:
     """What a value of ``param_type`` must be, in words, or ``None`` when we cannot say."""
     if isinstance(param_type, click.Choice):
         return _TEXTS["one_of"].format(choices=", ".join(map(str, param_type.choices))).get(lang)

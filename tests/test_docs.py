@@ -110,9 +110,9 @@ def broken_links(path: Path, markdown: str, root: Path = ROOT) -> list[str]:
             broken.append(f"{target}: leaves the repository")
         elif not resolved.exists():
             broken.append(f"{target}: no such file")
-        elif fragment and resolved.suffix == ".md" and resolved.is_file():
-            if fragment not in anchors(resolved.read_text(encoding="utf-8")):
-                broken.append(f"{target}: no heading #{fragment}")
+        elif (fragment and resolved.suffix == ".md" and resolved.is_file()
+              and fragment not in anchors(resolved.read_text(encoding="utf-8"))):
+            broken.append(f"{target}: no heading #{fragment}")
     return broken
 
 
@@ -210,9 +210,8 @@ def documenting_lines(doc: str, path: tuple[str, ...]) -> list[str]:
 def undocumented(doc: str) -> list[str]:
     missing: list[str] = []
     for path, cmd in commands():
-        for option in COMMON_OPTIONS:
-            if option in options_of(cmd) and option not in doc:
-                missing.append(f"{option} (common option)")
+        missing.extend(f"{option} (common option)" for option in COMMON_OPTIONS
+                       if option in options_of(cmd) and option not in doc)
         if not path:
             continue
         lines = documenting_lines(doc, path)
@@ -220,10 +219,10 @@ def undocumented(doc: str) -> list[str]:
         if not lines:
             missing.append(f"command `{name}`")
             continue
-        for option in options_of(cmd):
+        missing.extend(
+            f"option {option} of `{name}`" for option in options_of(cmd)
             if option not in COMMON_OPTIONS and not any(
-                    re.search(re.escape(option) + r"(?![\w-])", line) for line in lines):
-                missing.append(f"option {option} of `{name}`")
+                re.search(re.escape(option) + r"(?![\w-])", line) for line in lines))
     return missing
 
 

@@ -80,9 +80,9 @@ def broken_rules(path: Path, source: str) -> list[str]:
     found: list[str] = []
     name = module_name(path)
     for lineno, imported in imports_of(source, name, path.name == "__init__.py"):
-        for rule in RULES:
-            if (rel + "/").startswith(rule.scope + "/") and rule.violations(imported):
-                found.append(f"{rel}:{lineno}: imports {imported} (rule of {rule.scope}/)")
+        found.extend(
+            f"{rel}:{lineno}: imports {imported} (rule of {rule.scope}/)" for rule in RULES
+            if (rel + "/").startswith(rule.scope + "/") and rule.violations(imported))
     return found
 
 
