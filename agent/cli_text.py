@@ -11,7 +11,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from protocol.i18n import LANG_META_KEY, Lang, Text
+from protocol.i18n import LANG_META_KEY, Lang, Text, as_lang
 
 _TEXTS: dict[str, Text] = {
     # --- status screen ---
@@ -223,8 +223,8 @@ lang_option = click.option(
 
 def chosen_lang(explicit: str | None) -> Lang | None:
     """``--lang`` of the command, else ``officesync --lang`` / ``OFFICESYNC_LANG``."""
-    if explicit in ("vi", "en"):
-        return explicit  # type: ignore[return-value]
+    picked = as_lang(explicit)
+    if picked is not None:
+        return picked
     ctx = click.get_current_context(silent=True)
-    root = ctx.meta.get(LANG_META_KEY) if ctx is not None else None
-    return root if root in ("vi", "en") else None
+    return as_lang(ctx.meta.get(LANG_META_KEY)) if ctx is not None else None

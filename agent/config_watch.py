@@ -28,7 +28,7 @@ from watchdog.observers.api import BaseObserver
 from agent.config import Config, ConfigError, load_config
 from protocol.i18n import Text
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("officesync.config")
 
 # At stop, a reload in progress may finish (it may be swapping the sync engine) this long.
 STOP_WAIT_S = 3.0
@@ -243,4 +243,4 @@ class ConfigWatcher:
         return True
 
 
-__all__ = ["ConfigDiff", "ConfigWatcher", "LIVE_KEYS", "diff_config"]
+__all__ = ["LIVE_KEYS", "ConfigDiff", "ConfigWatcher", "diff_config"]

@@ -17,6 +17,11 @@ LANGUAGES: tuple[Lang, ...] = ("vi", "en")
 LANG_META_KEY = "officesync.lang"
 
 
+def as_lang(value: object) -> Lang | None:
+    """``value`` as a language of the product, or None when it is not one."""
+    return next((lang for lang in LANGUAGES if lang == value), None)
+
+
 def pick_language(accept_language: str | None, default: Lang = "vi") -> Lang:
     """Pick ``vi`` or ``en`` from an ``Accept-Language`` header, honouring q-values."""
     if not accept_language:

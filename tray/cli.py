@@ -10,7 +10,7 @@ from typing import NoReturn
 
 import click
 
-from protocol.i18n import LANG_META_KEY, LANGUAGES, Lang, Text
+from protocol.i18n import LANG_META_KEY, Lang, Text, as_lang
 from tray.settings import SettingsError, load_settings
 
 HELP = """Show the node's sync state in the system tray, with "Work online" and "Sync now".
@@ -100,7 +100,7 @@ _TEXTS: dict[str, Text] = {
 def _chosen(explicit: str | None) -> Lang | None:
     ctx = click.get_current_context(silent=True)
     value = explicit or (ctx.meta.get(LANG_META_KEY) if ctx is not None else None)
-    return next((lang for lang in LANGUAGES if lang == value), None)
+    return as_lang(value)
 
 
 def _fail(key: str, lang: Lang, **params: object) -> NoReturn:

@@ -46,7 +46,7 @@ def probe_delay(attempt: int, interval: float, rng: Callable[[], float],
     the schedule says); a hub's ``Retry-After`` lengthens the wait, bounded by ten intervals.
     """
     steps = max(0, PROBE_STEPS - max(attempt - 1, 0))
-    ceiling = interval / (2 ** steps)
+    ceiling = interval / (2.0 ** steps)
     delay = max(min(interval, MIN_PROBE_GAP_S), ceiling * (0.9 + 0.1 * rng()))
     if retry_after is not None:
         delay = max(delay, min(retry_after, interval * 10))

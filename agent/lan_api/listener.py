@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -34,10 +35,8 @@ from httpkit import error_json, error_response
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.i18n import Lang, Text
 
-try:
+if sys.platform != "win32":  # Windows has no RLIMIT_NOFILE to raise
     import resource
-except ImportError:  # Windows: no RLIMIT_NOFILE to raise
-    resource = None  # type: ignore[assignment]
 
 log = logging.getLogger("officesync.listener")
 
@@ -267,7 +266,7 @@ def body_timeout_middleware(timeout_s: float) -> Middleware:
                     await request.read()  # kept by aiohttp for the handler's own read()
             except TimeoutError:
                 if conn is not None:
-                    conn._guard.table.stats.body_timeouts += 1  # noqa: SLF001 - same module
+                    conn._guard.table.stats.body_timeouts += 1  # same module
                 resp = error_response(request, ProtocolError(
                     ErrorCode.REQUEST_TIMEOUT, {"seconds": f"{timeout_s:g}"},
                     {"timeout_s": timeout_s}))
@@ -350,7 +349,7 @@ class GuardedSite(web.BaseSite):
 def raise_fd_limit() -> int:
     """Raise the soft RLIMIT_NOFILE to the hard limit (a service gets 1024 by default) and
     return the soft limit now in force (0 where the OS has no such limit)."""
-    if resource is None:
+    if sys.platform == "win32":
         return 0
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY or hard > soft:

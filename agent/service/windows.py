@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 
 from agent.config import Config, load_config
-from agent.logs import rate_limit
+from agent.logs import LineFormatter, rate_limit
 from agent.service.stop import StopRequest
 
 try:  # pragma: no cover - only on Windows with pywin32
@@ -43,7 +43,7 @@ STOP_WAIT_HINT_MS = 30_000
 
 NodeRunner = Callable[[Config, asyncio.Event], Awaitable[None]]
 Prepare = Callable[[Config], None]
-log = logging.getLogger(__name__)
+log = logging.getLogger("officesync.service")
 
 # Written at the first start when %ProgramData%\OfficeSync\config.toml is absent, so the MSI
 # never owns (overwrites, removes) the admin's configuration.
@@ -166,7 +166,7 @@ async def serve_until_stopped(
 
 if HAVE_PYWIN32:  # pragma: no cover - exercised on Windows only
 
-    class OfficeSyncService(win32serviceutil.ServiceFramework):  # type: ignore[misc]
+    class OfficeSyncService(win32serviceutil.ServiceFramework):
         _svc_name_ = SERVICE_NAME
         _svc_display_name_ = DISPLAY_NAME
         _svc_description_ = DESCRIPTION
@@ -176,20 +176,23 @@ if HAVE_PYWIN32:  # pragma: no cover - exercised on Windows only
             super().__init__(args)
             self._stop = StopRequest()
 
-        def GetAcceptedControls(self) -> int:  # noqa: N802 - pywin32's name
-            accepted: int = super().GetAcceptedControls()
+        # pywin32's method names
+        def GetAcceptedControls(self) -> int:
+            # types-pywin32 leaves this method unannotated
+            accepted: int = super().GetAcceptedControls()  # type: ignore[no-untyped-call]
             return accepted | win32service.SERVICE_ACCEPT_SHUTDOWN
 
-        def SvcStop(self) -> None:  # noqa: N802
+        def SvcStop(self) -> None:
             self.ReportServiceStatus(win32service.SERVICE_STOP_PENDING, waitHint=STOP_WAIT_HINT_MS)
             self._stop.request("service stop")
 
-        def SvcShutdown(self) -> None:  # noqa: N802
+        def SvcShutdown(self) -> None:
             self.SvcStop()
 
-        def SvcDoRun(self) -> None:  # noqa: N802
+        def SvcDoRun(self) -> None:
             handler = logging.handlers.NTEventLogHandler(SERVICE_NAME)
             handler.setLevel(logging.WARNING)
+            handler.setFormatter(LineFormatter("%(message)s%(dataset_tag)s"))
             logging.getLogger().addHandler(rate_limit(handler))  # no Event Log flood
             servicemanager.LogInfoMsg(f"{SERVICE_NAME}: starting with {self.config_path}")
             try:
@@ -217,7 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(rest) <= 1:  # started by the Service Control Manager
         servicemanager.Initialize()
         servicemanager.PrepareToHostSingle(OfficeSyncService)
-        servicemanager.StartServiceCtrlDispatcher()
+        # types-pywin32 leaves this function unannotated
+        servicemanager.StartServiceCtrlDispatcher()  # type: ignore[no-untyped-call]
         return 0
     win32serviceutil.HandleCommandLine(OfficeSyncService, argv=rest)
     return 0

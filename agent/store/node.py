@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, event, update
-from sqlmodel import Field, Session, SQLModel, create_engine, select
+from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 from agent.store.sqlite import prepare_db_file
 
@@ -88,8 +88,9 @@ class NodeDB:
         prepare_db_file(self.path)  # 0640, not the umask's 0644
         engine = create_engine(f"sqlite:///{self.path}", connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _pragmas)
-        await asyncio.to_thread(SQLModel.metadata.create_all, engine,
-                                tables=[Workstation.__table__, Setting.__table__])  # type: ignore[attr-defined]
+        # SQLModel sets ``__table__`` on a table model without declaring it
+        tables = [Workstation.__table__, Setting.__table__]  # type: ignore[attr-defined]
+        await asyncio.to_thread(SQLModel.metadata.create_all, engine, tables=tables)
         self._engine = engine
 
     async def close(self) -> None:
@@ -118,9 +119,9 @@ class NodeDB:
 
     async def list_workstations(self, *, include_revoked: bool = False) -> list[WorkstationInfo]:
         def query(session: Session) -> list[WorkstationInfo]:
-            stmt = select(Workstation).order_by(Workstation.created_at)  # type: ignore[arg-type]
+            stmt = select(Workstation).order_by(col(Workstation.created_at))
             if not include_revoked:
-                stmt = stmt.where(Workstation.revoked_at == None)  # noqa: E711
+                stmt = stmt.where(col(Workstation.revoked_at).is_(None))
             return [_info(row) for row in session.exec(stmt)]
 
         return await self._run(query)
@@ -130,9 +131,9 @@ class NodeDB:
 
         def query(session: Session) -> dict[str, str]:
             stmt = select(Workstation.token_hash, Workstation.id).where(
-                Workstation.revoked_at == None  # noqa: E711
+                col(Workstation.revoked_at).is_(None)
             )
-            return {h: i for h, i in session.exec(stmt)}
+            return dict(session.exec(stmt).all())
 
         return await self._run(query)
 
@@ -157,7 +158,7 @@ class NodeDB:
         def work(session: Session) -> None:
             for ws_id, at in seen.items():
                 session.execute(
-                    update(Workstation).where(Workstation.id == ws_id).values(last_seen=at)  # type: ignore[arg-type]
+                    update(Workstation).where(col(Workstation.id) == ws_id).values(last_seen=at)
                 )
 
         await self._run(work, write=True)

@@ -158,7 +158,8 @@ def create(
             break
         if rows.find_by_key(conn, schema.name, key) is None:
             break
-        del data[schema.series.number_field]  # type: ignore[union-attr]
+        assert schema.series is not None  # a number was assigned: the schema has a series
+        del data[schema.series.number_field]
         # that number was typed by hand earlier: take the next one
     try:
         conn.execute(
