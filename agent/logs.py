@@ -1,4 +1,11 @@
-"""Rate-limited logging: one line per kind of failure per interval.
+"""The node's log lines: one naming scheme, the dataset as a field, and rate limiting.
+
+Every logger is named ``officesync.<area>`` (``officesync.sync``, ``officesync.store``,
+``officesync.http``, …). A line about one dataset carries it as a field, not in its text:
+``log.info(..., extra={"dataset": ds})`` or a :func:`dataset_log` adapter; the
+:class:`LineFormatter` shows it as ``officesync.sync [cty-abc]: …``.
+
+Rate limiting: one line per kind of failure per interval.
 
 A failure that repeats (a flood of connections, a full disk, a hub answering garbage) must not
 fill the disk with the same traceback: :class:`RateLimitFilter` lets the first record of a kind
@@ -15,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s%(dataset_tag)s: %(message)s"
 INTERVAL_S = 10.0
 MAX_KINDS = 1000  # kinds remembered at once; the oldest are forgotten beyond
 
@@ -25,6 +33,24 @@ Kind = tuple[str, int, str, str]
 class _Seen:
     passed_at: float
     suppressed: int = 0
+
+
+class LineFormatter(logging.Formatter):
+    """:data:`LINE_FORMAT` (or ``fmt``): the record's ``dataset`` field, when it has one, in
+    brackets after the logger's name."""
+
+    def __init__(self, fmt: str = LINE_FORMAT) -> None:
+        super().__init__(fmt)
+
+    def format(self, record: logging.LogRecord) -> str:
+        dataset = getattr(record, "dataset", None)
+        record.dataset_tag = f" [{dataset}]" if dataset else ""
+        return super().format(record)
+
+
+def dataset_log(logger: logging.Logger, dataset_id: str) -> logging.LoggerAdapter[logging.Logger]:
+    """``logger`` with ``dataset_id`` as the ``dataset`` field of every line it writes."""
+    return logging.LoggerAdapter(logger, {"dataset": dataset_id})
 
 
 class RateLimitFilter(logging.Filter):
@@ -48,7 +74,7 @@ class RateLimitFilter(logging.Filter):
         verdict = getattr(record, "_rate_limit_verdict", None)
         if verdict is None:
             verdict = self._judge(record)
-            record._rate_limit_verdict = verdict  # type: ignore[attr-defined]
+            record._rate_limit_verdict = verdict
         return bool(verdict)
 
     def _judge(self, record: logging.LogRecord) -> bool:
