@@ -32,7 +32,7 @@ class Backoff:
     def delay(self, attempt: int, jitter: float) -> float:
         """The wait before retry number ``attempt`` (0 for the first) for a ``jitter`` in
         [0, 1): between half and all of the doubling ceiling (pure)."""
-        ceiling = min(self.cap, self.base * (2 ** min(max(attempt, 0), _MAX_DOUBLINGS)))
+        ceiling = min(self.cap, self.base * (2.0 ** min(max(attempt, 0), _MAX_DOUBLINGS)))
         return ceiling * (0.5 + 0.5 * jitter)
 
     def next_delay(self, retry_after: float | None = None) -> float:
