@@ -66,6 +66,7 @@ class Stored(NamedTuple):
 
 
 def etag_of(record: Record) -> str:
+    """The ETag of ``record`` as the node sends it (its local revision, quoted)."""
     return f'"{record.local_rev}"'
 
 
@@ -139,6 +140,7 @@ class WorkstationClient:
         await self.close()
 
     async def close(self) -> None:
+        """Close the HTTP session (the client opens a new one if used again)."""
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -218,6 +220,7 @@ class WorkstationClient:
     # --- node and pairing ------------------------------------------------------------------
 
     async def info(self) -> dict[str, Any]:
+        """The node's public ``/info``: name, version, protocol, datasets, TLS fingerprint."""
         _, payload, _ = await self._call("GET", "/info")
         return dict(payload or {})
 
@@ -232,6 +235,7 @@ class WorkstationClient:
         return answer
 
     async def datasets(self) -> list[dict[str, Any]]:
+        """The datasets this node serves."""
         _, payload, _ = await self._call("GET", "/datasets")
         if isinstance(payload, dict):
             payload = payload.get("datasets", payload.get("items", []))
@@ -266,11 +270,13 @@ class WorkstationClient:
             page_query = replace(page_query, after=page.next)
 
     async def get(self, ds: str, collection: str, id: str) -> Stored:
+        """One record with its ETag."""
         return self._stored(*await self._call("GET", self._record_path(ds, collection, id)))
 
     async def create(
         self, ds: str, collection: str, data: Mapping[str, Any], id: str | None = None
     ) -> Stored:
+        """Create a record (the node makes its id when ``id`` is None); the stored record."""
         body: dict[str, Any] = {"data": dict(data)}
         if id is not None:
             body["id"] = id
@@ -281,6 +287,7 @@ class WorkstationClient:
     async def update(
         self, ds: str, collection: str, id: str, data: Mapping[str, Any], etag: str | int
     ) -> Stored:
+        """Replace a record's data; ``etag`` is the one last read (``If-Match``)."""
         return self._stored(
             *await self._call(
                 "PUT", self._record_path(ds, collection, id),
@@ -289,15 +296,18 @@ class WorkstationClient:
         )
 
     async def delete(self, ds: str, collection: str, id: str, etag: str | int) -> Stored | None:
+        """Delete a record read at ``etag``; the tombstone, or None when the node sends none."""
         status, payload, headers = await self._call(
             "DELETE", self._record_path(ds, collection, id), headers={"If-Match": if_match(etag)}
         )
         return None if payload is None else self._stored(status, payload, headers)
 
     async def post(self, ds: str, collection: str, id: str, etag: str | int) -> Stored:
+        """Post a voucher read at ``etag``."""
         return await self._action(ds, collection, id, "post", etag)
 
     async def unpost(self, ds: str, collection: str, id: str, etag: str | int) -> Stored:
+        """Unpost a voucher read at ``etag``."""
         return await self._action(ds, collection, id, "unpost", etag)
 
     async def refresh(self, ds: str, collection: str, id: str) -> Stored:
@@ -307,6 +317,7 @@ class WorkstationClient:
     async def resolve(
         self, ds: str, collection: str, id: str, action: str, **fields: Any
     ) -> dict[str, Any]:
+        """Settle a record in conflict or error: ``keep_local``, ``take_cloud`` or ``discard``."""
         body = {"action": action, **{k: v for k, v in fields.items() if v is not None}}
         path = self._record_path(ds, collection, id) + "/resolve"
         _, payload, _ = await self._call("POST", path, json=body)
@@ -322,10 +333,12 @@ class WorkstationClient:
     # --- sync state ------------------------------------------------------------------------
 
     async def sync_summary(self, ds: str) -> dict[str, Any]:
+        """The dataset's connectivity and sync counts."""
         _, payload, _ = await self._call("GET", f"/datasets/{ds}/sync")
         return dict(payload or {})
 
     async def sync_issues(self, ds: str) -> list[Record]:
+        """The dataset's records in error, conflict or blocked."""
         status, payload, _ = await self._call("GET", f"/datasets/{ds}/sync/issues")
         items = payload.get("items", []) if isinstance(payload, dict) else payload
         try:
@@ -334,6 +347,7 @@ class WorkstationClient:
             raise self._bad_response(status) from None
 
     async def sync_now(self, ds: str) -> dict[str, Any]:
+        """Ask the node to sync the dataset now; its answer."""
         _, payload, _ = await self._call("POST", f"/datasets/{ds}/sync")
         return dict(payload or {})
 
@@ -346,7 +360,8 @@ class WorkstationClient:
 
         With ``dataset``, events about another dataset are skipped (events without a
         ``dataset`` field, e.g. connectivity, always pass). With ``reconnect``, a dropped
-        connection is reopened with capped, jittered backoff (a refusal, or a certificate
+        connection is reopened with capped backoff (:class:`protocol.backoff.Backoff`, from
+        0.2 s up to ``max_backoff``) (a refusal, or a certificate
         that is not the pinned one, is raised instead); otherwise the iterator ends.
         """
         backoff = Backoff(base=0.2, cap=max_backoff)
