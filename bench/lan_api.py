@@ -32,7 +32,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from tests.e2e.procs import NO_KEYRING, NodeProcess, write_node_config  # noqa: E402
+from tests.e2e.procs import NO_KEYRING, NodeProcess, write_node_config
 
 DATASET = "bench"
 BAR_WRITES_S = 3000

@@ -26,15 +26,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.e2e helpers
 
-from agent.cloud.client import HubClient  # noqa: E402
-from agent.events import EventBus  # noqa: E402
-from agent.store import DatasetStore, StoreManager  # noqa: E402
-from agent.store.node import NodeDB  # noqa: E402
-from agent.sync.engine import SyncEngine  # noqa: E402
-from bench.samples import customer  # noqa: E402
-from tests.e2e.hub_procs import HubProcess, enroll_node  # noqa: E402
-from tests.e2e.procs import NO_KEYRING, NodeProcess, free_port, write_node_config  # noqa: E402
-from workstation.client import WorkstationClient  # noqa: E402
+from agent.cloud.client import HubClient
+from agent.events import EventBus
+from agent.store import DatasetStore, StoreManager
+from agent.store.node import NodeDB
+from agent.sync.engine import SyncEngine
+from bench.samples import customer
+from tests.e2e.hub_procs import HubProcess, enroll_node
+from tests.e2e.procs import NO_KEYRING, NodeProcess, free_port, write_node_config
+from workstation.client import WorkstationClient
 
 DS = "bench"
 
@@ -133,7 +133,6 @@ async def bench_propagation(root: Path, hub: HubProcess, writes: int) -> list[fl
                                    cloud={"probe_interval_s": 0.2, "long_poll_s": 20})
         enroll_node(config, hub, hub.enroll_code(DS), NO_KEYRING)
         procs.append(NodeProcess(config, env=NO_KEYRING).start())
-    a, b = procs
     clients: list[WorkstationClient] = []
     try:
         for node in procs:

@@ -214,7 +214,7 @@ async def _answering(status: int, body: bytes, headers: dict[str, str]) -> TestS
     return await _serve(app)
 
 
-@pytest.mark.parametrize("status,body", [(500, b"oops"), (502, b""), (200, b"{not json"),
+@pytest.mark.parametrize(("status", "body"), [(500, b"oops"), (502, b""), (200, b"{not json"),
                                          (200, b'{"unexpected": true}'), (404, b"<html>")])
 async def test_server_faults_are_cloud_unavailable(status: int, body: bytes) -> None:
     server = await _answering(status, body, {})

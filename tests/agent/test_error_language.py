@@ -30,8 +30,8 @@ LIBRARY_PHRASES = (
 # English words our Vietnamese templates must never contain. Identifiers a message may name
 # (collections, fields such as number or code, sync_state, JSON, If-Match, YYYY-MM-DD) and
 # record values are not in this list.
-ENGLISH = frozenset(
-    "the is are must should be not found invalid required field value input valid expected "
+ENGLISH = frozenset(  # a word list reads best as one string:
+    "the is are must should be not found invalid required field value input valid expected "  # noqa: SIM905
     "error string integer whole list object missing and or of to with has have at least "
     "most please check again already exists unknown too large body request cannot does was "
     "this that an for from than greater less text such one allowed here empty workstation"

@@ -231,9 +231,8 @@ async def test_total_cap_makes_room_by_closing_the_oldest_idle(
     node: tuple[NodeContext, int, Guard]
 ) -> None:
     _ctx, port, guard = node
-    idle = []
-    for i in range(16):  # 2 addresses x 8: the total cap, no address over its own
-        idle.append(await _served(port, f"127.0.0.{3 + i % 2}"))
+    # 2 addresses x 8: the total cap, no address over its own
+    idle = [await _served(port, f"127.0.0.{3 + i % 2}") for i in range(16)]
     async with asyncio.timeout(2):
         while guard.stats["open"] < 16:  # noqa: ASYNC110 - the server side accepts them
             await asyncio.sleep(0.01)

@@ -47,7 +47,7 @@ def test_certificate_is_made_once_and_kept(tmp_path: Path) -> None:
 def test_an_expiring_or_broken_certificate_is_replaced(tmp_path: Path) -> None:
     first = ensure_certificate(tmp_path, ["127.0.0.1"])
     old = dt.datetime.now(dt.UTC) - dt.timedelta(days=3640)
-    cert_pem, key_pem = make_self_signed("node", ["127.0.0.1"], now=old)
+    cert_pem, _ = make_self_signed("node", ["127.0.0.1"], now=old)
     first.cert_path.write_bytes(cert_pem)
     renewed = ensure_certificate(tmp_path, ["127.0.0.1"])
     assert renewed.fingerprint_sha256 not in (first.fingerprint_sha256, fingerprint_of(cert_pem))
@@ -61,9 +61,9 @@ def test_fingerprint_forms() -> None:
     digits = "ab" * 32
     assert normalize_fingerprint(":".join(["AB"] * 32)) == digits
     assert normalize_fingerprint(digits) == digits
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a SHA-256 fingerprint"):
         normalize_fingerprint("abcd")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a SHA-256 fingerprint"):
         pinned_fingerprint("zz" * 32)
 
 

@@ -205,11 +205,11 @@ class FakeHub:
             await asyncio.sleep(min(float(request.query.get("wait", "0")), 1.0))
             return web.json_response({"changes": [], "last_seq": since, "has_more": False})
         self.pages += 1
-        changes: list[dict[str, Any]] = []
-        for n in range(since + 1, since + 501):
-            changes.append({"seq": n, "collection": "customers", "id": str(uuid.uuid4()),
-                            "version": 1, "deleted": False,
-                            "data": {"code": f"F{n:07d}", "name": f"Khách {n}"},
-                            "op_id": str(uuid.uuid4()), "node_id": "other-node"})
+        changes: list[dict[str, Any]] = [
+            {"seq": n, "collection": "customers", "id": str(uuid.uuid4()),
+             "version": 1, "deleted": False,
+             "data": {"code": f"F{n:07d}", "name": f"Khách {n}"},
+             "op_id": str(uuid.uuid4()), "node_id": "other-node"}
+            for n in range(since + 1, since + 501)]
         return web.json_response({"changes": changes, "last_seq": since + 500,
                                   "has_more": True})

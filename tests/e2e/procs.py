@@ -140,7 +140,7 @@ def run_cli(
     *args: str,
     env: Mapping[str, str] | None = None,
     timeout: float = 60.0,
-    input: str | None = None,
+    stdin: str | None = None,
     cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``officesync ARGS`` to completion (bounded by ``timeout``), capturing its output."""
@@ -151,7 +151,7 @@ def run_cli(
         text=True,
         encoding="utf-8",
         timeout=timeout,
-        input=input,
+        input=stdin,
         cwd=cwd,
         check=False,
     )

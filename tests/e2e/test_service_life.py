@@ -57,9 +57,12 @@ async def test_sigterm_mid_drain_exits_cleanly_and_the_queue_resumes(tmp_path: P
         code = node.proc.wait(timeout=10)
         assert code == 0, node.logs()
         assert time.monotonic() - started < 10
-        with pytest.raises(StopAsyncIteration):
+        async def read_to_the_end() -> None:
             while True:  # the open WebSocket was closed by the node, with a reason
                 await stream.__anext__()
+
+        with pytest.raises(StopAsyncIteration):
+            await read_to_the_end()
         node.start()
 
         async def drained() -> bool:

@@ -12,7 +12,6 @@ import shutil
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -58,7 +57,7 @@ def _run(script: Path, destdir: Path, tmp: Path, *args: str, **env: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One real install (pip installs the project from the checkout; deps left out for time)."""
     tmp = tmp_path_factory.mktemp("install")
     destdir = tmp / "root"
@@ -69,7 +68,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         OFFICESYNC_PIP_ARGS="--no-deps",
         OFFICESYNC_EXTRAS="",
     )
-    yield destdir
+    return destdir
 
 
 def test_unit_config_autostart_and_docs_are_laid_down(installed: Path) -> None:

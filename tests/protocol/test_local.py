@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from protocol.connectivity import Connectivity
 from protocol.i18n import Text
@@ -96,7 +97,7 @@ def test_a_partial_message_falls_back_to_the_states_own_words() -> None:
 @pytest.mark.parametrize("doc", [None, [], "status", {"datasets": [{"connected": True}]},
                                  {"online": "maybe"}])
 def test_what_is_not_a_status_document_is_refused(doc: Any) -> None:
-    with pytest.raises(ValueError):  # pydantic.ValidationError is a ValueError
+    with pytest.raises(ValidationError):
         parse_status(doc)
 
 

@@ -10,6 +10,7 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 from protocol.accounting import ACCOUNTING_PACK
+from protocol.errors import ProtocolError
 from protocol.models import EnrollRequest, LeaseRequest, PairRequest, RecordWrite, ResolveRequest
 from protocol.text import MAX_NUMBER, fold_code
 from protocol.wording import GENERIC, TEMPLATES, FieldErrors, model_error, problems_of
@@ -34,7 +35,7 @@ def test_every_field_of_every_collection_has_a_label_in_both_languages() -> None
     for schema in ACCOUNTING_PACK:
         for path in _paths(schema.model):
             vi, en = schema.fields[path]  # KeyError names the unlabelled field
-            assert vi and en and vi != en or path == "lines", (schema.name, path)
+            assert (vi and en and vi != en) or path == "lines", (schema.name, path)
 
 
 def test_every_template_fills_in_both_languages() -> None:
@@ -189,10 +190,10 @@ def test_names_are_nfc_and_refuse_invisible_characters() -> None:
 
 
 def test_unknown_collection_lists_the_valid_ones() -> None:
-    with pytest.raises(Exception) as err:
+    with pytest.raises(ProtocolError) as err:
         ACCOUNTING_PACK.get("customer")
-    body_vi = err.value.body("vi")["error"]["message"]  # type: ignore[attr-defined]
-    body_en = err.value.body("en")["error"]["message"]  # type: ignore[attr-defined]
+    body_vi = err.value.body("vi")["error"]["message"]
+    body_en = err.value.body("en")["error"]["message"]
     assert "customers, vendors" in body_vi and "Có phải ý bạn là customers?" in body_vi
     assert body_en.startswith("Collection 'customer' not found.")
     assert "Did you mean customers?" in body_en

@@ -129,7 +129,7 @@ async def read_request(reader: asyncio.StreamReader) -> Request | None:
     except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
         return None
     first, headers = _split_head(raw[:-4])
-    method, target, version = (first.split(b" ", 2) + [b"", b""])[:3]
+    method, target, version = [*first.split(b" ", 2), b"", b""][:3]
     length = int(_header(headers, b"content-length") or 0)
     try:
         body = await reader.readexactly(length) if length else b""

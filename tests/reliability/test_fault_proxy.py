@@ -14,7 +14,6 @@ import os
 import stat
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,10 +168,9 @@ async def _heal_and_check(run: FaultRun, hub_url: str, proxies: list[FaultProxy]
 
 
 @pytest.fixture(scope="module")
-def fault_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[FaultRun]]:
-    runs = [asyncio.run(_faults(tmp_path_factory.mktemp(f"faults-{seed}"), seed, FAULT_SECONDS))
+def fault_runs(tmp_path_factory: pytest.TempPathFactory) -> list[FaultRun]:
+    return [asyncio.run(_faults(tmp_path_factory.mktemp(f"faults-{seed}"), seed, FAULT_SECONDS))
             for seed in SEEDS]
-    yield runs
 
 
 def test_faults_between_node_and_hub_end_in_convergence(
