@@ -28,7 +28,7 @@ from agent.cli_text import (
     toml_position,
 )
 from agent.config import Config, ConfigError, LogSection, load_config
-from agent.logs import rate_limit
+from agent.logs import LineFormatter, rate_limit
 from agent.runtime import DataDirBusy
 from httpkit.control_client import ControlError, ControlTarget, as_status, call_once
 from protocol.connectivity import Connectivity
@@ -93,10 +93,6 @@ def load_or_fail(path: Path, lang: str | None = None, *, override: bool = True) 
     return config
 
 
-def _load(path: Path) -> Config:
-    return load_or_fail(path)
-
-
 def setup_logging(section: LogSection) -> None:
     handler: logging.Handler
     if section.file is not None:
@@ -104,7 +100,7 @@ def setup_logging(section: LogSection) -> None:
         handler = logging.FileHandler(section.file, encoding="utf-8")
     else:
         handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(LineFormatter())
     root = logging.getLogger()
     root.handlers[:] = [rate_limit(handler)]  # one line per kind of failure per 10 s
     root.setLevel(section.level)
@@ -276,9 +272,10 @@ def _toggle(online: bool) -> click.Command:
 
 @click.command("sync")
 @CONFIG_OPTION
-def sync(config_path: Path) -> None:
+@lang_option
+def sync(config_path: Path, lang: str | None) -> None:
     """Sync every dataset now."""
-    config = _load(config_path)
+    config = load_or_fail(config_path, lang)
     _call(config, "POST", "/sync")
     click.echo(label("sync_requested", config.node.language))
 

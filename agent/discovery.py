@@ -16,7 +16,7 @@ from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 from protocol.discovery import SERVICE_TYPE, TXT_VALUE_MAX, instance_label
 from protocol.version import PACKAGE_VERSION, PROTOCOL_VERSION
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("officesync.discovery")
 
 
 def build_txt(

@@ -14,7 +14,7 @@ import psycopg
 
 from hub.records import NOTIFY_CHANNEL
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("officesync.hub")
 
 
 class FeedNotifier:

@@ -34,7 +34,7 @@ from protocol.models import Op
 from protocol.query import RecordQuery
 
 T = TypeVar("T")
-log = logging.getLogger(__name__)
+log = logging.getLogger("officesync.hub")
 
 
 class HubStore:

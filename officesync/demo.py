@@ -35,6 +35,7 @@ from agent.app import NodeContext, default_sync, run_node
 from agent.cloud.client import HubError
 from agent.config import Config, load_config
 from agent.enrollment import enroll
+from agent.logs import LineFormatter
 from agent.runtime import DataDirBusy, hold_data_dir, read_runtime
 from agent.secrets import NodeSecrets
 from agent.store import DatasetStore
@@ -414,8 +415,9 @@ def demo(data_dir: Path, lan_port: int, hub_port: int, lang: str | None) -> None
 
     One demo per --dir: a second one in the same directory exits at once (status 3) with
     the dashboard address of the running one."""
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(LineFormatter())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     ctx = click.get_current_context()
     chosen = lang or ctx.meta.get(LANG_META_KEY)
     say: Lang = "en" if chosen == "en" else "vi"

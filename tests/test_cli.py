@@ -49,3 +49,27 @@ def test_the_windows_bundle_collects_every_package_a_command_lives_in() -> None:
     }
     needed = {module.split(".")[0] for module, _ in COMMANDS.values()} - {"hub"}
     assert needed <= collected, needed - collected
+
+
+def test_every_node_command_takes_lang() -> None:
+    ctx = click.Context(main)
+    node = [name for name, (module, _) in COMMANDS.items() if module == "agent.cli"]
+    missing = []
+    for name in node:
+        command = main.get_command(ctx, name)
+        assert command is not None
+        if "--lang" not in {opt for p in command.params for opt in p.opts}:
+            missing.append(name)
+    assert node and missing == []
+
+
+def test_sync_answers_in_the_language_given_after_the_command(tmp_path: Path) -> None:
+    from tests.e2e.procs import write_node_config
+
+    config = str(write_node_config(tmp_path, language="vi"))  # a node that never ran
+    env = {"OFFICESYNC_LANG": None}
+    english = CliRunner().invoke(main, ["sync", "--config", config, "--lang", "en"], env=env)
+    vietnamese = CliRunner().invoke(main, ["sync", "--config", config], env=env)
+    assert english.exit_code == vietnamese.exit_code == 1
+    assert "the node never ran" in english.output  # the config says vi; --lang wins
+    assert "máy chủ chưa từng chạy" in vietnamese.output

@@ -27,7 +27,7 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("officesync.tray")
 
 ENV: Final = "PYSTRAY_BACKEND"
 MENU_LESS: Final = frozenset({"xorg", "dummy"})

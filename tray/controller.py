@@ -33,7 +33,7 @@ from tray.viewmodel import (
     parse_pairing,
 )
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("officesync.tray")
 
 BACKOFF_BASE_S: Final = 0.25
 BACKOFF_CAP_S: Final = 5.0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Final
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("officesync.tray")
 
 BUS_NAME: Final = "org.freedesktop.Notifications"
 OBJECT_PATH: Final = "/org/freedesktop/Notifications"

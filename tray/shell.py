@@ -26,7 +26,7 @@ from tray.settings import TraySettings, find_dashboard
 from tray.texts import text
 from tray.viewmodel import MenuAction, MenuEntry, TrayView, action_label, build_view
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("officesync.tray")
 
 ICON_SIZE: Final = 64
 WORKER_JOIN_S: Final = 5.0

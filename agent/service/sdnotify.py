@@ -17,7 +17,7 @@ import os
 import socket
 from collections.abc import Mapping
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("officesync.service")
 
 
 def socket_address(raw: str | None) -> str | None:

@@ -13,7 +13,7 @@ import logging
 import signal
 import threading
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("officesync.service")
 
 
 class StopRequest:

@@ -35,14 +35,14 @@ T = TypeVar("T")
 WriteFn = Callable[[sqlite3.Connection], Any]
 AfterCommit = Callable[[], None]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("officesync.store")
 MAX_GROUP = 512
 
 
 class WriteResult:
     """What a write function may return to have work done on the loop after the commit."""
 
-    __slots__ = ("value", "after_commit")
+    __slots__ = ("after_commit", "value")
 
     def __init__(self, value: Any, after_commit: AfterCommit | None = None) -> None:
         self.value = value
@@ -50,7 +50,7 @@ class WriteResult:
 
 
 class _Job:
-    __slots__ = ("fn", "future", "heavy", "outcome", "error")
+    __slots__ = ("error", "fn", "future", "heavy", "outcome")
 
     def __init__(self, fn: WriteFn, future: asyncio.Future[Any], heavy: bool) -> None:
         self.fn = fn
@@ -145,7 +145,7 @@ class Writer:
             conn.execute("SAVEPOINT w")
             try:
                 job.outcome = job.fn(conn)
-            except BaseException as err:  # noqa: BLE001 - handed to the caller
+            except BaseException as err:  # handed to the caller
                 job.error = err
                 conn.execute("ROLLBACK TO w")
             conn.execute("RELEASE w")
@@ -161,7 +161,8 @@ class Writer:
             self.writes += len(group)
             self.commit_seconds += time.perf_counter() - started
         except sqlite3.Error as err:
-            log.exception("commit of %d writes failed", len(group))
+            log.exception("commit of %d writes failed", len(group),
+                          extra={"dataset": self.path.stem})
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             for job in group:

@@ -25,6 +25,7 @@ from agent.cloud.client import (
 )
 from agent.connectivity.monitor import ConnectivityMonitor
 from agent.events import EventBus, SyncEvent
+from agent.logs import dataset_log
 from agent.store import DatasetStore
 from agent.store.rows import utc_now
 from agent.store.syncing import PendingOp
@@ -89,6 +90,7 @@ class DatasetWorker:
         self.long_poll = long_poll
         self.max_backoff = max_backoff
         self.dataset_id = store.dataset_id
+        self.log = dataset_log(log, self.dataset_id)
         self.last_push_at: str | None = None
         self.last_pull_at: str | None = None
         self.pushed = 0
@@ -146,13 +148,13 @@ class DatasetWorker:
         if state != self._published:
             self._published = state
             level = logging.INFO if state.ok else logging.WARNING
-            log.log(level, "%s: sync state %s%s", self.dataset_id, state.state,
+            self.log.log(level, "sync state %s%s", state.state,
                     f" ({state.code})" if state.code else "")
             self.bus.publish(SyncEvent.changed(self.dataset_id, state))
 
     def _refused(self, loop: str, err: HubError) -> None:
         self._problems[loop] = problem_of(self.dataset_id, err)
-        log.debug("%s: the hub refused this dataset: %s", self.dataset_id, err)
+        self.log.debug("the hub refused this dataset: %s", err)
         self.refresh_state()
 
     def _succeeded(self, loop: str, *, hub_answered: bool) -> None:
@@ -183,7 +185,7 @@ class DatasetWorker:
     async def _pause(self, backoff: Backoff, err: HubError, wake: asyncio.Event | None) -> None:
         retry_after = err.retry_after if isinstance(err, HubRateLimited) else None
         delay = backoff.next_delay(retry_after)
-        log.debug("%s: %s; next try in %.2f s", self.dataset_id, err, delay)
+        self.log.debug("%s; next try in %.2f s", err, delay)
         if wake is None:
             await asyncio.sleep(delay)
             return

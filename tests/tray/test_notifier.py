@@ -30,7 +30,7 @@ def test_no_daemon_on_the_bus_answers_false_and_warns_once(
 ) -> None:
     with session_bus() as address:
         notifier = DesktopNotifier(address)
-        with caplog.at_level(logging.WARNING, logger="tray.notifier"):
+        with caplog.at_level(logging.WARNING, logger="officesync.tray"):
             assert notifier.notify("t", "m") is False
             assert notifier.notify("t", "m") is False
         with NotificationDaemon(address) as daemon:  # a daemon that starts later is used

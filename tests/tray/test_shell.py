@@ -181,7 +181,7 @@ def test_no_notification_daemon_falls_back_to_the_backend_and_the_log(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     tray = TrayShell(TraySettings(tmp_path), icon_cls=FakeIcon, notifier=lambda t, m: False)
-    with caplog.at_level("INFO", logger="tray.shell"):
+    with caplog.at_level("INFO", logger="officesync.tray"):
         tray.notify(Notification(NoteKind.ERRORS, "T", "M"))
     assert tray.icon.shown == [("T", "M")]  # type: ignore[attr-defined]
     assert "notification: T: M" in caplog.text
@@ -204,7 +204,7 @@ def test_without_a_menu_a_click_opens_the_dashboard_and_the_start_says_so(
     tray.show(build_view(make_status(), "vi"))
     tray.icon()  # a left click: the default item
     assert clicked == [MenuAction.OPEN_DASHBOARD]
-    with caplog.at_level("WARNING", logger="tray.shell"):
+    with caplog.at_level("WARNING", logger="officesync.tray"):
         tray._warn_no_menu()
     assert "has no menu" in caplog.text and "dashboard" in caplog.text
     assert sent and "bảng điều khiển" in sent[0][1] and "Làm việc online" in sent[0][1]
