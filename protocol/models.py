@@ -9,10 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from protocol.errors import ErrorCode
 
-Uuid = Annotated[
-    str,
-    StringConstraints(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
-]
+# A record or op id: a UUID in its lower-case, hyphenated text form.
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+Uuid = Annotated[str, StringConstraints(pattern=UUID_PATTERN)]
 # A dataset id: lower-case letters, digits, "_" and "-", 1 to 63 characters, not starting
 # with "_" or "-" (it names the dataset's database file on the node and the hub).
 DATASET_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"

@@ -24,7 +24,7 @@ from agent.store.writer import Readers, Writer, WriteResult
 from protocol.accounting import ACCOUNTING_PACK
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.i18n import Lang, Text
-from protocol.models import ChangesPage, OpResult, Record, RecordPage, SyncState, Uuid
+from protocol.models import UUID_PATTERN, ChangesPage, OpResult, Record, RecordPage, SyncState
 from protocol.query import DEFAULT_LIMIT, RecordQuery
 from protocol.schema import CollectionSchema, SchemaRegistry
 from protocol.wording import ID_EXAMPLE, FieldErrors, Problem, invalid, wire_labeller
@@ -38,7 +38,6 @@ _SYNCED = sql_value(SyncState.SYNCED)
 _FAILED = sql_in(FAILED_RECORDS)
 EVENT_DETAIL_LIMIT = 100  # above this many records, one summary event instead of one each
 ALL = RecordQuery()  # no filter, the first page
-_UUID_CHECK = Uuid.__metadata__[0].pattern  # type: ignore[attr-defined]
 
 
 class DatasetStore:
@@ -133,7 +132,7 @@ class DatasetStore:
 
     async def _path_id(self, schema: CollectionSchema, record_id: str) -> None:
         """``NOT_FOUND`` in words for an id in a path that cannot be an id (a code, say)."""
-        if re.fullmatch(_UUID_CHECK, record_id):
+        if re.fullmatch(UUID_PATTERN, record_id):
             return
         problem = Problem("id", "id_expected", Text("", ""), schema.name, record_id[:80])
         await self.readers.run(lambda conn: self._hint(conn, problem))
@@ -256,11 +255,10 @@ class DatasetStore:
     async def sync_counts(self) -> dict[str, int]:
         def run(conn: sqlite3.Connection) -> dict[str, int]:
             counts = {state.value: 0 for state in SyncState}
-            for state, n in conn.execute(
+            counts.update(conn.execute(
                 f"SELECT sync_state, count(*) FROM records WHERE sync_state <> {_SYNCED} "
                 "GROUP BY sync_state"
-            ):
-                counts[state] = n
+            ))
             counts[SyncState.SYNCED.value] = conn.execute(
                 "SELECT count(*) FROM records WHERE sync_state = ?", (SyncState.SYNCED,)
             ).fetchone()[0]
@@ -376,7 +374,7 @@ class DatasetStore:
 
 
 def _check_id(value: str) -> str:
-    if not isinstance(value, str) or not re.fullmatch(_UUID_CHECK, value):
+    if not isinstance(value, str) or not re.fullmatch(UUID_PATTERN, value):
         raise invalid("id", f"Mã định danh (id) phải có dạng {ID_EXAMPLE} (chữ thường), hoặc "
                       "bỏ trống để máy chủ tự tạo",
                       f"The id must look like {ID_EXAMPLE} (lower case), or be left out so "

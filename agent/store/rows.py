@@ -87,7 +87,8 @@ def find_by_key(
         (collection, key),
     ):
         if row["id"] != exclude_id:
-            return row  # type: ignore[no-any-return]
+            found: sqlite3.Row = row
+            return found
     return None
 
 

@@ -113,7 +113,7 @@ def test_the_check_lists_exactly_the_enum() -> None:
     check = re.search(r"CHECK \(state IN (\([^)]*\))\)", sql)
     assert check is not None and check[1] == sql_in(OutboxState)
     assert sql_value(SyncState.SYNCED) == "'synced'"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a list of states"):
         sql_in([])
 
 

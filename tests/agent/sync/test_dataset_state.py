@@ -150,11 +150,9 @@ async def test_a_refused_dataset_shows_everywhere_then_syncs_by_itself_once_gran
     finally:
         await reader.close()
 
-    states: list[tuple[str, str]] = []
     events.close()
-    async for event in events:
-        if event.get("type") == "sync" and "sync" in event:
-            states.append((event["dataset"], event["sync"]["state"]))
+    states = [(event["dataset"], event["sync"]["state"]) async for event in events
+              if event.get("type") == "sync" and "sync" in event]
     for ds in (NOT_GRANTED, MISSING):  # published live, each change once
         assert [s for d, s in states if d == ds] == ["refused", "ok"]
 
@@ -162,7 +160,7 @@ async def test_a_refused_dataset_shows_everywhere_then_syncs_by_itself_once_gran
 # --- "sync now" that cannot sync -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("cloud,online,code", [
+@pytest.mark.parametrize(("cloud", "online", "code"), [
     ({}, True, "NOT_CONFIGURED"),
     ({}, False, "OFFLINE_BY_USER"),
     ({"url": "http://127.0.0.1:9"}, True, "NOT_ENROLLED"),

@@ -112,5 +112,5 @@ def test_toggle_on_waits_for_the_fresh_probe() -> None:
     assert m.state is C.OFFLINE_BY_USER and m.may_call_hub  # the stale failure is not shown
     t = m.succeeded()
     assert t is not None and (t.old, t.new) == (C.OFFLINE_BY_USER, C.ONLINE)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="is not a failure"):
         m.failed(C.ONLINE)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -271,8 +271,8 @@ async def test_failures_reported_while_offline_do_not_wake_the_probe() -> None:
 
 
 @pytest.fixture
-def fake_hub() -> Iterator[FakeHub]:
-    yield FakeHub()
+def fake_hub() -> FakeHub:
+    return FakeHub()
 
 
 @pytest.fixture
@@ -349,9 +349,9 @@ async def test_a_task_that_keeps_failing_shows_in_status_and_in_the_dataset_stat
     seen: list[str] = []
 
     async def collect() -> None:
-        async for event in events:
+        async for event in events:  # one by one: the test reads seen while events come
             if event.get("type") == "sync" and "sync" in event:
-                seen.append(event["sync"]["state"])
+                seen.append(event["sync"]["state"])  # noqa: PERF401
 
     collector = asyncio.create_task(collect())
     fake_hub.faults["changes"] = [RuntimeError("bug")] * 10_000
