@@ -232,6 +232,9 @@ class Planner:
         self.changed: dict[str, Row] = {}
         self.changes: list[ChangeRow] = []
         self.new_results: list[tuple[str, str]] = []
+        # Per record, the version a refused op of this batch would have made: a later op based
+        # on it was based on that refused op.
+        self.refused: dict[str, int] = {}
 
     def run(self, batch: Batch) -> Plan:
         results = [self._one(item) for item in batch.items]
@@ -240,14 +243,34 @@ class Planner:
     def _one(self, item: Prepared) -> PushResult:
         op_id = item.op.op_id
         if op_id in self.replays:
-            return replace(self.replays[op_id], replayed=True)
-        try:
-            result = self._apply(item)
-        except ProtocolError as err:
-            result = self._rejected(item.op, err)
-        self.replays[op_id] = result
-        self.new_results.append((op_id, orjson.dumps(result).decode()))
+            result = replace(self.replays[op_id], replayed=True)
+        else:
+            try:
+                self._after_refused(item.op)
+                result = self._apply(item)
+            except ProtocolError as err:
+                result = self._rejected(item.op, err)
+            self.replays[op_id] = result
+            self.new_results.append((op_id, orjson.dumps(result).decode()))
+        if result.status is _REJECTED:
+            self.refused[item.op.id] = (
+                1 if item.op.action is _CREATE else (item.op.base_version or 0) + 1)
+        else:
+            self.refused.pop(item.op.id, None)
         return result
+
+    def _after_refused(self, op: Op) -> None:
+        """An op based on the version an op refused earlier in this batch would have made (the
+        node numbers a record's ops in a batch one after another) is refused too, even when
+        that number happens to be the hub's version: applying it would write over another
+        office's change without a conflict. An op on another base is judged on its own."""
+        if op.action is _CREATE or self.refused.get(op.id) != op.base_version:
+            return
+        row = self.rows.get(op.id)
+        details: dict[str, Any] = {"base_version": op.base_version, "after_refused": True}
+        if row is not None:
+            details["current"] = row.as_json()
+        raise ProtocolError(ErrorCode.STALE_VERSION, {}, details)
 
     def _rejected(self, op: Op, err: ProtocolError) -> PushResult:
         details = dict(err.details)

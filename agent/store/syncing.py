@@ -27,6 +27,12 @@ from protocol.schema import SchemaRegistry
 _CHUNK = 500
 _FAILED_OPS = sql_in(FAILED_OPS)  # literal: the partial index outbox_failed must match it
 _PENDING, _BLOCKED = OutboxState.PENDING, OutboxState.BLOCKED
+# ``sync_details`` reduced to the cloud's copy of the record (``current``), or NULL: what a
+# record keeps of its details when a refusal is over (a retry, a fix) but its ops still wait.
+KEEP_CLOUD_COPY = ("CASE WHEN json_type(sync_details, '$.current') = 'object' THEN "
+                   "json_object('current', json_extract(sync_details, '$.current')) END")
+# A version stored from a push answer never lowers the one a pull installed meanwhile.
+_RAISE_VERSION = "CASE WHEN ? > coalesce(version, 0) THEN ? ELSE version END"
 
 
 @dataclass
@@ -139,7 +145,7 @@ def take_batch(
     # and after a crash everything unanswered is simply sent again (op ids make that safe).
     conn.executemany(
         "UPDATE records SET sync_state = ?, sync_code = NULL, sync_params = NULL, "
-        "blocked_by = NULL, sync_details = NULL WHERE id = ?",
+        f"blocked_by = NULL, sync_details = {KEEP_CLOUD_COPY} WHERE id = ?",
         [(SyncState.SYNCING, rid) for rid in {op.record_id for op in ordered}])
     return ordered, versions, newly_blocked
 
@@ -149,7 +155,7 @@ def _mark_blocked(conn: sqlite3.Connection, registry: SchemaRegistry, seq: int,
     conn.execute("UPDATE outbox SET state = ? WHERE seq = ?", (_BLOCKED, seq))
     conn.execute(
         "UPDATE records SET sync_state = ?, sync_code = ?, sync_params = ?, "
-        "blocked_by = ?, sync_details = NULL WHERE id = ?",
+        f"blocked_by = ?, sync_details = {KEEP_CLOUD_COPY} WHERE id = ?",
         (SyncState.BLOCKED, ErrorCode.BLOCKED.value,
          rows.dumps({"blocked_by": _record_label(conn, registry, blocker)}), blocker, record_id))
 
@@ -218,8 +224,8 @@ def store_results(
                      [(_PENDING, seq) for seq in back_to_pending])
     conn.executemany("UPDATE outbox SET state = ?, op_id = ? WHERE seq = ?",
                      [(_PENDING, op_id, seq) for op_id, seq in refused_again])
-    conn.executemany("UPDATE records SET version = ? WHERE id = ?",
-                     [(v, rid) for rid, v in versions.items() if rid in failed])
+    conn.executemany(f"UPDATE records SET version = {_RAISE_VERSION} WHERE id = ?",
+                     [(v, v, rid) for rid, v in versions.items() if rid in failed])
     settle_records(conn, [rid for rid in touched if rid not in failed], versions)
     rows.set_meta(conn, "last_push_at", now)
     return sorted(touched)
@@ -232,6 +238,11 @@ def _store_rejection(conn: sqlite3.Connection, registry: SchemaRegistry, op: Pen
     details = dict(error.details) if error is not None else {}
     if error is not None and error.current is not None:
         details["current"] = error.current
+    known = _cloud_copy(conn, op.record_id)
+    if known is not None and _version_of(known) > _version_of(details.get("current")):
+        # The pull passed a newer version while this op waited for its answer (or the hub
+        # replayed an old refusal): the refusal's copy of the cloud is outdated.
+        details["current"] = known
     blocked_by = None
     if code is ErrorCode.MISSING_REFERENCE and details.get("ref") in failed_creates:
         blocked_by = str(details["ref"])
@@ -249,6 +260,19 @@ def _store_rejection(conn: sqlite3.Connection, registry: SchemaRegistry, op: Pen
         (state.value, code.value, rows.dumps(params), rows.dumps(details), op.record_id))
 
 
+def _version_of(copy: Any) -> int:
+    if not isinstance(copy, dict) or copy.get("version") is None:
+        return 0
+    return int(copy["version"])
+
+
+def _cloud_copy(conn: sqlite3.Connection, record_id: str) -> dict[str, Any] | None:
+    """The hub's newest version of a record the pull has seen while its ops waited."""
+    row = conn.execute("SELECT sync_details FROM records WHERE id = ?", (record_id,)).fetchone()
+    current = (rows.loads(row[0]) or {}).get("current") if row is not None else None
+    return current if isinstance(current, dict) else None
+
+
 def settle_records(conn: sqlite3.Connection, record_ids: Sequence[str],
                    versions: dict[str, int] | None = None) -> None:
     """Give each record the state of the head of its outbox chain, or ``synced`` (with its data
@@ -264,20 +288,20 @@ def settle_records(conn: sqlite3.Connection, record_ids: Sequence[str],
             list(chunk),
         ):
             heads[rid] = OutboxState(state)  # descending: the last one is the lowest seq
-    synced = [(versions.get(rid), SyncState.SYNCED, rid)
+    synced = [(versions.get(rid), versions.get(rid), SyncState.SYNCED, rid)
               for rid in record_ids if rid not in heads]
     conn.executemany(
-        "UPDATE records SET version = coalesce(?, version), sync_state = ?, "
+        f"UPDATE records SET version = {_RAISE_VERSION}, sync_state = ?, "
         "sync_code = NULL, sync_params = NULL, blocked_by = NULL, sync_details = NULL, "
         "base_data = data WHERE id = ?", synced)
     conn.executemany(
-        "UPDATE records SET version = coalesce(?, version), sync_state = CASE WHEN sync_state "
+        f"UPDATE records SET version = {_RAISE_VERSION}, sync_state = CASE WHEN sync_state "
         "IN (?, ?, ?) THEN sync_state ELSE ? END WHERE id = ?",
-        [(versions.get(rid), *FAILED_RECORDS, SyncState.PENDING, rid)
+        [(versions.get(rid), versions.get(rid), *FAILED_RECORDS, SyncState.PENDING, rid)
          for rid, state in heads.items() if state is _PENDING])
     conn.executemany(
-        "UPDATE records SET version = ? WHERE id = ?",
-        [(versions[rid], rid) for rid, state in heads.items()
+        f"UPDATE records SET version = {_RAISE_VERSION} WHERE id = ?",
+        [(versions[rid], versions[rid], rid) for rid, state in heads.items()
          if rid in versions and state is not _PENDING])
 
 
@@ -359,19 +383,24 @@ def apply_changes(
 
 def _refresh_cloud_copies(conn: sqlite3.Connection, registry: SchemaRegistry,
                           latest: dict[str, Change]) -> None:
-    """A record waiting in ``conflict`` or ``error`` keeps the hub's newest version as the
-    cloud's copy (``sync_details.current``). The upsert leaves such a record alone (its op is
-    queued) while the cursor moves on, so without this a change the hub made after the refusal
-    was never seen again and ``take_cloud`` installed an outdated copy as ``synced``."""
-    waiting = _pairs(conn, "SELECT id, sync_details FROM records WHERE id IN ({}) AND "
-                     f"sync_state IN {sql_in(RESOLVABLE)}", sorted(latest))
+    """A record with ops waiting in the outbox keeps the hub's newest version as the cloud's
+    copy (``sync_details.current``). The upsert leaves such a record alone while the cursor
+    moves on, so without this a change the hub made after the refusal was never seen again and
+    ``take_cloud`` installed an outdated copy as ``synced``. A record still to be pushed keeps
+    it too: its refusal may come back older than what the pull saw (the answer stored after
+    the pull, or replayed after a lost answer), and then the newer copy wins."""
+    waiting = _select_in(
+        conn, "SELECT id, sync_details, sync_state, version FROM records r WHERE id IN ({}) "
+        "AND EXISTS (SELECT 1 FROM outbox o WHERE o.record_id = r.id)", sorted(latest))
     updates: list[tuple[str, str]] = []
-    for record_id, raw in waiting:
+    for record_id, raw, state, version in waiting:
         change = latest[record_id]
         details = rows.loads(raw) or {}
         current = details.get("current") or {}
         if current.get("version") is not None and int(current["version"]) >= change.version:
             continue
+        if state not in RESOLVABLE and change.version <= (version or 0):
+            continue  # nothing newer than the version its ops are based on
         data = change.data or {}
         key = (registry.get(change.collection).key_of(data)
                if data and change.collection in registry else current.get("key", ""))
@@ -384,6 +413,13 @@ def _refresh_cloud_copies(conn: sqlite3.Connection, registry: SchemaRegistry,
 
 def _pairs(conn: sqlite3.Connection, sql: str, values: Sequence[Any]) -> list[tuple[Any, Any]]:
     found: list[tuple[Any, Any]] = []
+    for chunk in _chunks(list(values)):
+        found += conn.execute(sql.format(",".join("?" * len(chunk))), list(chunk)).fetchall()
+    return found
+
+
+def _select_in(conn: sqlite3.Connection, sql: str, values: Sequence[Any]) -> list[Any]:
+    found: list[Any] = []
     for chunk in _chunks(list(values)):
         found += conn.execute(sql.format(",".join("?" * len(chunk))), list(chunk)).fetchall()
     return found

@@ -13,6 +13,7 @@ from typing import Any
 
 from agent.store import rows
 from agent.store.states import OutboxState
+from agent.store.syncing import KEEP_CLOUD_COPY
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.i18n import Text
 from protocol.models import Action, Record, SyncState
@@ -296,7 +297,9 @@ def _save(
     conn.execute(
         "UPDATE records SET key = ?, data = ?, deleted = ?, local_rev = ?, sync_state = ?, "
         "date = ?, updated_at = ?" + ("" if keep else ", sync_code = NULL, sync_params = NULL, "
-                                      "blocked_by = NULL, sync_details = NULL") +
+                                      "blocked_by = NULL, sync_details = " + (
+                                          KEEP_CLOUD_COPY if state is SyncState.PENDING
+                                          else "NULL")) +
         " WHERE id = ?",
         (key, rows.dumps(data), int(deleted), local_rev, state.value, schema.date_of(data),
          ctx.now, row["id"]),
