@@ -27,6 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.e2e helpers
 
 from agent.cloud.client import HubClient
+from agent.config import CloudSection
 from agent.events import EventBus
 from agent.store import DatasetStore, StoreManager
 from agent.store.node import NodeDB
@@ -65,8 +66,9 @@ class InProcessNode:
         await self.stores.open([DS])
         self.engine = SyncEngine(
             self.stores, self.node_db, self.bus, HubClient(self.hub.url, answer.token),
-            hub_node_id=answer.node_id, online=online, probe_interval=0.2, probe_timeout=2,
-            batch_size=1000, long_poll=10, max_backoff=1,
+            CloudSection(probe_interval_s=0.2, probe_timeout_s=2, batch_size=1000,
+                         long_poll_s=10, max_backoff_s=1),
+            hub_node_id=answer.node_id, online=online,
         )
         await self.engine.start()
 
