@@ -130,9 +130,12 @@ def take_batch(
         op_id = row["op_id"]
         if row["state"] == _BLOCKED:
             # It was refused (or never sent) while its dependency failed. The hub remembers a
-            # refused op id and would replay the refusal, so the retry gets a fresh one.
+            # refused op id and would replay the refusal, so the retry gets a fresh one. It is
+            # pending again: an edit made while it is in flight is queued behind it, not
+            # folded into it (its answer would then take the edit out of the outbox unsent).
             op_id = str(uuid.uuid4())
-            conn.execute("UPDATE outbox SET op_id = ? WHERE seq = ?", (op_id, row["seq"]))
+            conn.execute("UPDATE outbox SET op_id = ?, state = ? WHERE seq = ?",
+                         (op_id, _PENDING, row["seq"]))
         batch.append(PendingOp(row["seq"], op_id, record_id, row["collection"],
                                Action(row["action"]), data, refs))
         versions[record_id] = row["version"]

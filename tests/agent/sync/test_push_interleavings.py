@@ -7,6 +7,7 @@ the answer, apply a page of the feed) in the order that went wrong, so it is det
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,7 +16,7 @@ from agent.sync.ordering import assign_base_versions, order_batch
 from agent.sync.worker import to_wire
 from protocol.models import OpResult
 from protocol.query import RecordQuery
-from tests.agent.sync.conftest import DS, Hub, Node, eventually
+from tests.agent.sync.conftest import DS, Hub, Node, eventually, seed_catalog, voucher
 
 MakeNode = Callable[..., Awaitable[Node]]
 
@@ -159,3 +160,59 @@ async def test_a_push_answer_stored_after_the_pull_does_not_lower_the_version(
         assert (record.version, record.data["name"], record.sync.state) == (3, "a1", "synced")
     finally:
         await direct.close()
+
+
+async def test_an_edit_while_a_once_blocked_op_is_in_flight_is_not_lost(
+    make_node: MakeNode, hub: Hub,
+) -> None:
+    """A voucher blocked by its customer's refused create goes once the customer is fixed.
+    The office edits the voucher while that push is in flight: the edit must be queued and
+    sent, not folded into the op being sent (whose answer then removed it from the outbox, so
+    the node showed the edit as synced while the hub never had it)."""
+    b = await make_node("office-b")
+
+    async def has_series() -> bool:
+        return (await b.store.series_remaining()).get("PT", 0) > 0
+
+    await eventually(has_series)
+    await b.engine.set_online(False)
+    ids = await seed_catalog(b.store, "b")
+    assert b.engine.client is not None
+    direct = HubClient(hub.url, b.engine.client.token)
+    try:
+        taken = await direct.push(DS, [to_wire(_op("customers", {"code": "KH800",
+                                                                 "name": "elsewhere"}))])
+        assert taken[0].status == "applied"
+        customer = await b.store.create("customers", {"code": "KH800", "name": "mine"})
+        made = await b.store.create("vouchers", voucher(ids, customer.id))
+        ordered, results = await _push_by_hand(b, direct)
+        await b.store.store_results(ordered, results)
+        assert (await b.store.get("vouchers", made.id)).sync.state == "blocked"
+        fixed = await b.store.get("customers", customer.id)
+        await b.store.update("customers", customer.id, {"code": "KH801", "name": "mine"},
+                             if_match=fixed.local_rev)
+        batch, versions = await b.store.take_batch(100)
+        ordered = order_batch(batch)
+        assign_base_versions(ordered, versions)
+        assert {op.record_id for op in ordered} == {customer.id, made.id}
+        results = await direct.push(DS, [to_wire(op) for op in ordered])
+        assert all(r.status == "applied" for r in results)
+        sent = await b.store.get("vouchers", made.id)
+        edited = {**sent.data, "description": "edited while in flight"}
+        await b.store.update("vouchers", made.id, edited, if_match=sent.local_rev)
+        await b.store.store_results(ordered, results)  # the answer of the push in flight
+        ordered, results = await _push_by_hand(b, direct)
+        await b.store.store_results(ordered, results)
+        on_hub = await direct.get_record(DS, "vouchers", made.id)
+        assert on_hub is not None and on_hub.data.get("description") == "edited while in flight"
+        record = await b.store.get("vouchers", made.id)
+        assert record.sync.state == "synced" and record.version == on_hub.version
+    finally:
+        await direct.close()
+
+
+def _op(collection: str, data: dict[str, Any]) -> Any:
+    """An op of another office's create, sent straight to the hub."""
+    from agent.store.syncing import PendingOp
+    from protocol.models import Action
+    return PendingOp(0, str(uuid.uuid4()), str(uuid.uuid4()), collection, Action.CREATE, data)
