@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient
 from agent.app import NodeContext, build_context, create_control_app, create_lan_app
 from agent.cloud.client import HubClient
 from agent.config import CloudSection
+from agent.events import EventType, Subscription
 from agent.runtime import read_control_token
 from agent.sync.api import SyncControl
 from agent.sync.engine import SyncEngine
@@ -45,7 +46,8 @@ def _grant(db_url: str, node_id: str, dataset: str) -> None:
 
 
 @pytest.fixture
-async def node(tmp_path: Path, hub: Hub) -> AsyncIterator[tuple[NodeContext, str, str]]:
+async def node(tmp_path: Path, hub: Hub
+               ) -> AsyncIterator[tuple[NodeContext, str, str, Subscription]]:
     admin(hub.db_url, nodes.create_dataset, NOT_GRANTED)
     enroller = HubClient(hub.url)
     try:
@@ -55,6 +57,8 @@ async def node(tmp_path: Path, hub: Hub) -> AsyncIterator[tuple[NodeContext, str
     config = make_config(tmp_path / "node", datasets=[{"id": DS}, {"id": NOT_GRANTED},
                                                        {"id": MISSING}])
 
+    followed: list[Subscription] = []
+
     async def factory(ctx: NodeContext) -> SyncControl:
         for store in ctx.stores.connected():
             store.local_numbering = False
@@ -63,18 +67,23 @@ async def node(tmp_path: Path, hub: Hub) -> AsyncIterator[tuple[NodeContext, str
             CloudSection(probe_interval_s=0.1, probe_timeout_s=1.0, batch_size=50,
                          long_poll_s=0.5, max_backoff_s=0.2),
             hub_node_id=enrolled.node_id, online=True)
+        # Follow the bus from before the engine's first call, so the test sees every sync
+        # event the engine ever publishes (a subscription taken later missed the first
+        # "refused" about one run in five).
+        followed.append(ctx.bus.subscribe(types={EventType.SYNC}))
         await engine.start()
         ctx.on_close.append(engine.stop)
         return engine
 
     ctx = await build_context(config, sync_factory=factory)
-    yield ctx, enrolled.node_id, enrolled.token
+    yield ctx, enrolled.node_id, enrolled.token, followed[0]
     await ctx.close()
 
 
 @pytest.fixture
 async def apis(
-    node: tuple[NodeContext, str, str], aiohttp_client: Callable[..., Awaitable[AppClient]]
+    node: tuple[NodeContext, str, str, Subscription],
+    aiohttp_client: Callable[..., Awaitable[AppClient]],
 ) -> tuple[AppClient, AppClient, dict[str, str], dict[str, str]]:
     ctx = node[0]
     control = await aiohttp_client(create_control_app(ctx, status_interval=0.01))
@@ -90,12 +99,12 @@ async def _status(control: AppClient, headers: dict[str, str]) -> dict[str, Any]
 
 
 async def test_a_refused_dataset_shows_everywhere_then_syncs_by_itself_once_granted(
-    node: tuple[NodeContext, str, str], hub: Hub,
+    node: tuple[NodeContext, str, str, Subscription], hub: Hub,
     apis: tuple[AppClient, AppClient, dict[str, str], dict[str, str]],
 ) -> None:
-    ctx, node_id, token = node
+    ctx, node_id, token, sync_events = node
     control, lan, control_auth, ws_auth = apis
-    events = ctx.bus.subscribe()
+    events = sync_events
     writes = {ds: await ctx.stores.get(ds).create("customers", {"code": "KH1", "name": ds})
               for ds in (DS, NOT_GRANTED, MISSING)}
 
