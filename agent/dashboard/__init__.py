@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from agent.dashboard.texts import texts_document
 from httpkit import error_response
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.i18n import Text
@@ -26,6 +28,7 @@ STATIC_FILES: dict[str, str] = {
     "index.html": "text/html",
     "app.js": "text/javascript",
     "style.css": "text/css",
+    "texts.json": "application/json",  # made from agent/dashboard/texts.py, not a file
 }
 
 SECURITY_HEADERS: dict[str, str] = {
@@ -43,8 +46,11 @@ ROUTE_NAMES = frozenset({"dashboard", "dashboard-static"})
 
 
 def load_pages(directory: Path = STATIC_DIR) -> dict[str, bytes]:
-    """The dashboard's files, read once (a few tens of KB)."""
-    return {name: (directory / name).read_bytes() for name in STATIC_FILES}
+    """The dashboard's files, read once (a few tens of KB), and its texts in both languages."""
+    pages = {name: (directory / name).read_bytes()
+             for name in STATIC_FILES if name != "texts.json"}
+    pages["texts.json"] = orjson.dumps(texts_document())
+    return pages
 
 
 def _file_response(request: web.Request, name: str) -> web.Response:

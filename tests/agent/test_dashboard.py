@@ -59,6 +59,27 @@ async def test_static_files_have_their_content_types(
     assert len(await resp.read()) > 100
 
 
+async def test_the_page_words_come_from_the_one_catalogue(lan: AppClient) -> None:
+    """The page's texts are served from ``agent/dashboard/texts.py`` in both languages, with
+    the same keys; the page's own files hold no Vietnamese wording of their own."""
+    resp = await lan.get("/static/texts.json")
+    assert (resp.status, resp.content_type) == (200, "application/json")
+    texts = await resp.json()
+
+    def keys(tree: dict[str, Any], prefix: str = "") -> set[str]:
+        return {k for name, value in tree.items() for k in (
+            keys(value, f"{prefix}{name}.") if isinstance(value, dict) else {prefix + name})}
+
+    assert keys(texts["vi"]) == keys(texts["en"]) and len(keys(texts["vi"])) > 50
+    assert texts["vi"]["state"]["pending"] == "Chưa đồng bộ"
+    assert texts["en"]["state"]["pending"] == "Not synced"
+    script = (await (await lan.get("/static/app.js")).read()).decode()
+    wording = [line for line in script.splitlines()
+               if any(ch in line for ch in "ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệịỉĩọỏốồổỗộớờởỡợụủứừửữựỳỷỹỵ")]
+    # one bilingual line is allowed: what the page says when even its texts cannot be loaded
+    assert len(wording) <= 1, wording
+
+
 async def test_only_the_dashboard_files_are_served(lan: AppClient) -> None:
     for path in ("/static/../__init__.py", "/static/nope.js", "/static/%2e%2e%2fapp.py"):
         assert (await lan.get(path)).status == 404, path

@@ -2,158 +2,14 @@
 // LAN API (/api/v1) with its token and follows the event WebSocket for live updates.
 "use strict";
 
-const TEXTS = {
-  vi: {
-    lang_toggle: "English",
-    forget: "Hủy ghép nối trình duyệt này",
-    close: "Đóng",
-    pair_title: "Ghép nối",
-    pair_help: "Nhập mã ghép nối lấy từ biểu tượng OfficeSync trên khay hệ thống (Mã ghép nối), "
-      + "lệnh \"officesync pair-code\" hoặc màn hình của officesync demo. Mã dùng một lần, "
-      + "hết hạn sau 10 phút.",
-    pair_code: "Mã ghép nối",
-    pair_name: "Tên máy này",
-    pair_default_name: "Trình duyệt",
-    pair_button: "Ghép nối",
-    pair_done: "Đã ghép nối.",
-    unpaired: "Phiên làm việc đã hết hiệu lực hoặc máy này đã bị thu hồi. Hãy ghép nối lại.",
-    dataset: "Dữ liệu kế toán",
-    not_connected: "chưa kết nối",
-    sync_now: "Đồng bộ ngay",
-    sync_requested: "Đã yêu cầu đồng bộ.",
-    dataset_state: { refused: "Cloud từ chối dữ liệu này", failing: "Đồng bộ đang lỗi" },
-    online_on: "Làm việc online: bật",
-    online_off: "Làm việc online: tắt",
-    last_push: "Gửi lên lần cuối",
-    last_pull: "Nhận về lần cuối",
-    never: "chưa có",
-    live_on: "Cập nhật trực tiếp",
-    live_off: "Mất kết nối trực tiếp, đang thử lại…",
-    issues_title: "Bản ghi cần xử lý",
-    issues_none: "Không có bản ghi nào lỗi, xung đột hay đang chờ.",
-    records_title: "Dữ liệu",
-    records_none: "Không có bản ghi nào.",
-    filter_state: "Trạng thái đồng bộ",
-    all_states: "Tất cả",
-    search: "Tìm kiếm",
-    load_more: "Xem thêm",
-    col_collection: "Danh mục",
-    col_key: "Mã / Số",
-    col_state: "Trạng thái",
-    col_reason: "Lý do",
-    col_code: "Mã lỗi",
-    col_resolve: "Xử lý",
-    keep_local: "Giữ bản của tôi",
-    take_cloud: "Lấy bản trên Cloud",
-    discard: "Bỏ bản ghi này",
-    col_details: "Nội dung",
-    col_updated: "Cập nhật",
-    network_error: "Không kết nối được với máy chủ OfficeSync.",
-    state: {
-      synced: "Đã đồng bộ", pending: "Chưa đồng bộ", syncing: "Đang đồng bộ",
-      error: "Đồng bộ lỗi", conflict: "Xung đột", blocked: "Đang chờ",
-    },
-    conn: {
-      online: "Đang online", offline_by_user: "Đang làm việc offline",
-      no_network: "Không có kết nối mạng", cloud_unavailable: "Cloud không phản hồi",
-      auth_failed: "Cloud từ chối xác thực", upgrade_required: "Cần cập nhật phiên bản",
-      not_configured: "Chưa kết nối Cloud",
-    },
-    conn_message: {
-      online: "Dữ liệu được đồng bộ tự động.",
-      offline_by_user: "Dữ liệu được lưu và chờ đồng bộ; bật \"Làm việc online\" để đồng bộ.",
-      no_network: "Dữ liệu vẫn được lưu và sẽ tự động đồng bộ khi có mạng.",
-      cloud_unavailable: "Dữ liệu được lưu và sẽ tự động đồng bộ khi Cloud hoạt động trở lại.",
-      auth_failed: "Hãy đăng ký lại máy chủ (officesync enroll) với mã mới.",
-      upgrade_required: "Hãy cập nhật chương trình trên máy chủ này rồi khởi động lại.",
-      not_configured: "Máy chủ này chưa được đăng ký với Cloud; dữ liệu chỉ lưu tại văn phòng.",
-    },
-    collections: {
-      vouchers: "Chứng từ", customers: "Khách hàng", vendors: "Nhà cung cấp",
-      items: "Hàng hóa", accounts: "Tài khoản", sales_orders: "Đơn bán hàng",
-    },
-    voucher_type: {
-      receipt: "Phiếu thu", payment: "Phiếu chi", sales_invoice: "Hóa đơn bán hàng",
-      purchase_invoice: "Hóa đơn mua hàng", journal: "Nghiệp vụ khác",
-    },
-    posted: "đã ghi sổ",
-  },
-  en: {
-    lang_toggle: "Tiếng Việt",
-    forget: "Unpair this browser",
-    close: "Close",
-    pair_title: "Pair",
-    pair_help: "Enter a pairing code from the OfficeSync tray icon (Pairing code), the "
-      + "\"officesync pair-code\" command or the officesync demo screen. A code works once and "
-      + "expires after 10 minutes.",
-    pair_code: "Pairing code",
-    pair_name: "This device's name",
-    pair_default_name: "Browser",
-    pair_button: "Pair",
-    pair_done: "Paired.",
-    unpaired: "This session is no longer valid or the device was revoked. Please pair again.",
-    dataset: "Dataset",
-    not_connected: "not connected",
-    sync_now: "Sync now",
-    sync_requested: "Sync requested.",
-    dataset_state: { refused: "The hub refuses this dataset", failing: "Sync keeps failing" },
-    online_on: "Work online: on",
-    online_off: "Work online: off",
-    last_push: "Last sent",
-    last_pull: "Last received",
-    never: "never",
-    live_on: "Live updates",
-    live_off: "Live updates lost, retrying…",
-    issues_title: "Records needing attention",
-    issues_none: "No record is in error, in conflict or waiting.",
-    records_title: "Data",
-    records_none: "No records.",
-    filter_state: "Sync state",
-    all_states: "All",
-    search: "Search",
-    load_more: "Load more",
-    col_collection: "Collection",
-    col_key: "Code / Number",
-    col_state: "State",
-    col_reason: "Reason",
-    col_code: "Error code",
-    col_resolve: "Resolve",
-    keep_local: "Keep mine",
-    take_cloud: "Take the cloud's",
-    discard: "Discard this record",
-    col_details: "Details",
-    col_updated: "Updated",
-    network_error: "Cannot reach the OfficeSync server.",
-    state: {
-      synced: "Synced", pending: "Not synced", syncing: "Syncing",
-      error: "Sync error", conflict: "Conflict", blocked: "Waiting",
-    },
-    conn: {
-      online: "Online", offline_by_user: "Working offline",
-      no_network: "No network connection", cloud_unavailable: "Cloud not responding",
-      auth_failed: "Cloud rejected credentials", upgrade_required: "Upgrade required",
-      not_configured: "No cloud configured",
-    },
-    conn_message: {
-      online: "Data syncs automatically.",
-      offline_by_user: "Data is kept and waits to sync; turn on \"Work online\" to sync.",
-      no_network: "Data is kept and will sync by itself when the network returns.",
-      cloud_unavailable: "Data is kept and will sync by itself when the cloud is back.",
-      auth_failed: "Enroll this server again (officesync enroll) with a new code.",
-      upgrade_required: "Upgrade the program on this server and restart it.",
-      not_configured: "This server is not enrolled with a cloud; data stays in the office.",
-    },
-    collections: {
-      vouchers: "Vouchers", customers: "Customers", vendors: "Vendors",
-      items: "Items", accounts: "Accounts", sales_orders: "Sales orders",
-    },
-    voucher_type: {
-      receipt: "Receipt", payment: "Payment", sales_invoice: "Sales invoice",
-      purchase_invoice: "Purchase invoice", journal: "Journal",
-    },
-    posted: "posted",
-  },
-};
+// The page's words, both languages, from the node's one catalogue (agent/dashboard/texts.py),
+// loaded before anything is shown.
+let TEXTS = { vi: {}, en: {} };
+
+async function loadTexts() {
+  const response = await fetch("static/texts.json", { headers: { Accept: "application/json" } });
+  TEXTS = await response.json();
+}
 
 const STATES = ["synced", "pending", "syncing", "error", "conflict", "blocked"];
 const COLLECTIONS = ["vouchers", "customers", "vendors", "items", "accounts", "sales_orders"];
@@ -574,7 +430,14 @@ async function loadInfo() {
   }
 }
 
-function init() {
+async function init() {
+  try {
+    await loadTexts();
+  } catch (err) {  // the node went away between the page and its texts: say it both ways
+    document.body.textContent = "Không kết nối được với máy chủ OfficeSync. / "
+      + "Cannot reach the OfficeSync server.";
+    return;
+  }
   $("lang-toggle").addEventListener("click", toggleLanguage);
   $("forget").addEventListener("click", () => unpair(null));
   $("error-close").addEventListener("click", clearError);
