@@ -204,7 +204,8 @@ async def test_an_edit_while_a_once_blocked_op_is_in_flight_is_not_lost(
         ordered, results = await _push_by_hand(b, direct)
         await b.store.store_results(ordered, results)
         on_hub = await direct.get_record(DS, "vouchers", made.id)
-        assert on_hub is not None and on_hub.data.get("description") == "edited while in flight"
+        assert on_hub is not None and on_hub.data is not None
+        assert on_hub.data.get("description") == "edited while in flight"
         record = await b.store.get("vouchers", made.id)
         assert record.sync.state == "synced" and record.version == on_hub.version
     finally:
