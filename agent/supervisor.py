@@ -30,6 +30,21 @@ Loop = Callable[[], Awaitable[None]]
 Sleep = Callable[[float], Awaitable[None]]
 
 
+async def wait_woken(event: asyncio.Event, seconds: float | None) -> bool:
+    """Wait until ``event`` is set (True) or ``seconds`` have passed (False).
+
+    Unlike ``asyncio.wait_for(event.wait(), timeout)``, a cancellation that arrives in the
+    same turn as the event always ends the wait: on Python 3.11 ``wait_for`` then returns the
+    inner result and swallows the cancellation, so a stopped loop went on and
+    :meth:`Supervisor.cancel` waited for it forever."""
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
+
+
 def _iso_now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 

@@ -11,7 +11,6 @@ toggle wakes it at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from agent.cloud.client import (
 )
 from agent.connectivity.machine import ConnectivityMachine, Transition
 from agent.events import ConnectivityEvent, EventBus
-from agent.supervisor import Supervisor
+from agent.supervisor import Supervisor, wait_woken
 from protocol.connectivity import Connectivity
 from protocol.version import PROTOCOL_VERSION
 
@@ -154,7 +153,8 @@ class ConnectivityMonitor:
             health = await self.client.health(timeout=self.probe_timeout)
             if health.min_protocol > PROTOCOL_VERSION:
                 raise HubUpgradeRequired(f"hub needs protocol {health.min_protocol}")
-            await asyncio.wait_for(self.client.datasets(), self.probe_timeout)
+            async with asyncio.timeout(self.probe_timeout):  # not wait_for: see wait_woken
+                await self.client.datasets()
         except TimeoutError:
             self._apply(self.machine.failed(Connectivity.CLOUD_UNAVAILABLE))
         except HubRateLimited as err:
@@ -181,8 +181,7 @@ class ConnectivityMonitor:
                     timeout = self.next_delay(retry_after)
             if timeout is None:
                 self._failed_probes = 0
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+            await wait_woken(self._wake, timeout)
 
     def start(self) -> None:
         self.supervisor.spawn(MONITOR_TASK, self.run)

@@ -11,7 +11,6 @@ A refusal of the dataset by the hub (404 ``DATASET_NOT_FOUND``, 403 ``FORBIDDEN`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from agent.logs import dataset_log
 from agent.store import DatasetStore
 from agent.store.rows import utc_now
 from agent.store.syncing import PendingOp
-from agent.supervisor import Supervisor
+from agent.supervisor import Supervisor, wait_woken
 from agent.sync.ordering import assign_base_versions, order_batch
 from agent.sync.state import REFUSAL_CODES, DatasetSyncState, combine, failing, refused
 from protocol.backoff import Backoff
@@ -189,8 +188,7 @@ class DatasetWorker:
         if wake is None:
             await asyncio.sleep(delay)
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), delay)
+        await wait_woken(wake, delay)
         wake.clear()
 
     # -- push -------------------------------------------------------------------------------
