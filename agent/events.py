@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from abc import abstractmethod
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -83,9 +84,9 @@ class Event(Mapping[str, Any]):
     id: int = field(default_factory=lambda: next(_ids))
     time: datetime = field(default_factory=_now)
 
+    @abstractmethod
     def payload(self) -> dict[str, Any]:
-        """The JSON fields besides ``type``."""
-        raise NotImplementedError
+        """The JSON fields besides ``type`` (each event type says its own)."""
 
     def to_json(self) -> dict[str, Any]:
         """The object sent to WebSocket clients (a fresh copy)."""
