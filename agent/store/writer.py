@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -111,11 +112,17 @@ class Writer:
                 await self._ready.wait()
                 continue
             group = self._take_group()
-            if group[0].heavy:
-                await loop.run_in_executor(self._thread, self._commit_group, group)
-            else:
-                self._apply(group)
-                await loop.run_in_executor(self._thread, self._commit, group)
+            try:
+                if group[0].heavy:
+                    await loop.run_in_executor(self._thread, self._commit_group, group)
+                else:
+                    self._apply(group)
+                    await loop.run_in_executor(self._thread, self._commit, group)
+            except Exception as err:  # e.g. a SAVEPOINT failing on a disk error
+                # The writer must outlive any one group: without this, an unexpected error
+                # ended the task and every later write waited forever. The group fails as a
+                # whole (nothing of it is acknowledged) and the next one is tried.
+                await loop.run_in_executor(self._thread, self._abandon, group, err)
             _settle(group)
 
     def _take_group(self) -> list[_Job]:
@@ -169,6 +176,16 @@ class Writer:
                 if job.error is None:
                     job.error = err
                     job.outcome = None
+
+    def _abandon(self, group: list[_Job], err: Exception) -> None:
+        """Fail every job of ``group`` with ``err`` and leave no transaction open."""
+        log.error("a group of %d writes failed: %r", len(group), err,
+                  extra={"dataset": self.path.stem})
+        with contextlib.suppress(sqlite3.Error):
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+        for job in group:
+            job.error, job.outcome = err, None
 
     def _commit_group(self, group: list[_Job]) -> None:
         self._apply(group)
