@@ -36,7 +36,14 @@ async def wait_woken(event: asyncio.Event, seconds: float | None) -> bool:
     Unlike ``asyncio.wait_for(event.wait(), timeout)``, a cancellation that arrives in the
     same turn as the event always ends the wait: on Python 3.11 ``wait_for`` then returns the
     inner result and swallows the cancellation, so a stopped loop went on and
-    :meth:`Supervisor.cancel` waited for it forever."""
+    :meth:`Supervisor.cancel` waited for it forever.
+
+    A task that was asked to stop but goes on waiting (a library turned its cancellation into
+    an ordinary error somewhere, say a timeout firing in the same turn) is stopped here: its
+    loops all pass through this wait, so none can go on after its owner cancelled it."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
     try:
         async with asyncio.timeout(seconds):
             await event.wait()

@@ -44,3 +44,28 @@ async def test_wait_woken_cancelled_as_it_is_woken_ends() -> None:
     woken.set()
     assert await wait_woken(woken, 30) is True
     assert await wait_woken(asyncio.Event(), 0.01) is False
+
+
+async def test_a_loop_whose_cancellation_was_swallowed_ends_at_its_next_wait() -> None:
+    """A library that turns a cancellation into an ordinary error (a timeout firing in the same
+    turn) must not keep a stopped loop going: the next ``wait_woken`` ends it."""
+    rounds = 0
+    entered = asyncio.Event()
+
+    async def loop() -> None:
+        nonlocal rounds
+        while True:
+            rounds += 1
+            try:
+                entered.set()
+                await asyncio.sleep(30)   # stands for a hub call
+            except asyncio.CancelledError:
+                pass                      # swallowed, as a misbehaving library would
+            await wait_woken(asyncio.Event(), 0.01)
+
+    task = asyncio.create_task(loop())
+    await entered.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 5)
+    assert rounds == 1
