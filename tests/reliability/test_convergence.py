@@ -30,18 +30,12 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
-from agent.cloud.client import HubClient
-from agent.config import CloudSection
-from agent.events import EventBus
-from agent.store import StoreManager
-from agent.store.node import NodeDB
-from agent.sync.engine import SyncEngine
 from hub import nodes as hub_nodes
 from hub.app import create_app
 from protocol.errors import ProtocolError
 from protocol.query import RecordQuery
-from tests.agent.sync.conftest import Node, seed_catalog
-from tests.hub.helpers import admin, make_code
+from tests.agent.sync.conftest import Node, enrolled_node, seed_catalog
+from tests.hub.helpers import admin
 
 from .cluster import DS, check_feed, eventually, hub_feed, latest
 from .conftest import LONG, record_figures
@@ -75,27 +69,6 @@ class World:
         await self.server.close()
 
 
-async def _node(tmp: Path, name: str, hub_url: str, db_url: str,
-                proxy: FaultProxy) -> tuple[Node, str]:
-    enroller = HubClient(hub_url)
-    try:
-        enrolled = await enroller.enroll(make_code(db_url, DS), name)
-    finally:
-        await enroller.close()
-    bus = EventBus()
-    node_db = NodeDB(tmp / name / "node.db")
-    await node_db.open()
-    stores = StoreManager(tmp / name, bus=bus, language="en", local_numbering=False)
-    await stores.open([DS])
-    engine = SyncEngine(
-        stores, node_db, bus, HubClient(proxy.url, enrolled.token, timeout=3),
-        CloudSection(probe_interval_s=0.1, probe_timeout_s=1.0, batch_size=7, long_poll_s=0.5,
-                     max_backoff_s=0.3),
-        hub_node_id=enrolled.node_id, online=True)
-    await engine.start()
-    return Node(name, stores, engine, node_db, bus), enrolled.token
-
-
 async def build_world(tmp: Path) -> World:
     db_url = f"sqlite:///{tmp}/hub.db"
     admin(db_url, hub_nodes.create_dataset, DS)
@@ -104,7 +77,9 @@ async def build_world(tmp: Path) -> World:
     world = World(tmp, server, [], [], [])
     for i in range(NODES):
         proxy = await FaultProxy(server.port or 0, Schedule(i)).start()
-        node, token = await _node(tmp, f"office-{i}", world.hub_url, db_url, proxy)
+        node, token = await enrolled_node(tmp, f"office-{i}", world.hub_url, db_url,
+                                          via=proxy.url, batch_size=7, long_poll=0.5,
+                                          client_timeout=3)
         world.proxies.append(proxy)
         world.nodes.append(node)
         world.tokens.append(token)

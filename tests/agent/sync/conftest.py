@@ -83,29 +83,40 @@ async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
     await handle.stop()
 
 
+async def enrolled_node(
+    tmp: Path, name: str, hub_url: str, db_url: str, *, via: str | None = None,
+    online: bool = True, batch_size: int = 100, long_poll: float = 1.0, client_timeout: float = 5,
+) -> tuple[Node, str]:
+    """A node of real store + sync engine in this process, enrolled with the hub at
+    ``hub_url`` (database ``db_url``) and syncing through ``via`` (a proxy) or straight to
+    the hub; started. Returns the node and its hub token."""
+    enroller = HubClient(hub_url)
+    try:
+        enroll = await enroller.enroll(make_code(db_url, DS), name)
+    finally:
+        await enroller.close()
+    bus = EventBus()
+    node_db = NodeDB(tmp / name / "node.db")
+    await node_db.open()
+    stores = StoreManager(tmp / name, bus=bus, language="en", local_numbering=False)
+    await stores.open([DS])
+    engine = SyncEngine(
+        stores, node_db, bus, HubClient(via or hub_url, enroll.token, timeout=client_timeout),
+        CloudSection(probe_interval_s=0.1, probe_timeout_s=1.0, batch_size=batch_size,
+                     long_poll_s=long_poll, max_backoff_s=0.3),
+        hub_node_id=enroll.node_id, online=online,
+    )
+    await engine.start()
+    return Node(name, stores, engine, node_db, bus), enroll.token
+
+
 @pytest.fixture
 async def make_node(tmp_path: Path, hub: Hub) -> AsyncIterator[Callable[..., Awaitable[Node]]]:
     made: list[Node] = []
 
     async def make(name: str, *, online: bool = True, batch_size: int = 100) -> Node:
-        enroller = HubClient(hub.url)
-        try:
-            enroll = await enroller.enroll(make_code(hub.db_url, DS), name)
-        finally:
-            await enroller.close()
-        bus = EventBus()
-        node_db = NodeDB(tmp_path / name / "node.db")
-        await node_db.open()
-        stores = StoreManager(tmp_path / name, bus=bus, language="en", local_numbering=False)
-        await stores.open([DS])
-        engine = SyncEngine(
-            stores, node_db, bus, HubClient(hub.url, enroll.token, timeout=5),
-            CloudSection(probe_interval_s=0.1, probe_timeout_s=1.0, batch_size=batch_size,
-                         long_poll_s=1.0, max_backoff_s=0.3),
-            hub_node_id=enroll.node_id, online=online,
-        )
-        await engine.start()
-        node = Node(name, stores, engine, node_db, bus)
+        node, _token = await enrolled_node(tmp_path, name, hub.url, hub.db_url,
+                                           online=online, batch_size=batch_size)
         made.append(node)
         return node
 
