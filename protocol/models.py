@@ -235,16 +235,30 @@ class RecordWrite(BaseModel):
 
 
 class ResolveRequest(BaseModel):
-    """How a workstation settles a record in ``conflict`` or ``error`` (S6, S9).
+    """How a workstation settles a record in ``conflict``, ``error`` or ``blocked`` (S5, S6, S9).
 
-    ``keep_local``: send my version again on top of the cloud's current one; ``take_cloud``:
-    drop my queued changes and take the cloud's version; ``discard``: drop a record that never
-    reached the cloud (e.g. a duplicate code). The other resolutions of docs/lan-api.md (merge,
-    rename, link_existing, restore) are not offered yet."""
+    - ``take_cloud``: drop my queued changes and take the cloud's version;
+    - ``keep_local``: send my version again on top of the cloud's current one;
+    - ``merge``: send ``data`` (the merged record) or ``choices`` (per field, ``local`` or
+      ``cloud``) on top of the cloud's current version;
+    - ``restore``: the cloud deleted the record; create it again with my data;
+    - ``discard``: drop my record (a duplicate, or accept the cloud's deletion); with
+      ``cascade`` also the local records that depend on it;
+    - ``link_existing``: my record is the cloud's record of the same key: repoint what refers
+      to mine and offer my differing fields as an edit of the cloud's;
+    - ``rename``: give my record ``new_key`` (or, for a voucher, ``renumber`` from the node's
+      series) and send it again.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    action: Literal["keep_local", "take_cloud", "discard"]
+    action: Literal["take_cloud", "keep_local", "merge", "restore", "discard",
+                    "link_existing", "rename"]
+    data: dict[str, Any] | None = None
+    choices: dict[str, Literal["local", "cloud"]] | None = None
+    new_key: str | None = Field(default=None, min_length=1, max_length=200)
+    renumber: bool = False
+    cascade: bool = False
 
 
 class RecordPage(BaseModel):

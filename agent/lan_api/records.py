@@ -91,7 +91,7 @@ async def resolve_record(request: web.Request) -> web.Response:
     m = request.match_info
     store = _store(request)
     body = await read_model(request, ResolveRequest)
-    record = await store.resolve(m["collection"], m["id"], body.action)
+    record = await store.resolve(m["collection"], m["id"], body)
     return _record_response(record)
 
 

@@ -24,7 +24,15 @@ from agent.store.writer import Readers, Writer, WriteResult
 from protocol.accounting import ACCOUNTING_PACK
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.i18n import Lang, Text
-from protocol.models import UUID_PATTERN, ChangesPage, OpResult, Record, RecordPage, SyncState
+from protocol.models import (
+    UUID_PATTERN,
+    ChangesPage,
+    OpResult,
+    Record,
+    RecordPage,
+    ResolveRequest,
+    SyncState,
+)
 from protocol.query import DEFAULT_LIMIT, RecordQuery
 from protocol.schema import CollectionSchema, SchemaRegistry
 from protocol.wording import ID_EXAMPLE, FieldErrors, Problem, invalid, wire_labeller
@@ -208,14 +216,17 @@ class DatasetStore:
             ),
         )
 
-    async def resolve(self, collection: str, id: str, action: str) -> Record:
-        """Settle a record in conflict or error: keep_local, take_cloud or discard."""
+    async def resolve(self, collection: str, id: str, request: ResolveRequest | str) -> Record:
+        """Settle a record in conflict, error or blocked (agent/store/resolve.py); a bare
+        action name is a request with that action alone."""
+        if isinstance(request, str):
+            request = ResolveRequest.model_validate({"action": request})
         schema = self.schema(collection)
         await self._path_id(schema, id)
-        now = rows.utc_now()
+        ctx = self._ctx()
 
         def run(conn: sqlite3.Connection) -> Record:
-            resolve.resolve(conn, schema, id, action, now)
+            resolve.resolve(resolve.Resolution(conn, self.registry, schema, id, request, ctx))
             return rows.to_record(rows.fetch_in(conn, collection, id), self.language)
 
         return await self._write(RecordAction.RESOLVE, run)
