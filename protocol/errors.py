@@ -113,22 +113,24 @@ def code_for_status(status: int) -> ErrorCode:
 # The Vietnamese texts of S6, S9 and S10 are the seed article's own words.
 MESSAGES: dict[ErrorCode, Text] = {
     ErrorCode.DUPLICATE_KEY: Text(
-        "{label} {key} đã tồn tại. Vui lòng kiểm tra lại",
-        "{label} {key} already exists. Please check again.",
+        "{label} {key} đã tồn tại. Vui lòng kiểm tra lại{hint}",
+        "{label} {key} already exists. Please check again.{hint}",
     ),
     ErrorCode.MISSING_REFERENCE: Text(
-        "Không tìm thấy {label} được tham chiếu ({field}: {ref}). "
-        "Hãy tạo hoặc đồng bộ danh mục đó trước",
-        "The referenced {label} was not found ({field}: {ref}). "
-        "Create or sync that entry first.",
+        "Không tìm thấy {label} {ref} ({field}). Hãy tạo hoặc đồng bộ {label} đó trước, "
+        "hoặc chọn mã khác{hint}",
+        "{label} {ref} was not found ({field}). Create or sync it first, or choose another "
+        "code.{hint}",
     ),
+    # {record}: the record as the accountant knows it ("Khách hàng KH100"); {hint}: what
+    # differed and what to do (agent/store/conflicts.py).
     ErrorCode.STALE_VERSION: Text(
-        "Chứng từ đã được sửa/bỏ ghi/xóa bởi người dùng khác",
-        "The record was modified/unposted/deleted by another user.",
+        "{record} đã được sửa/bỏ ghi/xóa bởi người dùng khác{hint}",
+        "{record} was modified/unposted/deleted by another user.{hint}",
     ),
     ErrorCode.RECORD_DELETED: Text(
-        "Chứng từ đã bị xóa bởi người dùng khác",
-        "The record was deleted by another user.",
+        "{record} đã bị xóa bởi người dùng khác{hint}",
+        "{record} was deleted by another user.{hint}",
     ),
     ErrorCode.STALE_LOCAL_COPY: Text(
         "Dữ liệu đã bị thay đổi, vui lòng thực hiện đồng bộ dữ liệu với máy chủ",
@@ -173,8 +175,10 @@ MESSAGES: dict[ErrorCode, Text] = {
         "Too many requests, try again in {retry_after} seconds.",
     ),
     ErrorCode.BLOCKED: Text(
-        "Đang chờ bản ghi {blocked_by} đồng bộ thành công",
-        "Waiting for record {blocked_by} to sync successfully.",
+        "Đang chờ {blocked_by} đồng bộ thành công: {blocked_by} chưa được Cloud nhận. "
+        "Hãy xử lý {blocked_by} trước; bản ghi này sẽ tự đồng bộ sau đó",
+        "Waiting for {blocked_by} to sync successfully: the cloud has not accepted "
+        "{blocked_by} yet. Settle {blocked_by} first; this record then syncs by itself.",
     ),
     ErrorCode.INTERNAL: Text(
         "Lỗi hệ thống. Hãy gửi nhật ký (log) của dịch vụ cho bộ phận hỗ trợ",
@@ -245,15 +249,27 @@ class _Defaulting(dict[str, Any]):
 _OPTIONAL = frozenset({"hint"})
 
 
+# Parameters a template reads in a general way when the caller names nothing more precise.
+_DEFAULTS: dict[ErrorCode, dict[str, Any]] = {
+    ErrorCode.STALE_VERSION: {"record": Text("Bản ghi", "The record")},
+    ErrorCode.RECORD_DELETED: {"record": Text("Bản ghi", "The record")},
+}
+
+
+def _with_defaults(code: ErrorCode, params: dict[str, Any] | None) -> dict[str, Any]:
+    defaults = _DEFAULTS.get(code)
+    return {**defaults, **(params or {})} if defaults else (params or {})
+
+
 def render(code: ErrorCode, lang: Lang, params: dict[str, Any] | None = None) -> str:
     """The message of ``code`` in ``lang`` with ``params`` filled in."""
     # A parameter may itself be bilingual (a Text or {"vi": …, "en": …}), e.g. a label.
-    return MESSAGES[code].format_map(params or {}, _Defaulting).get(lang)
+    return MESSAGES[code].format_map(_with_defaults(code, params), _Defaulting).get(lang)
 
 
 def messages(code: ErrorCode, params: dict[str, Any] | None = None) -> dict[str, str]:
     """Both languages at once: ``{"vi": …, "en": …}``."""
-    return MESSAGES[code].format_map(params or {}, _Defaulting).as_dict()
+    return MESSAGES[code].format_map(_with_defaults(code, params), _Defaulting).as_dict()
 
 
 class ErrorDetail(BaseModel):

@@ -17,20 +17,35 @@ from sqlalchemy import literal_column, text
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from agent.store import rows
+from agent.store import conflicts, rows
 from agent.store.models import RECORDS
 from agent.store.states import FAILED_OPS, FAILED_RECORDS, RESOLVABLE, OutboxState, sql_in
 from protocol.errors import ErrorCode
+from protocol.i18n import Text
 from protocol.models import Action, Change, OpResult, OpStatus, SyncState
 from protocol.schema import SchemaRegistry
 
+# What an office can do with a record the hub refused as a duplicate (S6), after the seed's
+# "… đã tồn tại. Vui lòng kiểm tra lại".
+DUPLICATE_HINT = Text(
+    ". Cloud đã có mã này: hãy liên kết với bản ghi trên Cloud (link_existing), đổi mã "
+    "(rename) hoặc bỏ bản ghi này (discard)",
+    " The cloud has this code already: link to the cloud's record (link_existing), change "
+    "the code (rename) or discard this one (discard).")
 _CHUNK = 500
 _FAILED_OPS = sql_in(FAILED_OPS)  # literal: the partial index outbox_failed must match it
 _PENDING, _BLOCKED = OutboxState.PENDING, OutboxState.BLOCKED
-# ``sync_details`` reduced to the cloud's copy of the record (``current``), or NULL: what a
-# record keeps of its details when a refusal is over (a retry, a fix) but its ops still wait.
-KEEP_CLOUD_COPY = ("CASE WHEN json_type(sync_details, '$.current') = 'object' THEN "
-                   "json_object('current', json_extract(sync_details, '$.current')) END")
+# ``sync_details`` reduced to the cloud's copy of the record (``current``) and the note of the
+# node's last automatic merge (``merged``, S9), or NULL: what a record keeps of its details
+# when a refusal is over (a retry, a fix) but its ops still wait.
+KEEP_CLOUD_COPY = ("CASE WHEN json_type(sync_details, '$.current') = 'object' OR "
+                   "json_type(sync_details, '$.merged') = 'object' THEN "
+                   "json_patch('{}', json_object("
+                   "'current', json_extract(sync_details, '$.current'), "
+                   "'merged', json_extract(sync_details, '$.merged'))) END")
+# What a synced record keeps: the note of the node's last automatic merge, if any.
+_KEEP_MERGE_NOTE = ("CASE WHEN json_type(sync_details, '$.merged') = 'object' THEN "
+                    "json_object('merged', json_extract(sync_details, '$.merged')) END")
 # A version stored from a push answer never lowers the one a pull installed meanwhile.
 _RAISE_VERSION = "CASE WHEN ? > coalesce(version, 0) THEN ? ELSE version END"
 
@@ -80,11 +95,25 @@ def reset_syncing(conn: sqlite3.Connection) -> int:
 
 
 def _record_label(conn: sqlite3.Connection, registry: SchemaRegistry, record_id: str) -> Any:
+    """A record as an accountant names it ("Khách hàng KH100", "Phiếu thu PT000123"), in
+    both languages; its id when the node does not hold it."""
     row = conn.execute("SELECT collection, key FROM records WHERE id = ?", (record_id,)).fetchone()
     if row is None or row[0] not in registry:
         return record_id
+    return registry.get(row[0]).record_label(row[1]).as_dict()
+
+
+def blocker_of(conn: sqlite3.Connection, registry: SchemaRegistry,
+               record_id: str) -> dict[str, Any]:
+    """What ``sync.blocked_by`` shows of the record another one waits on: id, collection,
+    the collection's label and the record's key, and its name ("Khách hàng KH100")."""
+    row = conn.execute("SELECT collection, key FROM records WHERE id = ?", (record_id,)).fetchone()
+    if row is None or row[0] not in registry:
+        return {"id": record_id}
     schema = registry.get(row[0])
-    return (schema.label + f" {row[1]}").as_dict()
+    label, shown = schema.naming(row[1])
+    return {"id": record_id, "collection": schema.name, "label": label.as_dict(),
+            "key": shown, "name": schema.record_label(row[1]).as_dict()}
 
 
 def take_batch(
@@ -160,7 +189,8 @@ def _mark_blocked(conn: sqlite3.Connection, registry: SchemaRegistry, seq: int,
         "UPDATE records SET sync_state = ?, sync_code = ?, sync_params = ?, "
         f"blocked_by = ?, sync_details = {KEEP_CLOUD_COPY} WHERE id = ?",
         (SyncState.BLOCKED, ErrorCode.BLOCKED.value,
-         rows.dumps({"blocked_by": _record_label(conn, registry, blocker)}), blocker, record_id))
+         rows.dumps({"blocked_by": _record_label(conn, registry, blocker),
+                     "blocker": blocker_of(conn, registry, blocker)}), blocker, record_id))
 
 
 def requeue(conn: sqlite3.Connection, ops: Sequence[PendingOp]) -> None:
@@ -173,15 +203,18 @@ def _rejection_params(registry: SchemaRegistry, collection: str, code: ErrorCode
                       details: dict[str, Any], message: str) -> dict[str, Any]:
     if code is ErrorCode.DUPLICATE_KEY and collection in registry:
         schema = registry.get(collection)
-        return {"label": schema.label.as_dict(),
-                "key": details.get("key", "")}
+        named, shown = schema.naming(str(details.get("key", "")))
+        return {"label": named.as_dict(), "key": shown, "hint": DUPLICATE_HINT.as_dict()}
     if code is ErrorCode.MISSING_REFERENCE:
         target = details.get("target")
         label: Any = target
         if isinstance(target, str) and target in registry:
             schema = registry.get(target)
             label = schema.label.as_dict()
-        return {"label": label, "field": details.get("field"), "ref": details.get("ref")}
+        field: Any = details.get("field")
+        if collection in registry and isinstance(field, str):
+            field = registry.get(collection).fields.get(field, field)
+        return {"label": label, "field": field, "ref": details.get("ref")}
     if code is ErrorCode.VALIDATION_FAILED:
         # The hub sends its message's parameters (reason in vi and en): the record then
         # speaks the reader's language; an older hub's message is used without its prefix.
@@ -253,6 +286,17 @@ def _store_rejection(conn: sqlite3.Connection, registry: SchemaRegistry, op: Pen
     if state is SyncState.BLOCKED and blocked_by is not None:
         _mark_blocked(conn, registry, op.seq, op.record_id, blocked_by)
         return
+    current = details.get("current")
+    if (state is SyncState.CONFLICT and isinstance(current, dict)
+            and current.get("version") is not None and op.collection in registry):
+        # S9: merged by itself when the two sides changed different fields, else a conflict
+        # showing base, local and cloud (agent/store/conflicts.py).
+        row = rows.fetch(conn, op.record_id)
+        if row is not None:
+            details.pop("current")
+            conflicts.settle_against(conn, registry.get(op.collection), row, current,
+                                     rows.utc_now(), seq=op.seq, extra=details)
+            return
     params = _rejection_params(registry, op.collection, code, details,
                                error.message if error is not None else "")
     conn.execute("UPDATE outbox SET state = ? WHERE seq = ?",
@@ -295,8 +339,8 @@ def settle_records(conn: sqlite3.Connection, record_ids: Sequence[str],
               for rid in record_ids if rid not in heads]
     conn.executemany(
         f"UPDATE records SET version = {_RAISE_VERSION}, sync_state = ?, "
-        "sync_code = NULL, sync_params = NULL, blocked_by = NULL, sync_details = NULL, "
-        "base_data = data WHERE id = ?", synced)
+        "sync_code = NULL, sync_params = NULL, blocked_by = NULL, "
+        f"sync_details = {_KEEP_MERGE_NOTE}, base_data = data WHERE id = ?", synced)
     conn.executemany(
         f"UPDATE records SET version = {_RAISE_VERSION}, sync_state = CASE WHEN sync_state "
         "IN (?, ?, ?) THEN sync_state ELSE ? END WHERE id = ?",
