@@ -8,22 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import socket
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import click
 import orjson
+from pydantic import BaseModel
 
+from protocol.accounting import ACCOUNTING_PACK
 from protocol.errors import ErrorCode
-from protocol.i18n import LANG_META_KEY, Lang
-from protocol.models import SyncState
+from protocol.i18n import LANG_META_KEY, Lang, Text
+from protocol.models import UUID_PATTERN, Record, SyncState
 from protocol.query import RecordQuery
 from workstation import messages
-from workstation.client import Stored, WorkstationClient, WorkstationError
+from workstation.client import RESOLVE_ACTIONS, Stored, WorkstationClient, WorkstationError
 from workstation.discovery import DiscoveredNode
 from workstation.discovery import discover as find_nodes
 from workstation.pairing import Paired, node_json, pair_target, pick_node
@@ -346,17 +349,286 @@ def update(
     _emit(_record_json(_with_client(ctx, action)))
 
 
+# --- settling what waits (S5, S6, S9) -----------------------------------------------------
+
+_RESOLVE_TEXTS: dict[str, tuple[ErrorCode, Text]] = {
+    "bad_action": (ErrorCode.VALIDATION_FAILED, Text(
+        "Cách xử lý {action} không có. Hãy chọn một trong: {actions}",
+        "There is no resolution {action}. Choose one of: {actions}",
+    )),
+    "bad_choice": (ErrorCode.VALIDATION_FAILED, Text(
+        "--choose {value} không đúng dạng: hãy viết TRƯỜNG=local hoặc TRƯỜNG=cloud "
+        "(local: giữ giá trị của văn phòng này, cloud: lấy giá trị trên Cloud)",
+        "--choose {value} is not usable: write FIELD=local or FIELD=cloud (local: keep this "
+        "office's value, cloud: take the cloud's)",
+    )),
+    "key_not_found": (ErrorCode.NOT_FOUND, Text(
+        "Không tìm thấy {label} có mã {key} trong dữ liệu {ds} (hãy xem: officesync ws "
+        "conflicts {ds})",
+        "No {label} with the key {key} in dataset {ds} (see: officesync ws conflicts {ds})",
+    )),
+    "key_ambiguous": (ErrorCode.VALIDATION_FAILED, Text(
+        "Có nhiều {label} mã {key} đang chờ xử lý: hãy dùng id của bản ghi ({ids})",
+        "Several {label} records with the key {key} wait: use the record's id ({ids})",
+    )),
+}
+
+# Labels of ``officesync ws conflicts``'s human output.
+_WAIT_LABELS: dict[str, Text] = {
+    "nothing": Text("Không có bản ghi nào đang chờ xử lý trong dữ liệu {ds}",
+                    "Nothing waits in dataset {ds}"),
+    "error": Text("lỗi", "error"),
+    "conflict": Text("xung đột", "conflict"),
+    "blocked": Text("đang chờ", "blocked"),
+    "fields": Text("trường khác nhau", "clashing fields"),
+    "base": Text("bản gốc", "base"),
+    "local": Text("văn phòng này", "this office"),
+    "cloud": Text("Cloud", "cloud"),
+    "none": Text("(trống)", "(blank)"),
+    "blocked_by": Text("chờ", "waits for"),
+    "actions": Text("cách xử lý", "to settle"),
+    "blocker_first": Text("xử lý {blocker} trước, bản ghi này sẽ tự đồng bộ",
+                          "settle {blocker} first, this record then syncs by itself"),
+    "dataset": Text("Dữ liệu {ds} chưa đồng bộ được", "Dataset {ds} does not sync"),
+}
+
+
+def _resolve_fail(what: str, lang: Lang, **params: Any) -> CliFailure:
+    code, text = _RESOLVE_TEXTS[what]
+    return CliFailure(code, text.get(lang).format(**params))
+
+
+def _wait_label(key: str, lang: Lang, **params: Any) -> str:
+    return _WAIT_LABELS[key].get(lang).format(**params)
+
+
+def _collection_label(collection: str, lang: Lang) -> str:
+    """The collection's name for people ("Khách hàng"), or its wire name when unknown."""
+    if collection in ACCOUNTING_PACK:
+        return ACCOUNTING_PACK.get(collection).label.get(lang)
+    return collection
+
+
+def _field_label(collection: str, name: str, lang: Lang) -> str:
+    if collection in ACCOUNTING_PACK:
+        label = ACCOUNTING_PACK.get(collection).fields.get(name)
+        if label is not None:
+            return f"{label.get(lang)} ({name})"
+    return name
+
+
+def _parse_choices(values: tuple[str, ...], lang: Lang) -> dict[str, str]:
+    """``--choose FIELD=local|cloud``, each at most once per field (the last one wins)."""
+    choices: dict[str, str] = {}
+    for value in values:
+        name, sep, side = value.partition("=")
+        side = side.strip().lower()
+        if not sep or not name.strip() or side not in ("local", "cloud"):
+            raise _resolve_fail("bad_choice", lang, value=value)
+        choices[name.strip()] = side
+    return choices
+
+
+async def _record_id(client: WorkstationClient, ds: str, collection: str, typed: str,
+                     lang: Lang) -> str:
+    """The record's id: ``typed`` itself when it is a UUID, else the record whose key it is
+    (the one waiting to be settled when the cloud's record of that key is here too)."""
+    if re.fullmatch(UUID_PATTERN, typed.strip().lower()):
+        return typed.strip().lower()
+    page = await client.list_records(ds, collection, RecordQuery(key=typed, limit=10))
+    found = page.items
+    waiting = [r for r in found if r.sync.state in _WAITING]
+    chosen = waiting or found
+    label = _collection_label(collection, lang).lower()
+    if not chosen:
+        raise _resolve_fail("key_not_found", lang, label=label, key=typed, ds=ds)
+    if len(chosen) > 1:
+        raise _resolve_fail("key_ambiguous", lang, label=label, key=typed,
+                            ids=", ".join(r.id for r in chosen))
+    return chosen[0].id
+
+
+_WAITING = (SyncState.ERROR, SyncState.CONFLICT, SyncState.BLOCKED)
+
+
 @ws.command()
 @click.argument("dataset")
 @click.argument("collection")
 @click.argument("id")
-@click.argument("action", type=click.Choice(["keep_local", "take_cloud", "discard"]))
+@click.argument("action")
+@click.option("--data", default=None,
+              help="merge: the merged record, a JSON object, @file or @- (stdin).")
+@click.option("--choose", "choose", multiple=True, metavar="FIELD=local|cloud",
+              help="merge: the side to take for a clashing field (repeat per field).")
+@click.option("--new-key", default=None, help="rename: the record's new key (e.g. KH100B).")
+@click.option("--renumber", is_flag=True,
+              help="rename a voucher: a new number from this node's series.")
+@click.option("--cascade", is_flag=True,
+              help="discard: the local records that depend on this one too.")
 @click.pass_context
-def resolve(ctx: click.Context, dataset: str, collection: str, id: str, action: str) -> None:
-    """Settle a record in conflict or error: keep_local (send mine again on top of the
-    cloud's version), take_cloud (drop my queued change), discard (drop a record that never
-    reached the cloud)."""
-    _emit(_with_client(ctx, lambda c: c.resolve(dataset, collection, id, action)))
+def resolve(
+    ctx: click.Context, dataset: str, collection: str, id: str, action: str, data: str | None,
+    choose: tuple[str, ...], new_key: str | None, renumber: bool, cascade: bool,
+) -> None:
+    """Settle a record in conflict, error or blocked; prints the settled record.
+
+    ID is the record's id or its key (KH100). ACTION is one of: take_cloud (drop my change,
+    take the cloud's version), keep_local (send mine again on top of the cloud's), merge
+    (--choose FIELD=local|cloud per clashing field, or --data with the merged record),
+    restore (the cloud deleted it: create it again with my data), discard (drop my record;
+    --cascade: and what depends on it), link_existing (my duplicate is the cloud's record
+    of the same key: repoint what refers to mine), rename (--new-key K, or --renumber for a
+    voucher). See officesync ws conflicts DATASET."""
+    lang = _lang(ctx)
+    if action not in RESOLVE_ACTIONS:
+        failure = _resolve_fail("bad_action", lang, action=action,
+                                actions=", ".join(RESOLVE_ACTIONS))
+        _die(failure.code.value, failure.message)
+    body = None if data is None else _parse_data(data, lang)
+    try:
+        choices = _parse_choices(choose, lang)
+    except CliFailure as err:
+        _die(err.code.value, err.message)
+
+    async def go(c: WorkstationClient) -> Stored:
+        record_id = await _record_id(c, dataset, collection, id, lang)
+        return await c.resolve(dataset, collection, record_id, action, data=body,
+                               choices=choices, new_key=new_key, renumber=renumber,
+                               cascade=cascade)
+
+    _emit(_record_json(_with_client(ctx, go)))
+
+
+def _clashes(details: Mapping[str, Any]) -> list[str]:
+    """The clashing fields a conflict's details name (the node's ``clashes``)."""
+    for name in ("clashes", "fields", "conflict_fields"):
+        found = details.get(name)
+        if isinstance(found, list) and all(isinstance(f, str) for f in found):
+            return list(found)
+    return []
+
+
+def _actions_for(record: Record) -> list[str]:
+    """The resolutions that fit a waiting record, the likeliest first."""
+    code = record.sync.code
+    if record.sync.state is SyncState.BLOCKED:
+        return []
+    if code is ErrorCode.DUPLICATE_KEY:
+        return ["link_existing", "rename", "discard"]
+    if code is ErrorCode.RECORD_DELETED:
+        return ["restore", "discard"]
+    if record.sync.state is SyncState.CONFLICT:
+        return ["take_cloud", "keep_local", "merge"]
+    if record.version is None:
+        return ["discard"]
+    return ["take_cloud", "keep_local"]
+
+
+def _blocker_json(value: object) -> dict[str, Any] | None:
+    """The record a blocked one waits for: the node's description ({id, collection, label,
+    key, name}) or, from an older node, its bare id."""
+    if value is None:
+        return None
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    return {"id": str(value)}
+
+
+def _text_of(value: Any, lang: Lang) -> str:
+    """A label the node sent as ``{"vi", "en"}``, or as plain text."""
+    if isinstance(value, Mapping):
+        return str(value.get(lang) or value.get("vi") or "")
+    return "" if value is None else str(value)
+
+
+def waiting_entry(record: Record, lang: Lang) -> dict[str, Any]:
+    """One line of ``officesync ws conflicts``: what waits, why, what differs, what to do."""
+    details: Mapping[str, Any] = record.sync.details or {}
+    current = details.get("current") if isinstance(details.get("current"), Mapping) else None
+    cloud_data = (current or {}).get("data") if current else None
+    base = details.get("base") if isinstance(details.get("base"), Mapping) else None
+    if base is None and isinstance(details.get("base_data"), Mapping):
+        base = details["base_data"]
+    cloud: Mapping[str, Any] = cloud_data if isinstance(cloud_data, Mapping) else {}
+    fields = [{
+        "field": name,
+        "label": _field_label(record.collection, name, lang),
+        "base": (base or {}).get(name),
+        "local": record.data.get(name),
+        "cloud": cloud.get(name),
+    } for name in _clashes(details)]
+    entry: dict[str, Any] = {
+        "collection": record.collection,
+        "label": _collection_label(record.collection, lang),
+        "id": record.id,
+        "key": record.key,
+        "state": record.sync.state.value,
+        "code": None if record.sync.code is None else record.sync.code.value,
+        "message": record.sync.message,
+        "blocked_by": _blocker_json(record.sync.blocked_by),
+        "fields": fields,
+        "actions": _actions_for(record),
+    }
+    if entry["blocked_by"] is not None:
+        entry["blocker"] = (entry["blocked_by"].get("name")
+                            or _text_of(details.get("blocked_by"), lang)
+                            or entry["blocked_by"].get("id"))
+    if isinstance(details.get("kind"), str):
+        entry["kind"] = details["kind"]
+    return entry
+
+
+def _shown(value: Any, lang: Lang) -> str:
+    if value is None:
+        return _wait_label("none", lang)
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()
+
+
+def _print_waiting(ds: str, entries: list[dict[str, Any]], dataset_state: Any,
+                   lang: Lang) -> None:
+    if isinstance(dataset_state, Mapping) and dataset_state.get("message"):
+        message = _text_of(dataset_state.get("message"), lang)
+        click.echo(f"{_wait_label('dataset', lang, ds=ds)}: {message}")
+    if not entries:
+        click.echo(_wait_label("nothing", lang, ds=ds))
+    for e in entries:
+        state = _wait_label(e["state"], lang) if e["state"] in _WAIT_LABELS else e["state"]
+        code = f" {e['code']}" if e["code"] else ""
+        click.echo(f"{e['label']} {e['key']}  [{state}{code}]  id {e['id']}")
+        if e["message"]:
+            click.echo(f"  {e['message']}")
+        if e["fields"]:
+            click.echo(f"  {_wait_label('fields', lang)}:")
+            for f in e["fields"]:
+                click.echo(
+                    f"    {f['label']}: {_wait_label('base', lang)} {_shown(f['base'], lang)}"
+                    f" | {_wait_label('local', lang)} {_shown(f['local'], lang)}"
+                    f" | {_wait_label('cloud', lang)} {_shown(f['cloud'], lang)}")
+        if e.get("blocker"):
+            hint = _wait_label("blocker_first", lang, blocker=e["blocker"])
+            click.echo(f"  {_wait_label('actions', lang)}: {hint}")
+        elif e["actions"]:
+            click.echo(f"  {_wait_label('actions', lang)}: officesync ws resolve {ds} "
+                       f"{e['collection']} {e['key'] or e['id']} {'|'.join(e['actions'])}")
+
+
+@ws.command()
+@click.argument("dataset")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def conflicts(ctx: click.Context, dataset: str, as_json: bool) -> None:
+    """What waits to be settled: every record in conflict, error or blocked, with its
+    collection, key, state, reason, clashing fields (base, this office, cloud) and the
+    resolutions that fit (officesync ws resolve)."""
+    answer = _with_client(ctx, lambda c: c.waiting(dataset))
+    lang = _lang(ctx)
+    entries = [waiting_entry(r, lang) for r in answer.items]
+    if as_json:
+        _emit(entries)
+        return
+    _print_waiting(dataset, entries, answer.dataset, lang)
 
 
 def _guarded(verb: str, doc: str) -> click.Command:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, get_args
 
 import aiohttp
 import orjson
@@ -19,12 +19,14 @@ from pydantic import ValidationError
 from protocol.backoff import Backoff
 from protocol.errors import ErrorCode, code_for_status, render
 from protocol.i18n import Lang
-from protocol.models import PairResponse, Record, RecordPage
+from protocol.models import PairResponse, Record, RecordPage, ResolveRequest
 from protocol.query import RecordQuery
 from workstation import messages
 from workstation.tls import pinned_fingerprint
 
 API = "/api/v1"
+# The actions of ``POST …/{id}/resolve`` (``protocol.models.ResolveRequest``).
+RESOLVE_ACTIONS: tuple[str, ...] = get_args(ResolveRequest.model_fields["action"].annotation)
 # ``WorkstationError.details["reason"]`` when the node's certificate is not the pinned one;
 # ``details["expected"]`` / ``details["got"]`` are the two SHA-256 fingerprints (hex).
 FINGERPRINT_MISMATCH = "tls_fingerprint_mismatch"
@@ -63,6 +65,14 @@ class Stored(NamedTuple):
 
     record: Record
     etag: str
+
+
+class Waiting(NamedTuple):
+    """The answer of ``GET …/sync/issues``: the waiting records, and the dataset's state
+    (``{"state", "code", "message"}``) when the whole dataset does not sync, else None."""
+
+    items: list[Record]
+    dataset: dict[str, Any] | None
 
 
 def etag_of(record: Record) -> str:
@@ -315,13 +325,52 @@ class WorkstationClient:
         return await self._action(ds, collection, id, "refresh", None)
 
     async def resolve(
-        self, ds: str, collection: str, id: str, action: str, **fields: Any
-    ) -> dict[str, Any]:
-        """Settle a record in conflict or error: ``keep_local``, ``take_cloud`` or ``discard``."""
-        body = {"action": action, **{k: v for k, v in fields.items() if v is not None}}
+        self,
+        ds: str,
+        collection: str,
+        id: str,
+        action: str,
+        *,
+        data: Mapping[str, Any] | None = None,
+        choices: Mapping[str, str] | None = None,
+        new_key: str | None = None,
+        renumber: bool = False,
+        cascade: bool = False,
+    ) -> Stored:
+        """Settle a record in conflict, error or blocked (docs/lan-api.md, "Resolutions").
+
+        ``action`` is one of :data:`RESOLVE_ACTIONS`: ``take_cloud``, ``keep_local``,
+        ``merge`` (with ``data``, the merged record, or ``choices``, ``{field: "local" |
+        "cloud"}``), ``restore``, ``discard`` (``cascade``: the records that depend on it
+        too), ``link_existing``, ``rename`` (``new_key``, or ``renumber`` for a voucher).
+        The node checks the request; a refusal is a :class:`WorkstationError`. Returns the
+        settled record."""
+        body: dict[str, Any] = {"action": action}
+        if data is not None:
+            body["data"] = dict(data)
+        if choices:
+            body["choices"] = dict(choices)
+        if new_key is not None:
+            body["new_key"] = new_key
+        if renumber:
+            body["renumber"] = True
+        if cascade:
+            body["cascade"] = True
         path = self._record_path(ds, collection, id) + "/resolve"
-        _, payload, _ = await self._call("POST", path, json=body)
+        return self._stored(*await self._call("POST", path, json=body))
+
+    async def conflict(self, ds: str, collection: str, id: str) -> dict[str, Any]:
+        """What differs for a record in ``conflict``: the node's ``…/{id}/conflict`` answer
+        (base, local and cloud data and the clashing fields)."""
+        path = self._record_path(ds, collection, id) + "/conflict"
+        _, payload, _ = await self._call("GET", path)
         return dict(payload or {})
+
+    async def find_key(self, ds: str, collection: str, key: str) -> Record | None:
+        """The record of ``collection`` whose key is ``key`` (compared as the node compares
+        codes: ``kh100`` finds ``KH100``), or None."""
+        page = await self.list_records(ds, collection, RecordQuery(key=key, limit=2))
+        return page.items[0] if page.items else None
 
     async def _action(
         self, ds: str, collection: str, id: str, action: str, etag: str | int | None
@@ -339,12 +388,19 @@ class WorkstationClient:
 
     async def sync_issues(self, ds: str) -> list[Record]:
         """The dataset's records in error, conflict or blocked."""
+        return (await self.waiting(ds)).items
+
+    async def waiting(self, ds: str) -> Waiting:
+        """What waits to be settled in ``ds``: the records in error, conflict or blocked, and
+        the dataset's own state when the whole dataset does not sync."""
         status, payload, _ = await self._call("GET", f"/datasets/{ds}/sync/issues")
         items = payload.get("items", []) if isinstance(payload, dict) else payload
+        state = payload.get("dataset") if isinstance(payload, dict) else None
         try:
-            return [Record.model_validate(item) for item in items or []]
+            records = [Record.model_validate(item) for item in items or []]
         except (ValidationError, TypeError):
             raise self._bad_response(status) from None
+        return Waiting(records, dict(state) if isinstance(state, dict) else None)
 
     async def sync_now(self, ds: str) -> dict[str, Any]:
         """Ask the node to sync the dataset now; its answer."""
