@@ -5,11 +5,21 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
 
 from protocol.i18n import Text as Label
 from protocol.models import Uuid
-from protocol.schema import CollectionSchema, Reference, SchemaRegistry, Series
+from protocol.schema import REF_CODES, CollectionSchema, Reference, SchemaRegistry, Series
 from protocol.text import (
     MAX_NUMBER,
     amount_value,
@@ -40,6 +50,32 @@ ShortText20 = Annotated[str, BeforeValidator(line_value), Field(max_length=20)]
 ShortText50 = Annotated[str, BeforeValidator(line_value), Field(max_length=50)]
 
 
+MAX_CODE = 50
+
+
+def _ref_value(value: object, handler: ValidatorFunctionWrapHandler,
+               info: ValidationInfo) -> str:
+    """A reference: the target's id; on a node (validation context ``REF_CODES``) also its
+    code, e.g. ``"KH001"`` for a customer, which the node resolves to the id when it writes
+    (agent/store/writes.py). The hub takes ids only."""
+    try:
+        result: str = handler(value)
+        return result
+    except ValidationError:
+        if not (isinstance(info.context, dict) and info.context.get(REF_CODES)):
+            raise
+        if not isinstance(value, str):
+            raise
+        code = code_value(value)
+        if not isinstance(code, str) or not 0 < len(code) <= MAX_CODE:
+            raise
+        return code
+
+
+# A reference field: an id (a UUID) or, written through a node, the target's code.
+Ref = Annotated[Uuid, WrapValidator(_ref_value)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -49,7 +85,7 @@ class Account(_Strict):
 
     number: Code
     name: Name
-    parent: Uuid | None = None
+    parent: Ref | None = None
 
 
 class Party(_Strict):
@@ -74,7 +110,7 @@ class Item(_Strict):
 class OrderLine(_Strict):
     """One line of a sales order: an item, its quantity and unit price."""
 
-    item: Uuid
+    item: Ref
     quantity: Quantity
     price: Quantity
 
@@ -84,7 +120,7 @@ class SalesOrder(_Strict):
 
     number: Code
     date: IsoDate
-    customer: Uuid
+    customer: Ref
     lines: list[OrderLine] = Field(default_factory=list, max_length=1000)
 
 
@@ -101,10 +137,10 @@ class VoucherType(StrEnum):
 class VoucherLine(_Strict):
     """One debit/credit posting of a voucher, optionally for an item and quantity."""
 
-    debit: Uuid
-    credit: Uuid
+    debit: Ref
+    credit: Ref
     amount: Amount
-    item: Uuid | None = None
+    item: Ref | None = None
     quantity: Quantity | None = None
 
 
@@ -115,9 +151,9 @@ class Voucher(_Strict):
     number: Code | None = None
     date: IsoDate
     posted: StrictBool = False
-    customer: Uuid | None = None
-    vendor: Uuid | None = None
-    sales_order: Uuid | None = None
+    customer: Ref | None = None
+    vendor: Ref | None = None
+    sales_order: Ref | None = None
     description: Text | None = None
     lines: list[VoucherLine] = Field(min_length=1, max_length=1000)
 
@@ -206,6 +242,13 @@ ACCOUNTING_PACK = SchemaRegistry(
             date_field="date",
             series=VOUCHER_SERIES,
             postable=True,
+            kind_labels={
+                "receipt": Label("Phiếu thu", "Receipt"),
+                "payment": Label("Phiếu chi", "Payment"),
+                "sales_invoice": Label("Hóa đơn bán hàng", "Sales invoice"),
+                "purchase_invoice": Label("Hóa đơn mua hàng", "Purchase invoice"),
+                "journal": Label("Chứng từ nghiệp vụ khác", "Journal voucher"),
+            },
         ),
     ]
 )

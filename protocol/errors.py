@@ -26,6 +26,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     DATASET_NOT_CONNECTED = "DATASET_NOT_CONNECTED"
     DATASET_NOT_FOUND = "DATASET_NOT_FOUND"
+    DATASET_ALREADY_CONNECTED = "DATASET_ALREADY_CONNECTED"
     UNAUTHORIZED = "UNAUTHORIZED"
     FORBIDDEN = "FORBIDDEN"
     UPGRADE_REQUIRED = "UPGRADE_REQUIRED"
@@ -47,6 +48,12 @@ class ErrorCode(StrEnum):
     OFFLINE_BY_USER = "OFFLINE_BY_USER"
     NOT_CONFIGURED = "NOT_CONFIGURED"
     NOT_ENROLLED = "NOT_ENROLLED"
+    JOB_RUNNING = "JOB_RUNNING"
+    CLOUD_UNREACHABLE = "CLOUD_UNREACHABLE"
+    # Settling a refused record (S5, S6): an action that does not apply to it; a discard of a
+    # record other local records still refer to.
+    RESOLUTION_REFUSED = "RESOLUTION_REFUSED"
+    HAS_DEPENDENTS = "HAS_DEPENDENTS"
 
     @property
     def http_status(self) -> int:
@@ -64,6 +71,7 @@ _STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.DATASET_NOT_CONNECTED: 409,
     ErrorCode.DATASET_NOT_FOUND: 404,
+    ErrorCode.DATASET_ALREADY_CONNECTED: 409,
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.UPGRADE_REQUIRED: 426,
@@ -82,6 +90,10 @@ _STATUS: dict[ErrorCode, int] = {
     ErrorCode.OFFLINE_BY_USER: 409,
     ErrorCode.NOT_CONFIGURED: 409,
     ErrorCode.NOT_ENROLLED: 409,
+    ErrorCode.JOB_RUNNING: 409,
+    ErrorCode.CLOUD_UNREACHABLE: 503,
+    ErrorCode.RESOLUTION_REFUSED: 409,
+    ErrorCode.HAS_DEPENDENTS: 409,
 }
 
 # The code an HTTP status stands for when an answer carries no error body of ours (an
@@ -144,11 +156,16 @@ MESSAGES: dict[ErrorCode, Text] = {
         "Không tìm thấy {what}{hint}",
         "{what} not found.{hint}",
     ),
+    # {hint}: the datasets that are connected (agent/store/manager.py).
     ErrorCode.DATASET_NOT_CONNECTED: Text(
         "Dữ liệu kế toán {dataset} hiện không được kết nối trên máy chủ này. "
-        "Hãy kết nối lại dữ liệu đó; các thay đổi chưa đồng bộ vẫn được giữ nguyên",
+        "Hãy kết nối lại dữ liệu đó; các thay đổi chưa đồng bộ vẫn được giữ nguyên{hint}",
         "Accounting dataset {dataset} is not connected on this server. "
-        "Reconnect it; its unsynced changes are kept.",
+        "Reconnect it; its unsynced changes are kept.{hint}",
+    ),
+    ErrorCode.DATASET_ALREADY_CONNECTED: Text(
+        "Dữ liệu kế toán {dataset} đã được kết nối trên máy chủ này rồi; không cần làm gì thêm",
+        "Accounting dataset {dataset} is already connected on this server; nothing to do.",
     ),
     ErrorCode.DATASET_NOT_FOUND: Text(
         "Không tìm thấy dữ liệu kế toán {dataset}{hint}",
@@ -236,6 +253,30 @@ MESSAGES: dict[ErrorCode, Text] = {
         "mã do quản trị viên Cloud cấp",
         "A cloud address is set but this node is not enrolled yet: run officesync enroll with "
         "a code from the hub administrator.",
+    ),
+    # {job}: the running job's id, {kind}: what it does ("tải lại" / "re-download"...).
+    ErrorCode.JOB_RUNNING: Text(
+        "Dữ liệu {dataset} đang có một công việc chạy ({kind}, mã {job}): chờ nó xong (xem "
+        "GET /jobs/{job}) rồi thử lại",
+        "Dataset {dataset} already has a job running ({kind}, id {job}): wait for it to end "
+        "(see GET /jobs/{job}), then try again.",
+    ),
+    # {reason}: the connectivity message (protocol.connectivity.CONNECTIVITY_MESSAGES).
+    ErrorCode.CLOUD_UNREACHABLE: Text(
+        "Việc này cần kết nối Cloud nhưng hiện không kết nối được: {reason}",
+        "This needs the cloud, which cannot be reached now: {reason}",
+    ),
+    ErrorCode.RESOLUTION_REFUSED: Text(
+        "Không thể xử lý {name} theo cách \"{action}\": {reason}",
+        "{name} cannot be settled by \"{action}\": {reason}",
+    ),
+    ErrorCode.HAS_DEPENDENTS: Text(
+        "Không thể bỏ {name}: {count} bản ghi khác đang dùng đến nó ({dependents}). Hãy liên "
+        "kết với bản trên Cloud (link_existing) hoặc đổi mã (rename) trước, hoặc bỏ luôn các "
+        "bản ghi đó (cascade)",
+        "{name} cannot be discarded: {count} other records refer to it ({dependents}). Link "
+        "it to the cloud's record (link_existing) or change its code (rename) first, or "
+        "discard those records too (cascade).",
     ),
 }
 

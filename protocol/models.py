@@ -47,13 +47,25 @@ class OpStatus(StrEnum):
     REJECTED = "rejected"
 
 
+class BlockedBy(BaseModel):
+    """The record a ``blocked`` record waits on, as an accountant names it (S5): its id, its
+    collection and the collection's label, its key as shown ("KH100", a voucher's number)
+    and both together ("Khách hàng KH100"), in the reader's language."""
+
+    id: str
+    collection: str | None = None
+    label: str | None = None
+    key: str | None = None
+    name: str | None = None
+
+
 class SyncStatus(BaseModel):
     """A record's sync state, with the error or the record blocking it when there is one."""
 
     state: SyncState
     code: ErrorCode | None = None
     message: str | None = None
-    blocked_by: str | None = None
+    blocked_by: BlockedBy | None = None
     details: dict[str, Any] | None = None
 
 

@@ -8,7 +8,7 @@ valid record, its unique key and its references are.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,8 @@ from protocol.text import fold_code
 from protocol.wording import FieldErrors, Loc, Problem, problems_of, wire_labeller
 
 KEY_SEPARATOR = "/"
+# Validation context flag: a reference field may hold a code (see protocol.accounting.Ref).
+REF_CODES = "ref_codes"
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,27 @@ class Reference:
                     ref = item.get(inner)
                     if isinstance(ref, str):
                         yield ref
+
+
+    def map(self, data: dict[str, Any], fn: Callable[[str], str]) -> bool:
+        """Replace each id the reference holds in ``data`` by ``fn(id)``, in place; whether
+        anything changed (a code resolved to its id, an id repointed to another record)."""
+        outer, inner = self.parts
+        value = data.get(outer)
+        changed = False
+        if inner is None:
+            if isinstance(value, str) and fn(value) != value:
+                data[outer] = fn(value)
+                changed = True
+            return changed
+        if isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict) and isinstance(item.get(inner), str):
+                    new = fn(item[inner])
+                    if new != item[inner]:
+                        item[inner] = new
+                        changed = True
+        return changed
 
 
 @dataclass(frozen=True)
@@ -88,6 +111,8 @@ class CollectionSchema:
     fields: Mapping[str, Text] = field(default_factory=dict, hash=False, compare=False)
     # Key fields holding codes, compared case-insensitively (default: every key field).
     code_fields: tuple[str, ...] | None = None
+    # A record's name by the value of the series field (vouchers: "Phiếu thu" for a receipt).
+    kind_labels: Mapping[str, Text] = field(default_factory=dict, hash=False, compare=False)
     targets: frozenset[str] = field(init=False)
     target_labels: dict[str, Text] = field(
         init=False, default_factory=dict, hash=False, compare=False)
@@ -124,9 +149,11 @@ class CollectionSchema:
                 return ref.target, self.target_labels.get(ref.target, Text.of(ref.target))
         return None
 
-    def validate(self, data: Any) -> dict[str, Any]:
+    def validate(self, data: Any, *, codes: bool = False) -> dict[str, Any]:
         """Validate and normalise ``data``; raise ``VALIDATION_FAILED`` (a
-        :class:`~protocol.wording.FieldErrors`) worded per field."""
+        :class:`~protocol.wording.FieldErrors`) worded per field. With ``codes`` a reference
+        may hold the target's code instead of its id (a node resolves it when it writes;
+        the hub takes ids only)."""
         if not isinstance(data, dict):
             raise FieldErrors(
                 [Problem("data", "model_type", Text(
@@ -136,7 +163,7 @@ class CollectionSchema:
                 {"collection": self.name},
             )
         try:
-            model = self.model.model_validate(data)
+            model = self.model.model_validate(data, context={REF_CODES: True} if codes else None)
         except ValidationError as err:
             problems = problems_of(err, self.field_label, self.model, self.reference_at)
             raise FieldErrors(problems, {"collection": self.name}) from None
@@ -165,6 +192,23 @@ class CollectionSchema:
         """The key fields' values of ``key`` (the inverse of :meth:`key_of`)."""
         parts = key.split(KEY_SEPARATOR, len(self.key_fields) - 1)
         return dict(zip(self.key_fields, parts, strict=False))
+
+    def naming(self, key: str) -> tuple[Text, str]:
+        """How an accountant names the record of ``key``: its label and the code shown —
+        ("Khách hàng", "KH100"); a voucher by its kind and number ("Phiếu thu", "PT000123")."""
+        if self.series is not None:
+            parts = self.key_data(key)
+            kind = self.kind_labels.get(parts.get(self.series.by_field, ""))
+            number = parts.get(self.series.number_field)
+            if kind is not None and number:
+                return kind, number
+        return self.label, key
+
+    def record_label(self, key: str) -> Text:
+        """The record of ``key`` as an accountant names it: "Khách hàng KH100",
+        "Phiếu thu PT000123"."""
+        label, shown = self.naming(key)
+        return label + Text(f" {shown}", f" {shown}")
 
     def refs_of(self, data: dict[str, Any]) -> list[tuple[Reference, str]]:
         """Each reference of ``data`` with the id it holds."""

@@ -108,10 +108,11 @@ class DatasetStore:
             self.bus.publish(RecordEvent(dataset=self.dataset_id, action=action, record=record))
 
     async def _validate(self, schema: CollectionSchema, data: dict[str, Any]) -> dict[str, Any]:
-        """``schema.validate`` plus, for a code typed where an id is expected (``KH001`` as
-        the customer), which record that code belongs to and its id."""
+        """``schema.validate`` (a reference may hold the target's code: the write resolves it,
+        agent/store/writes.py) plus, for a value that is neither an id nor a code, which
+        record it may stand for."""
         try:
-            return schema.validate(data)
+            return schema.validate(data, codes=True)
         except FieldErrors as err:
             wanted = [p for p in err.problems if p.type == "id_expected" and p.input and p.target]
             if not wanted:

@@ -17,7 +17,7 @@ from agent.store.models import RECORDS
 from agent.store.states import OutboxState
 from protocol.errors import ErrorCode, ProtocolError, render
 from protocol.i18n import Lang, Text
-from protocol.models import Action, Record, SyncState, SyncStatus
+from protocol.models import Action, BlockedBy, Record, SyncState, SyncStatus
 
 # The columns of ``records`` in table order (declared once, by agent/store/models.py).
 RECORD_FIELDS: tuple[str, ...] = tuple(RECORDS.columns.keys())
@@ -40,8 +40,10 @@ def loads(text: str | bytes | None) -> Any:
 def to_record(row: sqlite3.Row, lang: Lang) -> Record:
     code = ErrorCode(row["sync_code"]) if row["sync_code"] else None
     message = None
+    params: dict[str, Any] = {}
     if code is not None:
-        message = render(code, lang, loads(row["sync_params"]) or {})
+        params = loads(row["sync_params"]) or {}
+        message = render(code, lang, params)
     return Record(
         id=row["id"],
         collection=row["collection"],
@@ -54,10 +56,25 @@ def to_record(row: sqlite3.Row, lang: Lang) -> Record:
             state=SyncState(row["sync_state"]),
             code=code,
             message=message,
-            blocked_by=row["blocked_by"],
+            blocked_by=_blocked_by(row["blocked_by"], params, lang),
             details=loads(row["sync_details"]),
         ),
         updated_at=row["updated_at"],
+    )
+
+
+def _blocked_by(record_id: str | None, params: dict[str, Any], lang: Lang) -> BlockedBy | None:
+    """The blocker as stored when the record was blocked (agent/store/syncing.blocker_of)."""
+    if record_id is None:
+        return None
+    stored = params.get("blocker")
+    if not isinstance(stored, dict) or stored.get("id") != record_id:
+        return BlockedBy(id=record_id)
+    label, name = stored.get("label"), stored.get("name")
+    return BlockedBy(
+        id=record_id, collection=stored.get("collection"), key=stored.get("key"),
+        label=Text.of(label).get(lang) if label else None,
+        name=Text.of(name).get(lang) if name else None,
     )
 
 

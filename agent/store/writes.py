@@ -6,6 +6,7 @@ append the op to the outbox in the same transaction — the outbox is what sync 
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import uuid
 from dataclasses import dataclass
@@ -16,8 +17,9 @@ from agent.store.states import OutboxState
 from agent.store.syncing import KEEP_CLOUD_COPY
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.i18n import Text
-from protocol.models import Action, Record, SyncState
-from protocol.schema import CollectionSchema
+from protocol.models import UUID_PATTERN, Action, Record, SyncState
+from protocol.schema import CollectionSchema, Reference
+from protocol.text import fold_code
 from protocol.wording import invalid
 
 
@@ -36,9 +38,10 @@ def check_unique(
 ) -> None:
     existing = rows.find_by_key(conn, schema.name, key, exclude_id)
     if existing is not None:
+        named, shown = schema.naming(key)
         raise ProtocolError(
             ErrorCode.DUPLICATE_KEY,
-            {"label": label(schema), "key": key},
+            {"label": named, "key": shown},
             {
                 "collection": schema.name,
                 "key": key,
@@ -51,9 +54,51 @@ def check_unique(
         )
 
 
+def is_id(value: str) -> bool:
+    """Whether a reference holds an id (a UUID), not a code to resolve."""
+    return _ID.fullmatch(value) is not None
+
+
+_ID = re.compile(UUID_PATTERN)
+
+
+def missing_reference(schema: CollectionSchema, ref: Reference, value: str,
+                      registry_label: Any, **more: Any) -> ProtocolError:
+    """``MISSING_REFERENCE`` naming the target as an accountant knows it: its collection's
+    label and the code (or id) the record holds, and the field by its label."""
+    field_label = schema.fields.get(ref.path, Text(ref.path, ref.path))
+    return ProtocolError(
+        ErrorCode.MISSING_REFERENCE,
+        {"label": registry_label(ref.target), "field": field_label, "ref": value},
+        {"collection": schema.name, "field": ref.path, "ref": value, "target": ref.target,
+         **more},
+    )
+
+
+def resolve_codes(
+    conn: sqlite3.Connection, schema: CollectionSchema, data: dict[str, Any], registry_label: Any
+) -> None:
+    """Replace, in place, each reference holding the target's code (``"customer": "KH001"``,
+    a line's ``"debit": "131"``) by the id of the record with that key (not deleted);
+    ``MISSING_REFERENCE`` naming the code when none has it. Ids are left as they are."""
+    for ref in schema.references:
+        def to_id(value: str, ref: Reference = ref) -> str:
+            if is_id(value):
+                return value
+            row = rows.find_by_key(conn, ref.target, fold_code(value))
+            if row is None:
+                raise missing_reference(schema, ref, value, registry_label, key=value,
+                                        reason="unknown_code")
+            found: str = row["id"]
+            return found
+
+        ref.map(data, to_id)
+
+
 def check_references(
     conn: sqlite3.Connection, schema: CollectionSchema, data: dict[str, Any], registry_label: Any
 ) -> None:
+    resolve_codes(conn, schema, data, registry_label)
     refs = schema.refs_of(data)
     if not refs:
         return
@@ -69,11 +114,7 @@ def check_references(
     for ref, value in refs:
         row = found.get(value)
         if row is None or row[0] != ref.target or row[1]:
-            raise ProtocolError(
-                ErrorCode.MISSING_REFERENCE,
-                {"label": registry_label(ref.target), "field": ref.path, "ref": value},
-                {"collection": schema.name, "field": ref.path, "ref": value, "target": ref.target},
-            )
+            raise missing_reference(schema, ref, value, registry_label)
 
 
 def assign_number(

@@ -56,18 +56,13 @@ async def test_renaming_to_a_look_alike_of_another_code_is_a_duplicate(
     assert err.value.code is ErrorCode.DUPLICATE_KEY
 
 
-async def test_a_code_where_an_id_goes_names_its_record(store: DatasetStore) -> None:
+async def test_a_code_where_an_id_goes_is_the_record_of_that_code(store: DatasetStore) -> None:
+    # A code typed where an id goes is resolved to its record's id (the node's write path;
+    # tests/agent/store/test_references_by_code.py has the rest).
     customer = await store.create("customers", {"code": "KH001", "name": "Cong ty A"})
-    with pytest.raises(ProtocolError) as err:
-        await store.create("sales_orders",
-                           {"number": "DH1", "date": "2026-01-05", "customer": "kh001"})
-    vi = render(err.value.code, "vi", err.value.params)
-    en = render(err.value.code, "en", err.value.params)
-    assert vi == ("Dữ liệu không hợp lệ: Khách hàng phải là mã định danh (id) của một khách "
-                  "hàng, dạng 3f2b8c1e-9a4d-4f6b-8e2a-1c5d7e9f0a3b: kh001 là mã của khách hàng "
-                  f"Cong ty A (id {customer.id})")
-    assert en.endswith(f"kh001 is the code of the customer Cong ty A (id {customer.id})")
-    assert err.value.details["errors"] == [{"field": "customer", "type": "id_expected"}]
+    order = await store.create("sales_orders",
+                               {"number": "DH1", "date": "2026-01-05", "customer": "kh001"})
+    assert order.data["customer"] == customer.id
 
 
 def _old_row(conn: sqlite3.Connection, rid: str, collection: str, key: str,

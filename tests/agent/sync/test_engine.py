@@ -100,7 +100,7 @@ async def test_duplicate_code_errors_and_dependents_are_blocked_then_flow_when_f
 
     await eventually(voucher_blocked)
     blocked = await b.store.get("vouchers", v.id)
-    assert blocked.sync.blocked_by == mine.id
+    assert blocked.sync.blocked_by and blocked.sync.blocked_by.id == mine.id
     assert blocked.sync.message and "KH001" in blocked.sync.message
     issues = await b.store.sync_issues()
     assert {r.id for r in issues} == {mine.id, v.id}
@@ -266,7 +266,8 @@ async def test_own_changes_come_back_after_restoring_an_older_backup(
 
 
 async def _conflict(make_node: Callable[..., Awaitable[Node]]) -> tuple[Node, Node, str]:
-    """A customer edited at A (synced) and at B (offline): B ends in conflict."""
+    """A customer's phone edited at A (synced) and at B (offline): B ends in conflict (a
+    change of different fields would merge by itself, tests/agent/sync/test_conflicts.py)."""
     a = await make_node("office-a")
     b = await make_node("office-b")
     created = await a.store.create("customers", {"code": "KH900", "name": "v1",
@@ -279,7 +280,7 @@ async def _conflict(make_node: Callable[..., Awaitable[Node]]) -> tuple[Node, No
     await b.engine.set_online(False)
     on_b = await b.store.get("customers", created.id)
     await b.store.update("customers", created.id,
-                         {"code": "KH900", "name": "from B", "phone": "0281"},
+                         {"code": "KH900", "name": "from B", "phone": "0777"},
                          if_match=on_b.local_rev)
     await a.store.update("customers", created.id,
                          {"code": "KH900", "name": "v1", "phone": "0999"}, if_match=1)
