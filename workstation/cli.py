@@ -511,11 +511,14 @@ def _clashes(details: Mapping[str, Any]) -> list[str]:
 def _actions_for(record: Record) -> list[str]:
     """The resolutions that fit a waiting record, the likeliest first."""
     code = record.sync.code
+    details: Mapping[str, Any] = record.sync.details or {}
     if record.sync.state is SyncState.BLOCKED:
         return []
     if code is ErrorCode.DUPLICATE_KEY:
         return ["link_existing", "rename", "discard"]
-    if code is ErrorCode.RECORD_DELETED:
+    if code is ErrorCode.RECORD_DELETED or details.get("kind") == "deleted":
+        if details.get("deleted_on") == "local":  # I deleted it, the other office changed it
+            return ["take_cloud", "keep_local"]
         return ["restore", "discard"]
     if record.sync.state is SyncState.CONFLICT:
         return ["take_cloud", "keep_local", "merge"]

@@ -248,3 +248,50 @@ async def test_conflicts_names_the_blocker_of_a_waiting_voucher(offices: Offices
         "Voucher", "blocked", "Customer KH100")
     shown = (await _cli(o.home, "--lang", "en", "conflicts", DS)).stdout
     assert "to settle: settle Customer KH100 first, this record then syncs by itself" in shown
+    # Settled through the CLI by the customer's code: renamed, the voucher flows by itself.
+    renamed = await _cli(o.home, "resolve", DS, "customers", "KH100", "rename",
+                         "--new-key", "KH100B")
+    assert renamed.exit_code == 0, renamed.stderr
+    assert json.loads(renamed.stdout)["id"] == mine.id
+    await _b_state(o, "customers", mine.id, "synced")
+    await _b_state(o, "vouchers", slip.id, "synced")
+    assert (await o.b_store.get("customers", mine.id)).key == "KH100B"
+
+
+async def test_merge_by_field_choice_and_by_merged_data(offices: Offices) -> None:
+    o = offices
+    record_id = await _same_field_conflict(o)
+    chosen = await _cli(o.home, "resolve", DS, "customers", record_id, "merge",
+                        "--choose", "phone=local")
+    assert chosen.exit_code == 0, chosen.stderr
+    assert json.loads(chosen.stdout)["data"]["phone"] == "0282"
+
+    async def a_has_mine() -> bool:
+        return bool((await o.a.store.get("customers", record_id)).data.get("phone") == "0282")
+
+    await eventually(a_has_mine)
+    await _b_state(o, "customers", record_id, "synced")
+    # A second clash on the same customer, settled with the merged record typed on stdin.
+    await o.b_online(False)
+    mine = await o.b_store.get("customers", record_id)
+    await o.b_store.update("customers", record_id, {**mine.data, "phone": "0284"},
+                           if_match=mine.local_rev)
+    theirs = await o.a.store.get("customers", record_id)
+    await o.a.store.update("customers", record_id, {**theirs.data, "phone": "0285"},
+                           if_match=theirs.local_rev)
+
+    async def a_synced() -> bool:
+        return (await o.a.store.get("customers", record_id)).sync.state == "synced"
+
+    await eventually(a_synced)
+    await o.b_online(True)
+    await _b_state(o, "customers", record_id, "conflict")
+    typed = json.dumps({**mine.data, "phone": "0286"})
+    merged = await _cli(o.home, "resolve", DS, "customers", "KH900", "merge", "--data", "@-",
+                        stdin=typed)
+    assert merged.exit_code == 0, merged.stderr
+
+    async def a_has_merged() -> bool:
+        return bool((await o.a.store.get("customers", record_id)).data.get("phone") == "0286")
+
+    await eventually(a_has_merged)
