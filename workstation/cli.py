@@ -25,6 +25,7 @@ from protocol.errors import ErrorCode
 from protocol.i18n import LANG_META_KEY, Lang, Text
 from protocol.models import UUID_PATTERN, Record, SyncState
 from protocol.query import RecordQuery
+from protocol.schema import KEY_SEPARATOR
 from workstation import messages
 from workstation.client import RESOLVE_ACTIONS, Stored, WorkstationClient, WorkstationError
 from workstation.discovery import DiscoveredNode
@@ -409,6 +410,13 @@ def _collection_label(collection: str, lang: Lang) -> str:
     return collection
 
 
+def _record_name(collection: str, key: str, lang: Lang) -> str:
+    """The record as an accountant names it: "Khách hàng KH100", "Phiếu thu PT000123"."""
+    if collection in ACCOUNTING_PACK:
+        return ACCOUNTING_PACK.get(collection).record_label(key).get(lang)
+    return f"{collection} {key}"
+
+
 def _field_label(collection: str, name: str, lang: Lang) -> str:
     if collection in ACCOUNTING_PACK:
         label = ACCOUNTING_PACK.get(collection).fields.get(name)
@@ -437,6 +445,13 @@ async def _record_id(client: WorkstationClient, ds: str, collection: str, typed:
         return typed.strip().lower()
     page = await client.list_records(ds, collection, RecordQuery(key=typed, limit=10))
     found = page.items
+    schema = ACCOUNTING_PACK.get(collection) if collection in ACCOUNTING_PACK else None
+    if not found and schema is not None and schema.series is not None:
+        # A voucher named by its number alone ("PT000123"): its key is "receipt/PT000123".
+        number = schema.series.number_field
+        wanted = schema.key_of(dict.fromkeys(schema.key_fields, typed)).split(KEY_SEPARATOR)[-1]
+        page = await client.list_records(ds, collection, RecordQuery(q=typed, limit=50))
+        found = [r for r in page.items if schema.key_data(r.key).get(number) == wanted]
     waiting = [r for r in found if r.sync.state in _WAITING]
     chosen = waiting or found
     label = _collection_label(collection, lang).lower()
@@ -563,6 +578,7 @@ def waiting_entry(record: Record, lang: Lang) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "collection": record.collection,
         "label": _collection_label(record.collection, lang),
+        "name": _record_name(record.collection, record.key, lang),
         "id": record.id,
         "key": record.key,
         "state": record.sync.state.value,
@@ -599,7 +615,7 @@ def _print_waiting(ds: str, entries: list[dict[str, Any]], dataset_state: Any,
     for e in entries:
         state = _wait_label(e["state"], lang) if e["state"] in _WAIT_LABELS else e["state"]
         code = f" {e['code']}" if e["code"] else ""
-        click.echo(f"{e['label']} {e['key']}  [{state}{code}]  id {e['id']}")
+        click.echo(f"{e['name']}  [{state}{code}]  id {e['id']}")
         if e["message"]:
             click.echo(f"  {e['message']}")
         if e["fields"]:

@@ -161,7 +161,7 @@ async def test_conflicts_lists_the_clash_and_resolve_takes_a_key(offices: Office
     shown = await _cli(o.home, "--lang", "en", "conflicts", DS)
     assert shown.exit_code == 0, shown.stderr
     lines = shown.stdout.splitlines()
-    assert lines[0].startswith(f"Customer KH900  [conflict STALE_VERSION]  id {record_id}")
+    assert lines[0] == f"Customer KH900  [conflict STALE_VERSION]  id {record_id}"
     assert any("officesync ws resolve cty-abc customers KH900 take_cloud|keep_local|merge" in line
                for line in lines)
     listed = json.loads((await _cli(o.home, "conflicts", DS, "--json")).stdout)
@@ -244,8 +244,14 @@ async def test_conflicts_names_the_blocker_of_a_waiting_voucher(offices: Offices
     assert by_key["KH100"]["code"] == "DUPLICATE_KEY"
     assert by_key["KH100"]["actions"] == ["link_existing", "rename", "discard"]
     voucher = by_key["receipt/PT000123"]
-    assert (voucher["label"], voucher["state"], voucher["blocker"]) == (
-        "Voucher", "blocked", "Customer KH100")
+    assert (voucher["label"], voucher["name"], voucher["state"], voucher["blocker"]) == (
+        "Voucher", "Receipt PT000123", "blocked", "Customer KH100")
+    # A voucher named by its number alone is found too (its key is "receipt/PT000123"):
+    # here the node answers that a blocked voucher waits for its customer.
+    by_number = await _cli(o.home, "--lang", "en", "resolve", DS, "vouchers", "pt000123",
+                           "take_cloud")
+    assert by_number.exit_code == 1 and by_number.stderr.count("\n") == 1
+    assert "NOT_FOUND" not in by_number.stderr, by_number.stderr
     shown = (await _cli(o.home, "--lang", "en", "conflicts", DS)).stdout
     assert "to settle: settle Customer KH100 first, this record then syncs by itself" in shown
     # Settled through the CLI by the customer's code: renamed, the voucher flows by itself.
