@@ -128,6 +128,15 @@ _POST, _UNPOST = Action.POST, Action.UNPOST
 _APPLIED, _REJECTED = OpStatus.APPLIED, OpStatus.REJECTED
 
 
+def _named(row: Row) -> dict[str, Any]:
+    """The parameters naming ``row`` in a refusal: "Khách hàng KH100" (the node words its
+    own message from the details; these are for the hub's)."""
+    if row.collection not in ACCOUNTING_PACK:
+        return {}
+    schema = ACCOUNTING_PACK.get(row.collection)
+    return {"record": (schema.label + f" {row.key.rsplit('/', 1)[-1]}").as_dict()}
+
+
 def _series_error(schema: CollectionSchema, data: dict[str, Any]) -> ProtocolError | None:
     if schema.series is None or data.get(schema.series.number_field):
         return None
@@ -268,9 +277,11 @@ class Planner:
             return
         row = self.rows.get(op.id)
         details: dict[str, Any] = {"base_version": op.base_version, "after_refused": True}
+        params: dict[str, Any] = {}
         if row is not None:
             details["current"] = row.as_json()
-        raise ProtocolError(ErrorCode.STALE_VERSION, {}, details)
+            params = _named(row)
+        raise ProtocolError(ErrorCode.STALE_VERSION, params, details)
 
     def _rejected(self, op: Op, err: ProtocolError) -> PushResult:
         details = dict(err.details)
@@ -289,9 +300,12 @@ class Planner:
         assert schema is not None
         row = self.rows.get(op.id)
         if op.action is _CREATE:
-            if row is not None:
+            # A create based on a tombstone's version re-creates the deleted record (S9
+            # "restore": the office saw the deletion and chose its own copy); any other create
+            # of an existing id is refused with the hub's copy.
+            if row is not None and not (row.deleted and op.base_version == row.version):
                 code = ErrorCode.RECORD_DELETED if row.deleted else ErrorCode.STALE_VERSION
-                raise ProtocolError(code, {}, {"current": row.as_json()})
+                raise ProtocolError(code, _named(row), {"current": row.as_json()})
         else:
             row = self._existing(op, row)
         if item.data is not None:
@@ -307,10 +321,11 @@ class Planner:
                 {"collection": op.collection, "id": op.id},
             )
         if row.deleted:
-            raise ProtocolError(ErrorCode.RECORD_DELETED, {}, {"current": row.as_json()})
+            raise ProtocolError(ErrorCode.RECORD_DELETED, _named(row),
+                                {"current": row.as_json()})
         if op.base_version != row.version:
             raise ProtocolError(
-                ErrorCode.STALE_VERSION, {},
+                ErrorCode.STALE_VERSION, _named(row),
                 {"base_version": op.base_version, "current": row.as_json()},
             )
         return row

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pydantic import BaseModel
+
 from protocol.i18n import Text
 from protocol.schema import CollectionSchema
 
@@ -33,6 +35,21 @@ KIND_TEXT: dict[str, Text] = {
     "deleted": Text("bản ghi đã bị xóa ở một văn phòng và được sửa ở văn phòng kia",
                     "the record was deleted at one office and changed at the other"),
 }
+
+
+class ConflictView(BaseModel):
+    """A record in ``conflict`` as the LAN API shows it (``GET …/{id}/conflict``): the kind,
+    the clashing fields, the three copies (``cloud`` is null when the cloud deleted it) and
+    the message naming the record and what to do."""
+
+    kind: ConflictKind
+    fields: list[str]
+    base: dict[str, Any] | None
+    local: dict[str, Any]
+    cloud: dict[str, Any] | None
+    message: str
+    deleted_on: Literal["local", "cloud"] | None = None
+    cloud_version: int | None = None
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ from agent import keys
 from agent.lan_api.http import etag, if_match
 from agent.lan_api.models import Accepted, IssuesResponse, SyncSummary
 from agent.lan_api.spec import ApiRoute, QueryParam
-from agent.store import DatasetStore
+from agent.store import DatasetStore, conflicts
 from httpkit import json_response, read_model, request_lang
+from protocol.merge import ConflictView
 from protocol.models import Record, RecordPage, RecordWrite, ResolveRequest
 from protocol.query import MAX_LIMIT, RecordQuery
 from protocol.wording import invalid
@@ -95,6 +96,15 @@ async def resolve_record(request: web.Request) -> web.Response:
     return _record_response(record)
 
 
+async def get_conflict(request: web.Request) -> web.Response:
+    m = request.match_info
+    store = _store(request)
+    schema, lang = store.schema(m["collection"]), request_lang(request)
+    view = await store.readers.run(
+        lambda conn: conflicts.conflict_view(conn, schema, m["id"], lang))
+    return json_response(view)
+
+
 async def sync_summary(request: web.Request) -> web.Response:
     ds = request.match_info["ds"]
     counts = await _store(request).sync_counts()
@@ -155,8 +165,12 @@ ROUTES: list[ApiRoute] = [
     ApiRoute("POST", ONE + "/unpost", unpost_record, "Unpost a voucher; If-Match required",
              response=Record, headers=("If-Match",), errors=(*_IF_MATCH_ERRORS, 422)),
     ApiRoute("POST", ONE + "/resolve", resolve_record,
-             "Settle a record in conflict or error: keep_local, take_cloud or discard",
+             "Settle a record in conflict or error: take_cloud, keep_local, merge, restore, "
+             "discard, link_existing or rename",
              request=ResolveRequest, response=Record, errors=(*_DS_ERRORS, 422)),
+    ApiRoute("GET", ONE + "/conflict", get_conflict,
+             "A record in conflict: kind, clashing fields, base / local / cloud data, message "
+             "(404 when it is not in conflict)", response=ConflictView, errors=_DS_ERRORS),
     ApiRoute("GET", "/datasets/{ds}/sync", sync_summary, "Connectivity and sync counts",
              response=SyncSummary, errors=_DS_ERRORS),
     ApiRoute("GET", "/datasets/{ds}/sync/issues", sync_issues,

@@ -20,9 +20,17 @@ from typing import Any, Literal
 
 from agent.store import rows
 from agent.store.states import OutboxState
-from protocol.errors import ErrorCode, ProtocolError
-from protocol.i18n import Text
-from protocol.merge import KIND_TEXT, POSTED_FIELD, MergeResult, changed_fields, merge
+from protocol.errors import ErrorCode, ProtocolError, render
+from protocol.i18n import Lang, Text
+from protocol.merge import (
+    KIND_TEXT,
+    POSTED_FIELD,
+    ConflictView,
+    MergeResult,
+    changed_fields,
+    merge,
+    pick,
+)
 from protocol.models import Action, SyncState
 from protocol.schema import CollectionSchema, SchemaRegistry
 
@@ -33,11 +41,8 @@ Side = Literal["local", "cloud"]
 
 
 def record_name(schema: CollectionSchema, key: str) -> Text:
-    """The record as an accountant knows it: "Khách hàng KH100", "Chứng từ PT000123"."""
-    parts = schema.key_data(key)
-    codes = [parts[f] for f in (schema.code_fields or schema.key_fields) if parts.get(f)]
-    shown = " ".join(codes) if codes else key
-    return schema.label + f" {shown}"
+    """The record as an accountant knows it: "Khách hàng KH100", "Phiếu thu PT000123"."""
+    return schema.record_label(key)
 
 
 def field_names(schema: CollectionSchema, fields: list[str] | tuple[str, ...]) -> Text:
@@ -134,6 +139,27 @@ def view(conn: sqlite3.Connection, schema: CollectionSchema, row: sqlite3.Row,
             "deleted_on": deleted_on, "cloud_version": current.get("version")}
 
 
+def conflict_view(conn: sqlite3.Connection, schema: CollectionSchema, record_id: str,
+                  lang: Lang) -> ConflictView:
+    """The conflict of a record for the LAN API; ``NOT_FOUND`` naming the record and its state
+    when it is not in conflict."""
+    row = rows.fetch_in(conn, schema.name, record_id)
+    seen = view(conn, schema, row)
+    if seen is None:
+        name = record_name(schema, row["key"])
+        raise ProtocolError(
+            ErrorCode.NOT_FOUND,
+            {"what": Text("xung đột của ", "A conflict of ") + name,
+             "hint": Text(f": bản ghi đang ở trạng thái {row['sync_state']}, không xung đột",
+                          f" The record is {row['sync_state']}, not in conflict.")},
+            {"collection": schema.name, "id": record_id, "reason": "not_in_conflict",
+             "sync_state": row["sync_state"]})
+    code = ErrorCode(row["sync_code"]) if row["sync_code"] else ErrorCode.STALE_VERSION
+    params = conflict_params(schema, row["key"], seen["kind"], seen["fields"],
+                             seen["deleted_on"])
+    return ConflictView.model_validate({**seen, "message": render(code, lang, params)})
+
+
 def _judge(conn: sqlite3.Connection, schema: CollectionSchema, row: sqlite3.Row,
            base: dict[str, Any] | None, local: dict[str, Any], current: dict[str, Any],
            ) -> tuple[str, list[str], Side | None]:
@@ -186,7 +212,8 @@ def requeue(conn: sqlite3.Connection, schema: CollectionSchema, row: sqlite3.Row
             body = dict(target)
             if postable:
                 body[POSTED_FIELD] = False
-            ops.append((Action.UPDATE, body))
+            # Re-creating a record the cloud deleted is a create based on its tombstone.
+            ops.append((Action.CREATE if cloud_deleted else Action.UPDATE, body))
         if want_posted and (not was_posted or body_changed):
             ops.append((Action.POST, None))
     for action, data in ops:
@@ -330,6 +357,44 @@ def _install(conn: sqlite3.Connection, schema: CollectionSchema, record_id: str,
 
 # -- resolutions -----------------------------------------------------------------------------
 
+
+def _sides(row: sqlite3.Row, current: dict[str, Any],
+           ) -> tuple[dict[str, Any] | None, dict[str, Any], dict[str, Any]]:
+    base = rows.loads(row["base_data"])
+    return (base if isinstance(base, dict) else None, rows.loads(row["data"]) or {},
+            _copy_data(current))
+
+
+def keep_local_target(conn: sqlite3.Connection, schema: CollectionSchema, row: sqlite3.Row,
+                      current: dict[str, Any]) -> dict[str, Any]:
+    """``keep_local``: this office's value on every clashing field and the cloud's change on
+    every field only the cloud changed (the other office's new phone number is not dropped);
+    for a posted/unposted voucher, this office's voucher as it is."""
+    base, local, cloud = _sides(row, current)
+    if row["deleted"]:
+        return local
+    result = merge(schema, base, local, cloud, local_posting=_posting_queued(conn, row["id"]))
+    if result.data is not None:
+        return result.data
+    return pick(base, local, cloud, dict.fromkeys(result.clashes, "local"), result.clashes)
+
+
+def chosen(conn: sqlite3.Connection, schema: CollectionSchema, row: sqlite3.Row,
+           current: dict[str, Any], choices: dict[str, Side]) -> dict[str, Any]:
+    """``merge`` with ``choices``: each clashing field from the side chosen, the others merged;
+    refused, naming them, when a clashing field has no choice."""
+    base, local, cloud = _sides(row, current)
+    result = merge(schema, base, local, cloud, local_posting=_posting_queued(conn, row["id"]))
+    missing = [f for f in result.clashes if f not in choices]
+    if missing:
+        names = field_names(schema, missing)
+        raise refuse(schema, row, "merge",
+                     Text("chưa chọn bản cho trường: ", "no side chosen for: ") + names
+                     + Text(" (local hoặc cloud cho từng trường)", " (local or cloud for each)"),
+                     fields=missing)
+    return pick(base, local, cloud, choices, result.clashes)
+
+
 REASONS = {
     "not_conflict": Text("bản ghi không ở trạng thái xung đột; cách xử lý này chỉ dùng cho bản "
                          "ghi xung đột với Cloud", "the record is not in conflict with the "
@@ -350,6 +415,13 @@ REASONS = {
 }
 
 
-def refuse(schema: CollectionSchema, reason: str, **details: Any) -> ProtocolError:
-    return ProtocolError(ErrorCode.VALIDATION_FAILED, {"reason": REASONS[reason]},
-                         {"collection": schema.name, "reason": reason, **details})
+def refuse(schema: CollectionSchema, row: sqlite3.Row, action: str, reason: str | Text,
+           **details: Any) -> ProtocolError:
+    """``RESOLUTION_REFUSED`` naming the record, the action refused and what would apply;
+    nothing changed."""
+    text = REASONS[reason] if isinstance(reason, str) else reason
+    return ProtocolError(
+        ErrorCode.RESOLUTION_REFUSED,
+        {"name": record_name(schema, row["key"]), "action": action, "reason": text},
+        {"collection": schema.name, "id": row["id"], "action": action,
+         "reason": reason if isinstance(reason, str) else "choose", **details})

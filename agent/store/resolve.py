@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agent.store import rows
+from agent.store import conflicts, duplicates, rows, writes
 from agent.store.states import RESOLVABLE, OutboxState
 from agent.store.writes import WriteContext
 from protocol.errors import ErrorCode, ProtocolError
@@ -24,11 +24,6 @@ REASONS = {
     "nothing": Text("bản ghi không có gì cần xử lý", "the record has nothing to resolve"),
     "no_cloud": Text("không có phiên bản trên Cloud để đối chiếu: hãy đồng bộ lại",
                      "no cloud version to compare with: sync again first"),
-    "synced_before": Text("bản ghi đã có trên Cloud: hãy chọn lấy bản trên Cloud",
-                          "the record is on the cloud already: take the cloud's version instead"),
-    "cloud_deleted": Text("bản ghi đã bị xóa trên Cloud: chưa hỗ trợ khôi phục, hãy lấy bản "
-                          "trên Cloud", "the record was deleted on the cloud: restoring it is "
-                          "not supported yet, take the cloud's version"),
     "not_offered": Text("cách xử lý này chưa có", "this resolution is not offered yet"),
 }
 
@@ -73,14 +68,15 @@ def _row_and_current(res: Resolution) -> tuple[sqlite3.Row, dict[str, Any] | Non
 
 
 def _discard(res: Resolution) -> list[str]:
-    conn, schema, record_id, now = res.conn, res.schema, res.record_id, res.now
-    row, _ = _row_and_current(res)
-    if row["version"] is not None:
-        raise _refuse(schema, "synced_before")
-    conn.execute("DELETE FROM outbox WHERE record_id = ?", (record_id,))
-    _set(conn, record_id, data=rows.loads(row["data"]), key=row["key"], deleted=True,
-         version=None, schema=schema, now=now, rev=row["local_rev"] + 1)
-    return []
+    row = rows.fetch_in(res.conn, res.schema.name, res.record_id)
+    if row["version"] is None:
+        # Never on the cloud (a duplicate, a refused create): dropped with what depends on it.
+        return duplicates.discard(res)
+    # On the cloud: dropping mine accepts the cloud's state (its deletion, for RECORD_DELETED).
+    _, current = _row_and_current(res)
+    if current is None or current.get("version") is None:
+        raise _refuse(res.schema, "no_cloud")
+    return _take_cloud(res)
 
 
 def _cloud_of(res: Resolution) -> tuple[sqlite3.Row, dict[str, Any]]:
@@ -103,9 +99,16 @@ def _take_cloud(res: Resolution) -> list[str]:
 
 def _keep_local(res: Resolution) -> list[str]:
     conn, record_id, now = res.conn, res.record_id, res.now
-    _, current = _cloud_of(res)
+    row, current = _cloud_of(res)
     if current.get("deleted"):
-        raise _refuse(res.schema, "cloud_deleted")
+        raise conflicts.refuse(res.schema, row, "keep_local", "cloud_deleted")
+    if row["sync_state"] == SyncState.CONFLICT:
+        # Mine on every clashing field, the cloud's change on the others, pushed on top of the
+        # cloud's version with it as the new base (a deletion of mine stays a deletion).
+        conflicts.requeue(conn, res.schema, row, target=conflicts.keep_local_target(
+            conn, res.schema, row, current), deleted=bool(row["deleted"]), current=current,
+            now=now)
+        return []
     # The refused op goes again, based on the cloud's current version, under a fresh op id
     # (the hub would replay its refusal of the old one).
     conn.execute(
@@ -118,6 +121,53 @@ def _keep_local(res: Resolution) -> list[str]:
     return []
 
 
+def _conflict_of(res: Resolution) -> tuple[sqlite3.Row, dict[str, Any]]:
+    row, current = _cloud_of(res)
+    if row["sync_state"] != SyncState.CONFLICT:
+        raise conflicts.refuse(res.schema, row, res.request.action, "not_conflict")
+    return row, current
+
+
+def _checked(res: Resolution, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` as a valid record of the collection, its key unique and its references
+    present on this node (a refusal changes nothing)."""
+    schema = res.schema
+    clean = schema.validate(data)
+    writes.check_unique(res.conn, schema, schema.key_of(clean), res.record_id)
+    writes.check_references(res.conn, schema, clean,
+                            lambda target: writes.label(res.registry.get(target)))
+    return clean
+
+
+def _merge(res: Resolution) -> list[str]:
+    row, current = _conflict_of(res)
+    schema, request = res.schema, res.request
+    if current.get("deleted"):
+        raise conflicts.refuse(schema, row, "merge", "cloud_deleted")
+    if row["deleted"]:
+        raise conflicts.refuse(schema, row, "merge", "local_deleted")
+    if (request.data is None) == (request.choices is None):
+        raise conflicts.refuse(schema, row, "merge", "merge_input")
+    if request.data is not None:
+        target = request.data
+    else:
+        assert request.choices is not None
+        target = conflicts.chosen(res.conn, schema, row, current, request.choices)
+    conflicts.requeue(res.conn, schema, row, target=_checked(res, target), deleted=False,
+                      current=current, now=res.now)
+    return []
+
+
+def _restore(res: Resolution) -> list[str]:
+    row, current = _conflict_of(res)
+    if not current.get("deleted"):
+        raise conflicts.refuse(res.schema, row, "restore", "not_deleted")
+    data = _checked(res, rows.loads(row["data"]) or {})
+    conflicts.requeue(res.conn, res.schema, row, target=data, deleted=False, current=current,
+                      now=res.now)
+    return []
+
+
 def _not_yet(res: Resolution) -> list[str]:
     raise _refuse(res.schema, "not_offered")
 
@@ -126,11 +176,15 @@ HANDLERS: dict[str, Handler] = {
     "take_cloud": _take_cloud,
     "keep_local": _keep_local,
     "discard": _discard,
-    "merge": _not_yet,
-    "restore": _not_yet,
-    "link_existing": _not_yet,
-    "rename": _not_yet,
+    "merge": _merge,
+    "restore": _restore,
+    # S6 duplicates (agent/store/duplicates.py); the other actions refuse a duplicate with
+    # its three choices.
+    "link_existing": duplicates.link_existing,
+    "rename": duplicates.rename,
 }
+for _action in ("take_cloud", "keep_local", "merge", "restore"):
+    HANDLERS[_action] = duplicates.guard(HANDLERS[_action])
 
 
 def _set(conn: sqlite3.Connection, record_id: str, *, data: dict[str, Any], key: str,

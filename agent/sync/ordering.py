@@ -50,10 +50,12 @@ def order_batch(ops: Sequence[PendingOp]) -> list[PendingOp]:
 
 
 def assign_base_versions(ops: Iterable[PendingOp], versions: dict[str, int | None]) -> None:
-    """The first op of a record is based on its known hub version; the next ones on the
-    version the previous op will produce (create → 1, then +1 per change)."""
+    """The first op of a record is based on its known hub version (none for a record the hub
+    never had); the next ones on the version the previous op will produce (+1 per change)."""
     expected: dict[str, int | None] = {}
     for op in ops:
         base = expected.get(op.record_id, versions.get(op.record_id))
-        op.base_version = None if op.action == "create" else base
-        expected[op.record_id] = 1 if op.action == "create" else (base or 0) + 1
+        # A create has no base, except one re-creating a record the hub deleted (S9 restore):
+        # it is based on the tombstone's version, which the record holds.
+        op.base_version = base
+        expected[op.record_id] = (base or 0) + 1

@@ -128,6 +128,27 @@ async def test_ops_on_deleted_records_are_rejected(node: Node) -> None:
         assert result["error"]["current"]["deleted"] is True
 
 
+async def test_a_create_based_on_the_tombstone_restores_the_deleted_record(
+    node: Node, node_b: Node,
+) -> None:
+    cid = await node.create("customers", customer("KH1"))
+    await node_b.push(op("delete", "customers", cid, base=1))
+    [unseen] = await node.push(op("create", "customers", cid, customer("KH1", "A's"), base=1))
+    assert unseen["error"]["code"] == "RECORD_DELETED"
+    assert "KH1" in unseen["error"]["message"]  # the refusal names the record
+    [restored] = await node.push(op("create", "customers", cid, customer("KH1", "A's"),
+                                    base=2))
+    assert restored["status"] == "applied" and restored["version"] == 3
+    last = (await node_b.changes())["changes"][-1]
+    assert (last["id"], last["version"], last["deleted"]) == (cid, 3, False)
+    assert last["data"]["name"] == "A's"
+    other = await node.create("customers", customer("KH2"))
+    await node.push(op("delete", "customers", other, base=1))
+    await node_b.create("customers", customer("KH2"))  # the code is taken again meanwhile
+    [taken] = await node.push(op("create", "customers", other, customer("KH2"), base=2))
+    assert taken["error"]["code"] == "DUPLICATE_KEY"
+
+
 async def test_vouchers_need_a_number_and_unknown_collections_fail(node: Node) -> None:
     debit = await node.create("accounts", account("111"))
     results = await node.push(

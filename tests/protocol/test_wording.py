@@ -108,7 +108,7 @@ def test_an_error_type_without_template_still_gets_words() -> None:
 
 @pytest.mark.parametrize(("model", "body"), [
     (RecordWrite, {"data": 1, "id": "KH1", "x": 1}),
-    (ResolveRequest, {"action": "merge"}),
+    (ResolveRequest, {"action": "merge", "choices": {"phone": "both"}}),
     (PairRequest, {"code": 1}),
     (EnrollRequest, []),
     (LeaseRequest, {"count": 0}),
