@@ -230,8 +230,13 @@ async def _duplicate_with_voucher(d: Desk, code: str, number: str
 async def test_a_duplicate_customer_linked_to_the_cloud_one(desk: Desk) -> None:
     d = desk
     cloud, mine, slip = await _duplicate_with_voucher(d, "KH100", "PT910001")
-    linked = await d.b.resolve(DS, "customers", mine.id, "link_existing")
-    assert linked.record.id == cloud.id or await gone(d.b, "customers", mine.id)
+    await d.b.resolve(DS, "customers", mine.id, "link_existing")
+    assert await gone(d.b, "customers", mine.id)
+    # B's differing fields are offered as an edit of the cloud's customer, not applied.
+    kept = (await d.b.get(DS, "customers", cloud.id)).record
+    assert (kept.data["name"], kept.data["phone"]) == ("An Phát", "0281")
+    offered = (kept.sync.details or {}).get("offered") or {}
+    assert offered.get("fields") == {"name": "An Phát (văn phòng B)", "phone": "0282"}
     synced_slip = await synced_at(d.b, "vouchers", slip.id)
     assert synced_slip.data["customer"] == cloud.id
     at_a = await synced_at(d.a, "vouchers", slip.id)
