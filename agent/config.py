@@ -62,10 +62,19 @@ class CloudSection(_Section):
 
 class DatasetEntry(_Section):
     id: DatasetId
+    # false: kept (its file and pending changes stay on disk) but not hosted; set by
+    # ``officesync dataset disconnect``, cleared by ``connect``.
+    connected: bool = True
 
 
 class InboxSection(_Section):
     dir: Path | None = None
+    # The dataset of files dropped in dir itself (default: the only dataset); a file in
+    # dir/<dataset>/ goes to that dataset.
+    dataset: DatasetId | None = None
+    duplicates: Literal["skip", "renumber"] = "skip"
+    max_file_mb: Annotated[float, Field(gt=0, le=1024)] = 16
+    settle_s: Annotated[float, Field(ge=0, le=600)] = 1.0
 
 
 class DiscoverySection(_Section):
@@ -109,7 +118,13 @@ class Config(_Section):
 
     @property
     def dataset_ids(self) -> list[str]:
-        return [d.id for d in self.datasets]
+        """The datasets the node hosts (connected)."""
+        return [d.id for d in self.datasets if d.connected]
+
+    @property
+    def disconnected_ids(self) -> list[str]:
+        """Datasets listed with ``connected = false``: kept on disk, not hosted."""
+        return [d.id for d in self.datasets if not d.connected]
 
 
 class ConfigError(Exception):

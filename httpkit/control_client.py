@@ -237,6 +237,21 @@ class ControlClient:
             raise _fail(ControlFailure.BAD_ANSWER, "bad_answer", self.lang,
                         status=status) from None
 
+    async def download(self, path: str, timeout_s: float = 120) -> bytes:
+        """``GET /control/v1{path}``: the answer's bytes as they are (e.g. a zip)."""
+        try:
+            async with self._session.get(
+                self.endpoint.base_url + path, headers=self._headers,
+                timeout=aiohttp.ClientTimeout(total=timeout_s),
+            ) as resp:
+                data = await resp.read()
+                status = resp.status
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError) as err:
+            raise self._not_running() from err
+        if status >= 400:
+            raise self._refused(status, data.decode("utf-8", errors="replace"))
+        return data
+
     async def status(self) -> NodeStatus:
         """``GET /status``, parsed."""
         return as_status(await self.call("GET", "/status"), self.lang)

@@ -151,7 +151,8 @@ class DatasetSync(_Lenient):
 
 
 class DatasetStatus(_Lenient):
-    """One hosted dataset; ``counts`` is null when its database is not connected."""
+    """One hosted dataset; a disconnected one's ``counts`` are those its kept file holds
+    (null when it has no file)."""
 
     id: str
     connected: bool = True

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from agent import keys
+from agent.datasets_admin import file_counts
 from agent.events import EventType, StatusEvent
 from protocol.connectivity import Connectivity
 from protocol.errors import ErrorCode, render
@@ -29,7 +30,10 @@ async def _datasets(app: web.Application) -> list[DatasetStatus]:
     sync, stores = app[keys.SYNC], app[keys.STORES]
     found: list[DatasetStatus] = []
     for ds, connected in stores.hosted():
-        counts = Counts(**await stores.get(ds).sync_counts()) if connected else None
+        # A disconnected (kept) dataset: what its file still holds, read without opening it.
+        raw = (await stores.get(ds).sync_counts() if connected
+               else await asyncio.to_thread(file_counts, stores.path_of(ds)))
+        counts = Counts(**raw) if raw is not None else None
         found.append(DatasetStatus(id=ds, connected=connected, counts=counts,
                                    sync=DatasetSync.model_validate(
                                        sync.dataset_state(ds).as_json())))

@@ -12,6 +12,7 @@ from protocol.models import Record
 class DatasetState(BaseModel):
     id: str
     connected: bool
+    pending: int = 0  # records with changes the hub does not have yet (kept while disconnected)
 
 
 class InfoResponse(BaseModel):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from agent import keys
+from agent.datasets_admin import file_counts, unsynced
 from agent.events import Event, WorkstationEvent
 from agent.lan_api.models import DatasetsResponse, InfoResponse
 from agent.lan_api.spec import ApiRoute, QueryParam
@@ -16,8 +19,16 @@ from protocol.version import PACKAGE_VERSION, PROTOCOL_VERSION
 OPENAPI = web.AppKey("openapi", bytes)
 
 
-def _datasets(request: web.Request) -> list[dict[str, object]]:
-    return [{"id": d, "connected": c} for d, c in request.app[keys.STORES].hosted()]
+async def _datasets(request: web.Request) -> list[dict[str, object]]:
+    """Each dataset with its file here: connected or kept (disconnected), and how many of its
+    records hold changes the hub does not have yet (a kept one's are read from its file)."""
+    stores = request.app[keys.STORES]
+    found: list[dict[str, object]] = []
+    for ds, connected in stores.hosted():
+        counts = (await stores.get(ds).sync_counts() if connected
+                  else await asyncio.to_thread(file_counts, stores.path_of(ds)))
+        found.append({"id": ds, "connected": connected, "pending": unsynced(counts)})
+    return found
 
 
 async def info(request: web.Request) -> web.Response:
@@ -27,7 +38,7 @@ async def info(request: web.Request) -> web.Response:
         "name": config.node.name,
         "version": PACKAGE_VERSION,
         "protocol": PROTOCOL_VERSION,
-        "datasets": _datasets(request),
+        "datasets": await _datasets(request),
         "tls_fingerprint": tls.fingerprint_sha256 if tls is not None else None,
     })
 
@@ -40,7 +51,7 @@ async def pair(request: web.Request) -> web.Response:
 
 
 async def datasets(request: web.Request) -> web.Response:
-    return json_response({"datasets": _datasets(request)})
+    return json_response({"datasets": await _datasets(request)})
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -66,7 +77,8 @@ ROUTES: list[ApiRoute] = [
     ApiRoute("POST", "/pair", pair, "Pair a workstation with a one-time code (201)",
              public=True, request=PairRequest, response=PairResponse, status=201,
              errors=(403, 409, 429)),
-    ApiRoute("GET", "/datasets", datasets, "Datasets hosted, each with `connected`",
+    ApiRoute("GET", "/datasets", datasets,
+             "Datasets hosted or kept, each with `connected` and `pending` (unsynced records)",
              response=DatasetsResponse),
     ApiRoute("GET", "/openapi.json", openapi, "This document", public=True),
     ApiRoute("GET", "/events", events,

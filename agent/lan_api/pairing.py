@@ -103,6 +103,11 @@ class Pairing:
 
     # --- codes ---------------------------------------------------------------------------
 
+    def active_codes(self) -> list[str]:
+        """The codes issued and not expired or recently used (the diagnostics bundle takes
+        them out of every file it writes)."""
+        return [*self._codes, *self._used]
+
     def issue_code(self) -> PairingCode:
         self._prune()
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))

@@ -82,9 +82,17 @@ class StoreManager:
         store = self._open.get(dataset_id)
         if store is not None:
             return store
-        if _DATASET_ID.match(dataset_id) and self.path_of(dataset_id).exists():
-            raise ProtocolError(ErrorCode.DATASET_NOT_CONNECTED, {"dataset": dataset_id})
         hosted = ", ".join(sorted(self._open)) or "—"
+        if _DATASET_ID.match(dataset_id) and self.path_of(dataset_id).exists():
+            raise ProtocolError(
+                ErrorCode.DATASET_NOT_CONNECTED,
+                {"dataset": dataset_id, "hint": Text(
+                    f". Dữ liệu đang kết nối: {hosted}. Hãy chọn một trong số đó, hoặc nhờ "
+                    f"quản trị viên chạy: officesync dataset connect {dataset_id}",
+                    f" Connected datasets: {hosted}. Use one of them, or ask the "
+                    f"administrator to run: officesync dataset connect {dataset_id}")},
+                {"dataset": dataset_id, "connected": sorted(self._open)},
+            )
         raise ProtocolError(
             ErrorCode.DATASET_NOT_FOUND,
             {"dataset": dataset_id[:80],
