@@ -122,11 +122,12 @@ def _copy_data(copy: dict[str, Any]) -> dict[str, Any]:
 
 
 def view(conn: sqlite3.Connection, schema: CollectionSchema, row: sqlite3.Row,
-         ) -> dict[str, Any] | None:
+         current: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """The conflict of a record as the office sees it now (its current data as ``local``, the
-    newest cloud copy the node holds as ``cloud``), or None when it is not in conflict."""
+    newest cloud copy the node holds — or ``current`` — as ``cloud``), or None when it is not
+    in conflict."""
     details = _details(row)
-    current = details.get("current")
+    current = current if current is not None else details.get("current")
     if row["sync_state"] != SyncState.CONFLICT or not isinstance(current, dict):
         return None
     base = details.get("base")

@@ -32,6 +32,12 @@ DUPLICATE_HINT = Text(
     "(rename) hoặc bỏ bản ghi này (discard)",
     " The cloud has this code already: link to the cloud's record (link_existing), change "
     "the code (rename) or discard this one (discard).")
+# A reference to a record another office deleted on the cloud (S5, S9).
+MISSING_DELETED_HINT = Text(
+    ". Bản ghi đó đã bị người dùng khác xóa trên Cloud: hãy sửa bản ghi này để chọn bản ghi "
+    "khác, hoặc bỏ nó",
+    " It was deleted on the cloud by another user: edit this record to choose another one, "
+    "or discard it.")
 _CHUNK = 500
 _FAILED_OPS = sql_in(FAILED_OPS)  # literal: the partial index outbox_failed must match it
 _PENDING, _BLOCKED = OutboxState.PENDING, OutboxState.BLOCKED
@@ -200,7 +206,8 @@ def requeue(conn: sqlite3.Connection, ops: Sequence[PendingOp]) -> None:
 
 
 def _rejection_params(registry: SchemaRegistry, collection: str, code: ErrorCode,
-                      details: dict[str, Any], message: str) -> dict[str, Any]:
+                      details: dict[str, Any], message: str,
+                      conn: sqlite3.Connection | None = None) -> dict[str, Any]:
     if code is ErrorCode.DUPLICATE_KEY and collection in registry:
         schema = registry.get(collection)
         named, shown = schema.naming(str(details.get("key", "")))
@@ -214,7 +221,19 @@ def _rejection_params(registry: SchemaRegistry, collection: str, code: ErrorCode
         field: Any = details.get("field")
         if collection in registry and isinstance(field, str):
             field = registry.get(collection).fields.get(field, field)
-        return {"label": label, "field": field, "ref": details.get("ref")}
+        ref: Any = details.get("ref")
+        shown = ref
+        if conn is not None and isinstance(ref, str) and isinstance(target, str) \
+                and target in registry:
+            # the record referred to by its code when this node holds it, not by its id
+            found = conn.execute("SELECT key FROM records WHERE id = ? AND collection = ?",
+                                 (ref, target)).fetchone()
+            if found is not None:
+                shown = registry.get(target).naming(found[0])[1]
+        params = {"label": label, "field": field, "ref": shown}
+        if details.get("deleted"):
+            params["hint"] = MISSING_DELETED_HINT.as_dict()
+        return params
     if code is ErrorCode.VALIDATION_FAILED:
         # The hub sends its message's parameters (reason in vi and en): the record then
         # speaks the reader's language; an older hub's message is used without its prefix.
@@ -298,7 +317,7 @@ def _store_rejection(conn: sqlite3.Connection, registry: SchemaRegistry, op: Pen
                                      rows.utc_now(), seq=op.seq, extra=details)
             return
     params = _rejection_params(registry, op.collection, code, details,
-                               error.message if error is not None else "")
+                               error.message if error is not None else "", conn)
     conn.execute("UPDATE outbox SET state = ? WHERE seq = ?",
                  (OutboxState.of_refusal(state), op.seq))
     conn.execute(
@@ -454,6 +473,14 @@ def _refresh_cloud_copies(conn: sqlite3.Connection, registry: SchemaRegistry,
         details["current"] = {"id": record_id, "collection": change.collection, "key": key,
                               "data": data, "deleted": change.deleted,
                               "version": change.version, "seq": change.seq}
+        if "kind" in details and change.collection in registry:
+            # A conflict shows the newest cloud copy, and what now clashes with it (S9).
+            row = rows.fetch(conn, record_id)
+            if row is not None:
+                seen = conflicts.view(conn, registry.get(change.collection), row,
+                                      details["current"])
+                if seen is not None:
+                    details.update({k: seen[k] for k in ("cloud", "fields", "kind")})
         updates.append((rows.dumps(details), record_id))
     conn.executemany("UPDATE records SET sync_details = ? WHERE id = ?", updates)
 

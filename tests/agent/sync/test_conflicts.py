@@ -117,6 +117,20 @@ async def test_same_field_clash_shows_base_local_cloud_and_names_the_customer(
     assert "Chứng từ" not in vi.sync.message
 
 
+async def test_a_conflict_follows_the_newest_cloud_copy(
+    make_node: Callable[..., Awaitable[Node]],
+) -> None:
+    a, b, record_id = await _clash(make_node)
+    await _edit(a, "customers", record_id, address="Q3")  # now the same as B's address
+    await _on(a, "customers", record_id, lambda r: r.version == 3)
+    record = await _on(b, "customers", record_id, lambda r: (
+        (r.sync.details or {}).get("cloud", {}).get("address") == "Q3"))
+    assert (record.sync.details or {})["fields"] == ["phone"]
+    await b.store.resolve("customers", record_id, "take_cloud")
+    await _converged(a, b, "customers", record_id,
+                     {**CUSTOMER, "phone": "0999", "name": "Công ty A mới", "address": "Q3"})
+
+
 async def test_take_cloud_converges(make_node: Callable[..., Awaitable[Node]]) -> None:
     a, b, record_id = await _clash(make_node)
     await b.store.resolve("customers", record_id, "take_cloud")
