@@ -26,13 +26,17 @@ from agent.config import Config
 from agent.config_watch import ConfigWatcher
 from agent.control_api import setup_control_api
 from agent.dashboard import setup_dashboard
+from agent.diagnostics import History, log_ring
 from agent.discovery import Advertiser, advertised_addresses
 from agent.events import EventBus
+from agent.inbox import start_inbox
+from agent.jobs import JobManager, repair_kinds
 from agent.lan_api import setup_lan_api
 from agent.lan_api.guard import lan_limits
 from agent.lan_api.listener import LISTENING, GuardedSite, guard_app
 from agent.lan_api.pairing import Clock, Pairing
 from agent.lan_api.websocket import close_websockets
+from agent.lan_api.xml_routes import setup_control_xml
 from agent.lifecycle import LiveSync, apply_config
 from agent.runtime import (
     RuntimeInfo,
@@ -80,6 +84,12 @@ class NodeContext:
     config_error: str | None = None
     # The node's own background loops (status watcher, last-seen flush); sync has its own.
     supervisor: Supervisor = field(default_factory=Supervisor)
+    # The repair jobs (download, maintenance; agent/jobs.py), set by build_context.
+    jobs: JobManager | None = None
+    # The live config watcher, once the node runs from a config file (dataset connect).
+    config_watcher: ConfigWatcher | None = None
+    # Connectivity and dataset transitions for the diagnostics bundle (bounded ring).
+    history: History | None = None
 
     async def close(self) -> None:
         await self.supervisor.stop()
@@ -118,6 +128,8 @@ async def build_context(
     data_dir = config.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     bus = EventBus()
+    history = History(bus)  # subscribed before anything publishes
+    log_ring()  # the recent log lines the diagnostics bundle shows when there is no log file
     node_db = NodeDB(data_dir / "node.db")
     await node_db.open()
     closers: list[Callable[[], Awaitable[None]]] = [node_db.close]
@@ -133,11 +145,16 @@ async def build_context(
         closers.append(pairing.flush_seen)
         ctx = NodeContext(config, bus, node_db, stores, pairing, StandaloneSync(node_db, bus),
                           clock=clock, on_close=closers)
+        ctx.history = history
+        ctx.supervisor.spawn("diagnostics-history", history.follow)
         if config.lan.tls:
             ctx.tls = await asyncio.to_thread(
                 ensure_certificate, data_dir, _hostnames(config.lan.host), config.node.name
             )
         ctx.sync = await (sync_factory or default_sync)(ctx)
+        ctx.jobs = JobManager(node_db, bus, lambda: ctx.sync, ctx.supervisor)
+        ctx.jobs.kinds.update(repair_kinds(stores, lambda: ctx.sync))
+        await ctx.jobs.recover()  # a job the last run left running: interrupted, not lost
         return ctx
     except BaseException:
         for closer in reversed(closers):
@@ -187,10 +204,12 @@ def create_lan_app(ctx: NodeContext) -> web.Application:
 def create_control_app(
     ctx: NodeContext, *, status_interval: float = STATUS_INTERVAL_S
 ) -> web.Application:
-    app = _base_app(ctx, MIB)
+    # Bodies up to an inbox file: officesync import posts the file here.
+    app = _base_app(ctx, max(MIB, int(ctx.config.inbox.max_file_mb * MIB)))
     app[keys.CONTROL_TOKEN] = ensure_control_token(ctx.config.data_dir)
     app[keys.STATUS_INTERVAL] = status_interval
     setup_control_api(app)
+    setup_control_xml(app)  # officesync export|import
     guard_app(app, "control", lan_limits(ctx.config.lan, capped=False))  # loopback: no caps
     return app
 
@@ -346,5 +365,9 @@ async def _start_services(ctx: NodeContext, lan_port: int) -> list[Callable[[], 
         watcher = ConfigWatcher(config.source, config.model_copy(deep=True), on_change,
                                 on_refused=on_refused)
         await watcher.start()
+        ctx.config_watcher = watcher
         stops.append(watcher.stop)
+    inbox = start_inbox(ctx)  # the XML drop folder, supervised
+    if inbox is not None:
+        stops.append(inbox)
     return stops

@@ -40,6 +40,7 @@ class EventType(StrEnum):
     DATASET = "dataset"
     WORKSTATION = "workstation"
     STATUS = "status"
+    JOB = "job"
 
 
 class RecordAction(StrEnum):
@@ -199,6 +200,18 @@ class WorkstationEvent(Event):
 
     def payload(self) -> dict[str, Any]:
         return {"action": self.action, "workstation_id": self.workstation_id}
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class JobEvent(Event):
+    """A repair job (agent/jobs.py) started, progressed or ended: its public view."""
+
+    type: ClassVar[EventType] = EventType.JOB
+    dataset: str
+    job: dict[str, Any]
+
+    def payload(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "job": self.job}
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)

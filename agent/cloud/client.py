@@ -282,10 +282,15 @@ class HubClient:
         return _parse(HubRecord, body)
 
     async def list_records(self, dataset: str, collection: str,
-                           query: RecordQuery | None = None) -> dict[str, Any]:
+                           query: RecordQuery | None = None, *,
+                           include_deleted: bool = False) -> dict[str, Any]:
+        """One page of the hub's records (``{"items": [HubRecord], "next"}``); with
+        ``include_deleted`` the tombstones too (the repair tools compare them)."""
+        params = (query or RecordQuery()).params()
+        if include_deleted:
+            params["include_deleted"] = "true"
         _, body = await self._request(
-            "GET", f"/v1/datasets/{dataset}/records/{collection}",
-            params=(query or RecordQuery()).params(),
+            "GET", f"/v1/datasets/{dataset}/records/{collection}", params=params,
         )
         page = _parse(_RecordPage, body)
         return {"items": page.items, "next": page.next}

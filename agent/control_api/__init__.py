@@ -10,8 +10,10 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from agent import keys
+from agent.control_api.admin import setup_admin_routes
 from agent.control_api.status import build_status, status_event, status_watcher_ctx
 from agent.events import Event, EventType
+from agent.lan_api.tools import add_control_routes as add_tool_routes
 from agent.lan_api.websocket import stream_events
 from httpkit import bearer_token, configure, error_middleware, json_response, read_json
 from protocol.errors import ErrorCode, ProtocolError
@@ -103,4 +105,6 @@ def setup_control_api(app: web.Application) -> None:
     app.router.add_get(PREFIX + "/workstations", list_workstations)
     app.router.add_delete(PREFIX + "/workstations/{id}", revoke_workstation)
     app.router.add_get(PREFIX + "/events", events)
+    setup_admin_routes(app, PREFIX)
+    add_tool_routes(app, PREFIX)
     app.cleanup_ctx.append(status_watcher_ctx)

@@ -26,7 +26,8 @@ from httpkit import bearer_token, configure, dumps, error_middleware
 from protocol.errors import ErrorCode, ProtocolError
 
 # Modules exporting ROUTES: list[ApiRoute]. Add yours here to extend the API.
-ROUTE_MODULES: tuple[str, ...] = ("agent.lan_api.node_routes", "agent.lan_api.records")
+ROUTE_MODULES: tuple[str, ...] = ("agent.lan_api.node_routes", "agent.lan_api.records",
+                                  "agent.lan_api.xml_routes", "agent.lan_api.tools")
 
 
 def all_routes() -> list[ApiRoute]:

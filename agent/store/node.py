@@ -40,6 +40,25 @@ class Setting(SQLModel, table=True):
     value: str  # JSON
 
 
+class Job(SQLModel, table=True):
+    """A repair job (download, maintenance) of one dataset: kept after it ends, with its
+    report, so a restart never loses one (agent/jobs.py)."""
+
+    __tablename__ = "node_jobs"
+
+    id: str = Field(primary_key=True)
+    dataset: str = Field(index=True)
+    kind: str
+    state: str = Field(index=True)  # queued | running | done | failed | interrupted
+    params: str = "{}"  # JSON
+    done: int = 0
+    total: int = 0
+    report: str | None = None  # JSON
+    created_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
 @dataclass(frozen=True)
 class WorkstationInfo:
     id: str
@@ -89,7 +108,8 @@ class NodeDB:
         engine = create_engine(f"sqlite:///{self.path}", connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _pragmas)
         # SQLModel sets ``__table__`` on a table model without declaring it
-        tables = [Workstation.__table__, Setting.__table__]  # type: ignore[attr-defined]
+        tables = [Workstation.__table__, Setting.__table__,  # type: ignore[attr-defined]
+                  Job.__table__]  # type: ignore[attr-defined]
         await asyncio.to_thread(SQLModel.metadata.create_all, engine, tables=tables)
         self._engine = engine
 
@@ -181,3 +201,26 @@ class NodeDB:
                 session.add(row)
 
         await self._run(work, write=True)
+
+    # --- jobs ----------------------------------------------------------------------------------
+
+    async def save_job(self, job: Job) -> None:
+        """Insert or replace one job row."""
+        copy = job.model_copy()
+        await self._run(lambda s: s.merge(copy), write=True)
+
+    async def get_job(self, job_id: str) -> Job | None:
+        return await self._run(lambda s: s.get(Job, job_id))
+
+    async def list_jobs(self, *, dataset: str | None = None, states: tuple[str, ...] = (),
+                        limit: int = 50) -> list[Job]:
+        def work(session: Session) -> list[Job]:
+            stmt = select(Job)
+            if dataset is not None:
+                stmt = stmt.where(col(Job.dataset) == dataset)
+            if states:
+                stmt = stmt.where(col(Job.state).in_(states))
+            stmt = stmt.order_by(col(Job.created_at).desc()).limit(limit)
+            return list(session.exec(stmt))
+
+        return await self._run(work)

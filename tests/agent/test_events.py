@@ -16,6 +16,7 @@ from agent.events import (
     Event,
     EventBus,
     EventType,
+    JobEvent,
     RecordAction,
     RecordEvent,
     StatusEvent,
@@ -61,6 +62,8 @@ def _cases() -> list[tuple[Event, dict[str, Any]]]:
                                          "applied": 2, "rejected": 1}),
         (SyncEvent.pulled("cty", 5, 40), {"type": "sync", "dataset": "cty", "state": "pulled",
                                           "changes": 5, "cursor": 40}),
+        (JobEvent(dataset="cty", job={"id": "j1", "state": "running"}),
+         {"type": "job", "dataset": "cty", "job": {"id": "j1", "state": "running"}}),
         (SyncEvent.records_changed("cty", RecordAction.PULL, 500),
          {"type": "sync", "dataset": "cty", "state": "records", "action": "pull",
           "records": 500}),
@@ -77,7 +80,7 @@ def test_each_event_serialises_to_the_clients_json(event: Event, wire: dict[str,
 
 def test_the_type_set_is_closed_and_every_type_has_its_event() -> None:
     kinds = {RecordEvent, SyncEvent, ConnectivityEvent, DatasetEvent, WorkstationEvent,
-             StatusEvent}
+             StatusEvent, JobEvent}
     assert {k.type for k in kinds} == set(EventType)
     assert {c[0].type for c in _cases()} == set(EventType)
 
