@@ -17,6 +17,7 @@ from agent import xmlio
 from agent.store import DatasetStore, StoreManager
 from protocol.accounting import ACCOUNTING_PACK
 from protocol.errors import ErrorCode, ProtocolError
+from tests.agent.sync.conftest import eventually
 
 MB = 1024 * 1024
 
@@ -307,3 +308,121 @@ def test_scope_and_dates_are_checked() -> None:
         assert caught.value.code is ErrorCode.VALIDATION_FAILED
         assert caught.value.details["errors"][0]["field"] == field
     assert xmlio.check_scope(None, None, None) == ("pending", None, None)
+
+
+# --- the inbox (agent/inbox.py) ---------------------------------------------------------------
+
+
+class _Ctx:
+    """What the inbox uses of a NodeContext."""
+
+    def __init__(self, manager: StoreManager, tmp_path: Path, **inbox: Any) -> None:
+        from agent.config import Config
+        from agent.supervisor import Supervisor
+
+        self.config = Config.model_validate({
+            "node": {"language": "en"}, "datasets": [{"id": "cty-abc"}, {"id": "cty-xyz"}],
+            "inbox": {"dir": str(tmp_path / "inbox"), "dataset": "cty-xyz", "settle_s": 0,
+                      **inbox}})
+        self.stores = manager
+        self.supervisor = Supervisor(base=0.01, cap=0.05)
+
+
+def _inbox(ctx: _Ctx) -> Any:
+    from agent.inbox import Inbox, inbox_dir
+
+    root = inbox_dir(ctx.config)  # type: ignore[arg-type]
+    assert root is not None
+    root.mkdir(parents=True, exist_ok=True)
+    return Inbox(root, ctx)  # type: ignore[arg-type]
+
+
+async def test_inbox_crash_mid_import_leaves_the_file_and_the_rerun_completes_it(
+        manager: StoreManager, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src, dst = manager.get("cty-abc"), manager.get("cty-xyz")
+    await _books(src)
+    ctx = _Ctx(manager, tmp_path)
+    inbox = _inbox(ctx)
+    (inbox.root / "books.xml").write_bytes(await _export(src))
+
+    real_create, calls = DatasetStore.create, 0
+
+    async def create_then_power_cut(self: DatasetStore, *args: Any, **kw: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise RuntimeError("power cut")
+        return await real_create(self, *args, **kw)
+
+    monkeypatch.setattr(DatasetStore, "create", create_then_power_cut)
+    with pytest.raises(RuntimeError):
+        await inbox.scan()
+    assert (inbox.root / "books.xml").exists()  # not moved, not lost
+    assert not (inbox.root / "done").exists()
+    monkeypatch.setattr(DatasetStore, "create", real_create)
+
+    await inbox.scan()  # the next run (after the restart)
+    assert (inbox.root / "done" / "books.xml").exists()
+    report = (inbox.root / "done" / "books.xml.report.txt").read_text(encoding="utf-8")
+    assert "created: 3, duplicate, skipped: 2" in report, report
+    for collection, n in (("accounts", 2), ("customers", 1), ("vouchers", 2)):
+        assert len(await _all(dst, collection)) == n  # each record once
+
+
+async def test_inbox_refuses_a_too_large_file_unread_and_a_file_without_dataset(
+        manager: StoreManager, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = _Ctx(manager, tmp_path, max_file_mb=1, dataset=None)
+    inbox = _inbox(ctx)
+    big = inbox.root / "cty-abc" / "big.xml"
+    big.parent.mkdir()
+    big.touch()
+    os.truncate(big, 2 * MB)
+    (inbox.root / "where.xml").write_bytes(b"<officesync version='1'/>")
+    await inbox.scan()
+    reason = (big.parent / "failed" / "big.xml.report.txt").read_text(encoding="utf-8")
+    assert "too large (limit 1 MiB)" in reason
+    where = (inbox.root / "failed" / "where.xml.report.txt").read_text(encoding="utf-8")
+    assert "which dataset is not known" in where and "cty-abc, cty-xyz" in where
+
+
+async def test_inbox_waits_for_a_file_still_being_written(
+        manager: StoreManager, tmp_path: Path) -> None:
+    clock = [0.0]
+    ctx = _Ctx(manager, tmp_path, settle_s=1.0)
+    inbox = _inbox(ctx)
+    inbox.clock = lambda: clock[0]
+    path = inbox.root / "slow.xml"
+    path.write_bytes(b"<officesync version='1'>")  # half written
+    assert await inbox.scan() is True  # settling
+    clock[0] = 0.5
+    path.write_bytes(b"<officesync version='1'></officesync>")
+    os.utime(path, ns=(1, 1))  # a new size and time: its clock starts again
+    assert await inbox.scan() is True
+    clock[0] = 1.2
+    assert await inbox.scan() is True
+    clock[0] = 1.6
+    assert await inbox.scan() is False
+    assert (inbox.root / "done" / "slow.xml").exists()
+
+
+async def test_a_failing_inbox_is_restarted_and_shown_as_failing(
+        manager: StoreManager, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from agent.inbox import LOOP_NAME, start_inbox
+
+    (tmp_path / "inbox").write_text("a file where the folder should be")
+    ctx = _Ctx(manager, tmp_path)
+    stop = start_inbox(ctx)  # type: ignore[arg-type]
+    assert stop is not None
+    try:
+        async def restarted() -> bool:
+            task = ctx.supervisor.get(LOOP_NAME)
+            return task is not None and task.total_failures >= 3
+
+        await eventually(restarted)
+        failing = ctx.supervisor.failing()
+        assert [f["name"] for f in failing] == [LOOP_NAME]
+        logged = [r for r in caplog.records if r.levelname == "ERROR" and LOOP_NAME in
+                  r.getMessage()]
+        assert len(logged) == 1  # once per failure streak, not once per restart
+    finally:
+        await stop()
