@@ -567,6 +567,9 @@ def waiting_entry(record: Record, lang: Lang) -> dict[str, Any]:
     base = details.get("base") if isinstance(details.get("base"), Mapping) else None
     if base is None and isinstance(details.get("base_data"), Mapping):
         base = details["base_data"]
+    # The node keeps the newest cloud copy it saw as ``cloud`` (and ``current``).
+    if isinstance(details.get("cloud"), Mapping):
+        cloud_data = details["cloud"]
     cloud: Mapping[str, Any] = cloud_data if isinstance(cloud_data, Mapping) else {}
     fields = [{
         "field": name,
