@@ -133,6 +133,11 @@ def _checked(res: Resolution, data: dict[str, Any]) -> dict[str, Any]:
     present on this node (a refusal changes nothing)."""
     schema = res.schema
     clean = schema.validate(data)
+    if schema.series is not None and not clean.get(schema.series.number_field):
+        # a voucher keeps its number when the merged data leaves it out (as an edit does)
+        local = rows.loads(rows.fetch_in(res.conn, schema.name, res.record_id)["data"]) or {}
+        if local.get(schema.series.number_field):
+            clean[schema.series.number_field] = local[schema.series.number_field]
     writes.check_unique(res.conn, schema, schema.key_of(clean), res.record_id)
     writes.check_references(res.conn, schema, clean,
                             lambda target: writes.label(res.registry.get(target)))

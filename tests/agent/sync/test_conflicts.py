@@ -220,9 +220,9 @@ async def test_delete_against_edit_then_discard(
     assert (await a.store.get("customers", record_id)).version == 2
 
 
-async def test_post_on_one_side_and_edit_on_the_other_is_a_posted_conflict(
-    make_node: Callable[..., Awaitable[Node]],
-) -> None:
+async def _posted_clash(make_node: Callable[..., Awaitable[Node]],
+                        ) -> tuple[Node, Node, Record]:
+    """A voucher posted at A and edited at B (offline): B ends in a posted conflict."""
     a = await make_node("office-a")
     b = await make_node("office-b")
     ids = await seed_catalog(a.store)
@@ -235,7 +235,15 @@ async def test_post_on_one_side_and_edit_on_the_other_is_a_posted_conflict(
     assert posted.data["posted"] is True
     await _on(a, "vouchers", made.id, lambda r: r.sync.state == "synced" and r.version == 2)
     await b.engine.set_online(True)
-    record = await _on(b, "vouchers", made.id, lambda r: r.sync.state == "conflict")
+    await _on(b, "vouchers", made.id, lambda r: r.sync.state == "conflict")
+    return a, b, made
+
+
+async def test_post_on_one_side_and_edit_on_the_other_is_a_posted_conflict(
+    make_node: Callable[..., Awaitable[Node]],
+) -> None:
+    a, b, made = await _posted_clash(make_node)
+    record = await b.store.get("vouchers", made.id)
     details = record.sync.details or {}
     assert details["kind"] == "posted"
     assert set(details["fields"]) == {"description", "posted"}
@@ -246,6 +254,17 @@ async def test_post_on_one_side_and_edit_on_the_other_is_a_posted_conflict(
     await b.store.resolve("vouchers", made.id, "keep_local")
     expected = {**made.data, "description": "sửa ở B", "posted": False}
     await _converged(a, b, "vouchers", made.id, expected)
+
+
+async def test_merge_of_a_posted_conflict_keeps_the_number_and_posts_as_asked(
+    make_node: Callable[..., Awaitable[Node]],
+) -> None:
+    a, b, made = await _posted_clash(make_node)
+    chosen = {k: v for k, v in made.data.items() if k != "number"}
+    chosen.update(description="sửa ở B", posted=True)
+    await b.store.resolve("vouchers", made.id, _request(data=chosen))
+    await _converged(a, b, "vouchers", made.id, {**made.data, "description": "sửa ở B",
+                                                 "posted": True})
 
 
 async def test_receive_cloud_copy_merges_or_conflicts(
