@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from httpkit import MIB, configure, error_middleware
-from hub import keys
+from httpkit import MIB, bearer_token, configure, error_middleware
+from hub import keys, nodes
 from hub.feed import FeedNotifier, listen
 from hub.routes import setup_routes
 from hub.store import HubStore
@@ -20,6 +22,7 @@ from protocol.version import PROTOCOL_HEADER, PROTOCOL_VERSION
 MAX_BODY = 64 * MIB
 NO_PROTOCOL_CHECK = frozenset({"/v1/health"})
 LISTEN_READY_TIMEOUT = 5.0
+log = logging.getLogger("officesync.hub")
 
 
 def _protocol_middleware(min_protocol: int) -> Middleware:
@@ -37,6 +40,36 @@ def _protocol_middleware(min_protocol: int) -> Middleware:
         return await handler(request)
 
     return check
+
+
+SEEN_EVERY_S = 60.0  # a node's last_seen is written at most this often
+_SEEN_MAX = 100_000  # token hashes remembered at once (only tokens that were served)
+
+
+def _seen_middleware() -> Middleware:
+    """Record a node's ``last_seen`` on its authenticated requests, at most once a minute per
+    node (one small write, never one per request)."""
+    written: dict[str, float] = {}
+
+    @web.middleware
+    async def seen(request: web.Request, handler: Handler) -> web.StreamResponse:
+        response = await handler(request)  # a refused token raises: never recorded
+        token = bearer_token(request)
+        if token and response.status < 400:
+            token_hash = nodes.sha256(token)
+            now = time.monotonic()
+            if now - written.get(token_hash, -SEEN_EVERY_S) >= SEEN_EVERY_S:
+                if len(written) >= _SEEN_MAX:
+                    written.clear()
+                written[token_hash] = now
+                try:
+                    await request.app[keys.STORE].write(
+                        nodes.mark_seen, [token_hash], nodes.now().isoformat())
+                except Exception:  # last seen is a hint: never fail the request for it
+                    log.warning("could not record last_seen", exc_info=True)
+        return response
+
+    return seen
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -77,7 +110,7 @@ async def _add_protocol_header(_request: web.Request, response: web.StreamRespon
 def create_app(db_url: str, *, min_protocol: int = 1) -> web.Application:
     app = web.Application(
         client_max_size=MAX_BODY,
-        middlewares=[error_middleware, _protocol_middleware(min_protocol)],
+        middlewares=[error_middleware, _protocol_middleware(min_protocol), _seen_middleware()],
     )
     configure(app, language="vi")
     app[keys.DB_URL] = db_url

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import errno
+import json
 import signal
 import sqlite3
 import sys
@@ -79,6 +80,32 @@ _TEXTS: dict[str, Text] = {
     "exists": Text("Dữ liệu kế toán {dataset} đã có từ trước", "Dataset {dataset} already exists"),
     "code": Text("Mã đăng ký dùng một lần ({datasets}), hiệu lực {hours} giờ:",
                  "One-time enrollment code ({datasets}), valid {hours} h:"),
+    "granted": Text("Đã cho máy chủ {node} dùng dữ liệu kế toán {dataset}",
+                    "Node {node} may now use dataset {dataset}"),
+    "had_grant": Text("Máy chủ {node} đã được dùng dữ liệu kế toán {dataset} từ trước",
+                      "Node {node} could already use dataset {dataset}"),
+    "revoked": Text(
+        "Đã thu hồi mã truy cập của máy chủ {node} ({id}): Cloud từ chối nó từ bây giờ (máy chủ "
+        "đó thấy lỗi xác thực). Cấp lại bằng mã đăng ký mới: officesync hub enroll-code",
+        "Node {node} ({id}) revoked: the hub refuses its token from now on (that node shows an "
+        "authentication failure). To let it back, give it a new enrollment code: officesync "
+        "hub enroll-code"),
+    "was_revoked": Text("Máy chủ {node} ({id}) đã bị thu hồi từ trước",
+                        "Node {node} ({id}) was already revoked"),
+    "no_datasets": Text("Chưa có dữ liệu kế toán nào: officesync hub dataset create ID",
+                        "No dataset yet: officesync hub dataset create ID"),
+    "no_nodes": Text("Chưa có máy chủ nào đăng ký: officesync hub enroll-code --dataset ID",
+                     "No node enrolled yet: officesync hub enroll-code --dataset ID"),
+    "h_dataset": Text("dữ liệu", "dataset"),
+    "h_created": Text("tạo lúc", "created"),
+    "h_nodes": Text("máy chủ", "nodes"),
+    "h_records": Text("bản ghi", "records"),
+    "h_name": Text("tên", "name"),
+    "h_id": Text("mã", "id"),
+    "h_seen": Text("lần cuối thấy", "last seen"),
+    "h_datasets": Text("dữ liệu", "datasets"),
+    "never": Text("chưa bao giờ", "never"),
+    "revoked_mark": Text("ĐÃ THU HỒI", "REVOKED"),
     "cannot_serve": Text("Không khởi động được máy chủ Cloud: {reason}",
                          "Cannot start the hub: {reason}"),
     "port_in_use": Text("cổng {port} đang được chương trình khác dùng",
@@ -166,6 +193,8 @@ def open_admin_store(db_url: str, create: bool, lang: Lang) -> HubStore:
             create_schema(store.engine)
         elif not sa.inspect(store.engine).has_table(db.datasets.name):
             raise HubCliError(say("not_hub_db", lang, url=db_url))
+        else:
+            db.add_new_columns(store.engine)  # a hub made by an older version
     except SQLAlchemyError as err:
         store.engine.dispose()
         raise _db_failure(err, db_url, lang) from err
@@ -313,3 +342,103 @@ def enroll_code(wanted: tuple[str, ...], ttl_hours: float, db_url: str, create: 
     click.echo(say("code", chosen, datasets=", ".join(wanted), hours=f"{ttl_hours:g}"))
     click.echo(code)
     sys.stdout.flush()
+
+
+def _table(header: list[str], rows: list[list[str]]) -> None:
+    """Columns padded to their widest cell, one row a line (scripts: --json)."""
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=True)]
+    for row in (header, *rows):
+        click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _minute(iso: str | None) -> str | None:
+    return iso[:16].replace("T", " ") if iso else None
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
+
+
+@dataset.command("list")
+@db_option
+@json_option
+@lang_option
+def dataset_list(db_url: str, as_json: bool, lang: str | None) -> None:
+    """Every dataset: id, when created, the nodes granted it, its record count."""
+    chosen = _lang(lang)
+    try:
+        parse_db_url(db_url, chosen)
+        found = _admin(db_url, False, chosen, nodes.list_datasets)
+    except HubCliError as err:
+        _exit(err)
+    if as_json:
+        click.echo(json.dumps([{"id": d.id, "created_at": d.created_at, "nodes": list(d.nodes),
+                                "records": d.records} for d in found], ensure_ascii=False))
+        return
+    if not found:
+        click.echo(say("no_datasets", chosen))
+        return
+    _table([say(k, chosen) for k in ("h_dataset", "h_created", "h_nodes", "h_records")],
+           [[d.id, _minute(d.created_at) or "", ", ".join(d.nodes) or "—", str(d.records)]
+            for d in found])
+
+
+@hub.command("grant")
+@click.option("--node", "node", required=True, help="The node's name (or id).")
+@click.option("--dataset", "dataset_id", required=True, help="The dataset to grant.")
+@db_option
+@lang_option
+def grant(node: str, dataset_id: str, db_url: str, lang: str | None) -> None:
+    """Let an enrolled node use one more dataset."""
+    chosen = _lang(lang)
+    try:
+        parse_db_url(db_url, chosen)
+        _check_dataset(dataset_id, chosen)
+        made = _admin(db_url, False, chosen, nodes.grant, node, dataset_id)
+    except HubCliError as err:
+        _exit(err)
+    click.echo(say("granted" if made else "had_grant", chosen, node=node, dataset=dataset_id))
+
+
+@hub.command("nodes")
+@db_option
+@json_option
+@lang_option
+def list_nodes(db_url: str, as_json: bool, lang: str | None) -> None:
+    """Every enrolled node: name, id, last seen (to the minute), its datasets."""
+    chosen = _lang(lang)
+    try:
+        parse_db_url(db_url, chosen)
+        found = _admin(db_url, False, chosen, nodes.list_nodes)
+    except HubCliError as err:
+        _exit(err)
+    if as_json:
+        click.echo(json.dumps([{"id": n.id, "name": n.name, "created_at": n.created_at,
+                                "last_seen": n.last_seen, "revoked_at": n.revoked_at,
+                                "datasets": list(n.datasets)} for n in found],
+                              ensure_ascii=False))
+        return
+    if not found:
+        click.echo(say("no_nodes", chosen))
+        return
+    rows = []
+    for n in found:
+        seen = _minute(n.last_seen) or say("never", chosen)
+        if n.revoked_at:
+            seen += f" ({say('revoked_mark', chosen)} {_minute(n.revoked_at)})"
+        rows.append([n.name, n.id, seen, ", ".join(n.datasets) or "—"])
+    _table([say(k, chosen) for k in ("h_name", "h_id", "h_seen", "h_datasets")], rows)
+
+
+@hub.command("revoke")
+@click.argument("node")
+@db_option
+@lang_option
+def revoke(node: str, db_url: str, lang: str | None) -> None:
+    """Refuse NODE's token (name or id) from now on; a new enrollment code lets it back."""
+    chosen = _lang(lang)
+    try:
+        parse_db_url(db_url, chosen)
+        node_id, name, newly = _admin(db_url, False, chosen, nodes.revoke, node)
+    except HubCliError as err:
+        _exit(err)
+    click.echo(say("revoked" if newly else "was_revoked", chosen, node=name, id=node_id))

@@ -29,6 +29,10 @@ nodes = sa.Table(
     sa.Column("name", sa.String(200), nullable=False, unique=True),
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("created_at", sa.String(40), nullable=False),
+    # When the hub last served the node's token (written at most once a minute per node).
+    sa.Column("last_seen", sa.String(40), nullable=True),
+    # ``officesync hub revoke``: its token is refused from then on (a new enrollment clears it).
+    sa.Column("revoked_at", sa.String(40), nullable=True),
 )
 
 enroll_codes = sa.Table(
@@ -170,8 +174,30 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+# Columns added after a table was first shipped: create_all makes new tables only, so an
+# existing database gets them with ALTER TABLE (nullable: old rows read as "never").
+_ADDED_COLUMNS: tuple[tuple[sa.Table, str], ...] = ((nodes, "last_seen"), (nodes, "revoked_at"))
+
+
+def add_new_columns(engine: Engine) -> None:
+    """Give an existing database the columns added since it was made (idempotent)."""
+    for table, name in _ADDED_COLUMNS:
+        have = {c["name"] for c in sa.inspect(engine).get_columns(table.name)}
+        if name in have:
+            continue
+        column = table.c[name]
+        kind = column.type.compile(dialect=engine.dialect)
+        with engine.connect().execution_options(write=True) as conn, conn.begin():
+            if engine.dialect.name == "postgresql":
+                conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN IF NOT EXISTS '
+                                     f'"{name}" {kind}')
+            else:
+                conn.exec_driver_sql(f'ALTER TABLE {table.name} ADD COLUMN "{name}" {kind}')
+
+
 def create_schema(engine: Engine) -> None:
     metadata.create_all(engine)
+    add_new_columns(engine)
     from hub.records import upgrade_key_form  # records imports this module
 
     upgrade_key_form(engine)

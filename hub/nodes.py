@@ -119,8 +119,9 @@ def enroll(conn: sa.Connection, code: str, node_name: str) -> tuple[str, str, li
         conn.execute(nodes.insert().values(
             id=node_id, name=node_name, token_hash=sha256(token), created_at=now().isoformat()
         ))
-    else:
-        conn.execute(nodes.update().where(nodes.c.id == node_id).values(token_hash=sha256(token)))
+    else:  # a new enrollment also lifts a revocation
+        conn.execute(nodes.update().where(nodes.c.id == node_id)
+                     .values(token_hash=sha256(token), revoked_at=None))
     conn.execute(
         enroll_codes.update().where(enroll_codes.c.code_hash == code_hash)
         .values(used_at=now().isoformat(), used_by=node_id)
@@ -137,10 +138,13 @@ def authenticate(conn: sa.Connection, token: str | None) -> Node:
     if not token:
         raise ProtocolError(ErrorCode.UNAUTHORIZED, {}, {"reason": "missing_token"})
     node = conn.execute(
-        sa.select(nodes.c.id, nodes.c.name).where(nodes.c.token_hash == sha256(token))
+        sa.select(nodes.c.id, nodes.c.name, nodes.c.revoked_at)
+        .where(nodes.c.token_hash == sha256(token))
     ).first()
     if node is None:
         raise ProtocolError(ErrorCode.UNAUTHORIZED, {}, {"reason": "bad_token"})
+    if node.revoked_at is not None:
+        raise ProtocolError(ErrorCode.UNAUTHORIZED, {}, {"reason": "revoked"})
     granted = conn.execute(sa.select(grants.c.dataset).where(grants.c.node_id == node.id))
     return Node(node.id, node.name, frozenset(granted.scalars()))
 
@@ -155,3 +159,102 @@ def authorize(conn: sa.Connection, token: str | None, dataset: str) -> Node:
         raise ProtocolError(ErrorCode.DATASET_NOT_FOUND, {"dataset": dataset},
                             {"dataset": dataset})
     raise ProtocolError(ErrorCode.FORBIDDEN, {}, {"dataset": dataset})
+
+
+# --- admin: what the hub holds, grants, revocation, last seen -------------------------------
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    id: str
+    created_at: str
+    nodes: tuple[str, ...]  # names of the nodes granted it
+    records: int  # live records (tombstones not counted)
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    id: str
+    name: str
+    created_at: str
+    last_seen: str | None
+    revoked_at: str | None
+    datasets: tuple[str, ...]
+
+
+def list_datasets(conn: sa.Connection) -> list[DatasetInfo]:
+    from hub.db import records
+
+    counts: dict[str, int] = {str(r[0]): int(r[1]) for r in conn.execute(
+        sa.select(records.c.dataset, sa.func.count())
+        .where(records.c.deleted.is_(False)).group_by(records.c.dataset))}
+    granted: dict[str, list[str]] = {}
+    for dataset, name in conn.execute(
+            sa.select(grants.c.dataset, nodes.c.name)
+            .join(nodes, nodes.c.id == grants.c.node_id).order_by(nodes.c.name)):
+        granted.setdefault(dataset, []).append(name)
+    return [DatasetInfo(row.id, row.created_at, tuple(granted.get(row.id, ())),
+                        int(counts.get(row.id, 0)))
+            for row in conn.execute(sa.select(datasets).order_by(datasets.c.id))]
+
+
+def list_nodes(conn: sa.Connection) -> list[NodeInfo]:
+    granted: dict[str, list[str]] = {}
+    for node_id, dataset in conn.execute(
+            sa.select(grants.c.node_id, grants.c.dataset).order_by(grants.c.dataset)):
+        granted.setdefault(node_id, []).append(dataset)
+    return [NodeInfo(r.id, r.name, r.created_at, r.last_seen, r.revoked_at,
+                     tuple(granted.get(r.id, ())))
+            for r in conn.execute(
+                sa.select(nodes.c.id, nodes.c.name, nodes.c.created_at, nodes.c.last_seen,
+                          nodes.c.revoked_at).order_by(nodes.c.name))]
+
+
+def _node_not_found(node: str, known: list[str]) -> ProtocolError:
+    shown = ", ".join(known) or "—"
+    return ProtocolError(
+        ErrorCode.NOT_FOUND,
+        {"what": Text(f"máy chủ (node) {node}", f"Node {node}"),
+         "hint": Text(f". Các máy chủ đã đăng ký: {shown}", f" Enrolled nodes: {shown}.")},
+        {"node": node, "nodes": known},
+    )
+
+
+def find_node(conn: sa.Connection, node: str) -> tuple[str, str]:
+    """``(id, name)`` of the node named ``node`` (or with that id)."""
+    row = conn.execute(sa.select(nodes.c.id, nodes.c.name).where(
+        sa.or_(nodes.c.name == node, nodes.c.id == node))).first()
+    if row is None:
+        raise _node_not_found(node, list(conn.execute(
+            sa.select(nodes.c.name).order_by(nodes.c.name)).scalars()))
+    return row.id, row.name
+
+
+def grant(conn: sa.Connection, node: str, dataset: str) -> bool:
+    """Let ``node`` (name or id) use ``dataset``; ``False`` when it already may."""
+    check_dataset_id(dataset)
+    _require_datasets(conn, [dataset])
+    node_id, _name = find_node(conn, node)
+    have = conn.execute(sa.select(grants.c.dataset).where(
+        grants.c.node_id == node_id, grants.c.dataset == dataset)).first()
+    if have is not None:
+        return False
+    conn.execute(grants.insert().values(node_id=node_id, dataset=dataset))
+    return True
+
+
+def revoke(conn: sa.Connection, node: str) -> tuple[str, str, bool]:
+    """Refuse the token of ``node`` (name or id) from now on: ``(id, name, newly revoked)``."""
+    node_id, name = find_node(conn, node)
+    revoked = conn.execute(sa.select(nodes.c.revoked_at).where(nodes.c.id == node_id)).scalar()
+    if revoked is not None:
+        return node_id, name, False
+    conn.execute(nodes.update().where(nodes.c.id == node_id).values(revoked_at=now().isoformat()))
+    return node_id, name, True
+
+
+def mark_seen(conn: sa.Connection, token_hashes: list[str], at: str) -> None:
+    """Record ``last_seen`` of the nodes behind these token hashes (unknown ones: no-op)."""
+    if token_hashes:
+        conn.execute(nodes.update().where(nodes.c.token_hash.in_(token_hashes))
+                     .values(last_seen=at))
