@@ -414,7 +414,7 @@ def _value(text: str, kind: str | None, name: str, record: ParsedRecord) -> Any:
             return json.loads(text)
     except ValueError:
         label = {"int": Text("số nguyên", "an integer"), "bool": Text("true/false", "true/false"),
-                 "json": Text("JSON", "JSON")}[kind]
+                 "json": Text("JSON", "JSON")}[kind or "json"]
         shown = text.strip()[:40]
         record.fail(Text(f"trường {name}: {shown!r} không phải {label.vi}",
                          f"field {name}: {shown!r} is not {label.en}"))
@@ -461,7 +461,8 @@ def parse_chunks(chunks: Iterable[bytes], registry: SchemaRegistry, max_bytes: i
             parser.feed(chunk)
         if size == 0:
             raise _file_error(Text("tệp trống", "the file is empty"))
-        parsed: ParsedFile = parser.close()
+        parser.close()  # the target's close() result: the builder holds it
+        parsed = builder.close()
     except DefusedXmlException:
         raise _file_error(Text("có khai báo DTD hoặc thực thể (entity): không được phép (phòng "
                                "tấn công 'XML bomb')",
