@@ -133,8 +133,7 @@ def _named(row: Row) -> dict[str, Any]:
     own message from the details; these are for the hub's)."""
     if row.collection not in ACCOUNTING_PACK:
         return {}
-    schema = ACCOUNTING_PACK.get(row.collection)
-    return {"record": (schema.label + f" {row.key.rsplit('/', 1)[-1]}").as_dict()}
+    return {"record": ACCOUNTING_PACK.get(row.collection).record_label(row.key).as_dict()}
 
 
 def _series_error(schema: CollectionSchema, data: dict[str, Any]) -> ProtocolError | None:
