@@ -165,6 +165,10 @@ async def test_inbox_imports_dropped_files_once(tmp_path: Path) -> None:
                         "0b6d8f5e-1c51-4b8e-9a44-7d2a0c7f0a02"))
     (inbox / "early.xml").write_bytes(early)  # dropped while the node is down
     (inbox / SRC).mkdir()
+    down = run_cli("export", DST, "--out", str(tmp_path / "x.xml"), "--config", str(config),
+                   env=NO_KEYRING)
+    assert down.returncode == 1 and len(down.stderr.strip().splitlines()) == 1, down.stderr
+    assert "Traceback" not in down.stderr and not (tmp_path / "x.xml").exists()
     node = NodeProcess(config, env=NO_KEYRING)
     node.start()
     ws = await paired(node)
