@@ -45,6 +45,7 @@ from agent.runtime import (
     remove_runtime,
     write_runtime,
 )
+from agent.selfcheck import SelfChecker
 from agent.service.sdnotify import SystemdNotifier, watchdog_loop
 from agent.store import StoreManager
 from agent.store.node import NodeDB
@@ -367,6 +368,8 @@ async def _start_services(ctx: NodeContext, lan_port: int) -> list[Callable[[], 
         await watcher.start()
         ctx.config_watcher = watcher
         stops.append(watcher.stop)
+    # The node's own data check against the cloud ([selfcheck] enabled is read each round).
+    ctx.supervisor.spawn("selfcheck", SelfChecker(ctx).run)
     inbox = start_inbox(ctx)  # the XML drop folder, supervised
     if inbox is not None:
         stops.append(inbox)

@@ -77,6 +77,20 @@ class InboxSection(_Section):
     settle_s: Annotated[float, Field(ge=0, le=600)] = 1.0
 
 
+class SelfcheckSection(_Section):
+    """The node's own data check against the cloud (agent/selfcheck.py)."""
+
+    enabled: bool = True
+    recent_days: Annotated[int, Field(ge=1, le=3660)] = 31
+    interval_s: Annotated[float, Field(ge=1, le=7 * 86400)] = 3600
+    # The whole dataset once a night at this local hour, or every full_interval_s seconds
+    # when that is set (it wins over full_at).
+    full_at: Annotated[int, Field(ge=0, le=23)] | None = 2
+    full_interval_s: Annotated[float, Field(ge=1, le=30 * 86400)] | None = None
+    page_size: Annotated[int, Field(ge=1, le=1000)] = 50
+    start_delay_s: Annotated[float, Field(ge=0, le=86400)] = 60
+
+
 class DiscoverySection(_Section):
     enabled: bool = True
 
@@ -94,6 +108,7 @@ class Config(_Section):
     datasets: list[DatasetEntry] = Field(default_factory=list)
     inbox: InboxSection = Field(default_factory=InboxSection)
     discovery: DiscoverySection = Field(default_factory=DiscoverySection)
+    selfcheck: SelfcheckSection = Field(default_factory=SelfcheckSection)
     log: LogSection = Field(default_factory=LogSection)
 
     source: Path | None = Field(default=None, exclude=True)

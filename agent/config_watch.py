@@ -44,6 +44,7 @@ LIVE_KEYS: tuple[str, ...] = (
     "log.level",
     "datasets",
     "discovery.enabled",
+    "selfcheck.",  # read by the self-check at each round
 )
 
 

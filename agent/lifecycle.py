@@ -88,7 +88,7 @@ async def apply_config(ctx: NodeContext, old: Config, new: Config) -> ConfigDiff
     """Apply what can change live; log what waits for a restart (and keep it for status)."""
     diff = diff_config(old, new)
     new.source = old.source
-    for section in ("node", "cloud", "log", "discovery", "inbox"):
+    for section in ("node", "cloud", "log", "discovery", "inbox", "selfcheck"):
         if any(key.startswith(section + ".") for key in diff.live):
             setattr(ctx.config, section, getattr(new, section))
     ctx.config.datasets = new.datasets

@@ -27,10 +27,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sync": ("agent.cli", "node_commands"),
     "pair-code": ("agent.cli", "node_commands"),
     "enroll": ("agent.cli", "node_commands"),
+    "dataset": ("agent.cli_datasets", "dataset"),
+    "diagnostics": ("agent.cli_datasets", "diagnostics"),
+    "download": ("agent.cli_tools", "commands"),
+    "maintain": ("agent.cli_tools", "commands"),
+    "refresh": ("agent.cli_tools", "commands"),
     "ws": ("workstation.cli", "ws"),
     "hub": ("hub.cli", "hub"),
     "tray": ("tray.cli", "tray"),
     "demo": ("officesync.demo", "demo"),
+    "export": ("agent.cli_xml", "xml_commands"),
+    "import": ("agent.cli_xml", "xml_commands"),
 }
 
 

@@ -150,6 +150,43 @@ class DatasetSync(_Lenient):
         return (self.message.get(lang) or None) if self.message else None
 
 
+class SelfCheckState(StrEnum):
+    """The node's own check of a dataset against the cloud: ``ok`` (matches), ``repaired``
+    (drift found and repaired), ``needs_person`` (a conflict to settle), ``never`` (not run
+    yet)."""
+
+    OK = "ok"
+    REPAIRED = "repaired"
+    NEEDS_PERSON = "needs_person"
+    NEVER = "never"
+
+
+class SelfCheck(_Lenient):
+    """``{"state", "checked_at", "through", "full", "message": {"vi", "en"}}``: ``through`` is
+    when the data was compared as of; an unknown state reads as ``never``."""
+
+    state: SelfCheckState = SelfCheckState.NEVER
+    checked_at: str | None = None
+    through: str | None = None
+    full: bool = False
+    message: Message = None
+
+    @field_validator("state", mode="before")
+    @classmethod
+    def _known_or_never(cls, value: Any) -> Any:
+        if value is None or value not in SelfCheckState._value2member_map_:
+            return SelfCheckState.NEVER
+        return value
+
+    def message_in(self, lang: str) -> str | None:
+        """The node's message in ``lang``, or None when it sent none."""
+        return (self.message.get(lang) or None) if self.message else None
+
+    def as_json(self) -> dict[str, Any]:
+        """The wire shape."""
+        return self.model_dump(mode="json")
+
+
 class DatasetStatus(_Lenient):
     """One hosted dataset; a disconnected one's ``counts`` are those its kept file holds
     (null when it has no file)."""
@@ -158,10 +195,16 @@ class DatasetStatus(_Lenient):
     connected: bool = True
     counts: Counts | None = None
     sync: DatasetSync = Field(default_factory=DatasetSync)
+    selfcheck: SelfCheck = Field(default_factory=SelfCheck)
 
     @field_validator("sync", mode="before")
     @classmethod
     def _null_is_ok(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @field_validator("selfcheck", mode="before")
+    @classmethod
+    def _null_is_never(cls, value: Any) -> Any:
         return {} if value is None else value
 
     @property

@@ -13,6 +13,7 @@ from aiohttp import web
 from agent import keys
 from agent.datasets_admin import file_counts
 from agent.events import EventType, StatusEvent
+from agent.selfcheck import read_result
 from protocol.connectivity import Connectivity
 from protocol.errors import ErrorCode, render
 from protocol.i18n import LANGUAGES
@@ -23,7 +24,8 @@ log = logging.getLogger("officesync.control")
 
 # Events that may change what /status shows.
 _RELEVANT = frozenset({EventType.RECORD, EventType.SYNC, EventType.CONNECTIVITY,
-                       EventType.DATASET, EventType.WORKSTATION})
+                       EventType.DATASET, EventType.WORKSTATION,
+                       EventType.JOB})  # a self-check's result
 
 
 async def _datasets(app: web.Application) -> list[DatasetStatus]:
@@ -36,7 +38,8 @@ async def _datasets(app: web.Application) -> list[DatasetStatus]:
         counts = Counts(**raw) if raw is not None else None
         found.append(DatasetStatus(id=ds, connected=connected, counts=counts,
                                    sync=DatasetSync.model_validate(
-                                       sync.dataset_state(ds).as_json())))
+                                       sync.dataset_state(ds).as_json()),
+                                   selfcheck=await read_result(app[keys.NODE_DB], ds)))
     return found
 
 

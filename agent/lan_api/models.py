@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -49,6 +49,9 @@ class SyncSummary(BaseModel):
     state: Literal["ok", "refused", "failing"] = "ok"
     code: str | None = None
     message: LocalizedText | None = None
+    # The node's own check against the cloud: state ok|repaired|needs_person|never,
+    # checked_at, through, full, message {vi, en} (agent/selfcheck.py).
+    selfcheck: dict[str, Any] | None = None
 
 
 class IssuesResponse(BaseModel):

@@ -14,6 +14,7 @@ from agent import keys
 from agent.lan_api.http import etag, if_match
 from agent.lan_api.models import Accepted, IssuesResponse, SyncSummary
 from agent.lan_api.spec import ApiRoute, QueryParam
+from agent.selfcheck import read_result
 from agent.store import DatasetStore, conflicts
 from httpkit import json_response, read_model, request_lang
 from protocol.merge import ConflictView
@@ -115,6 +116,7 @@ async def sync_summary(request: web.Request) -> web.Response:
         "counts": counts,
         **sync.timestamps(ds),
         **sync.dataset_state(ds).as_json(),  # "state", "code", "message": {"vi","en"}|null
+        "selfcheck": (await read_result(request.app[keys.NODE_DB], ds)).as_json(),
     })
 
 

@@ -70,7 +70,10 @@ async def test_status_shape(
         "message": {"vi": status["message"]["vi"], "en": status["message"]["en"]},
         "datasets": [{"id": DATASET, "connected": True, "counts": {
             "synced": 0, "pending": 0, "syncing": 0, "error": 0, "conflict": 0, "blocked": 0},
-            "sync": {"state": "ok", "code": None, "message": None}}],
+            "sync": {"state": "ok", "code": None, "message": None},
+            "selfcheck": {"state": "never", "checked_at": None, "through": None, "full": False,
+                          "message": {"vi": "Chưa tự kiểm tra dữ liệu với Cloud",
+                                      "en": "Not checked against the cloud yet"}}}],
         "workstations": 1,
         "version": status["version"],
         "hub": {"url": None, "node_id": None, "token_store": None},
