@@ -50,6 +50,7 @@ from agent.config import Config
 from agent.events import ConnectivityEvent, DatasetEvent, EventBus, EventType
 from agent.logs import LineFormatter
 from agent.secrets import NodeSecrets
+from protocol.errors import ErrorCode, messages
 from protocol.local import read_control_token, read_runtime
 from protocol.models import SyncState
 from protocol.version import PACKAGE_VERSION, PROTOCOL_VERSION
@@ -68,7 +69,8 @@ ISSUES_LIMIT = 1000
 # Shapes of secrets, scrubbed even when the node does not know the value.
 _SHAPES = [
     re.compile(r"os[nw]_[A-Za-z0-9_\-]{16,}"),  # hub / workstation tokens
-    re.compile(r"\b[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}\b"),  # enrollment codes
+    # enrollment codes (upper case with a letter: never a UUID's or a phone number's digits)
+    re.compile(r"\b(?=[A-Z0-9-]{0,13}[A-Z])[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}\b"),
     re.compile(r"(?i)(\b(?:token|password|passwd|pwd|secret|authorization)\b"
                r"[\"']?\s*[=:]\s*[\"']?(?:bearer\s+)?)[^\s\"'&,;}]+"),
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=\-]+"),
@@ -253,22 +255,20 @@ def dataset_report(path: Path) -> dict[str, Any]:
 
 
 def _issue(row: dict[str, Any]) -> dict[str, Any]:
+    """One record in error, conflict or blocked: its row, and its reason worded in both
+    languages from the stored code and parameters (as the workstation shows it)."""
     for name in ("sync_params", "sync_details"):
         raw = row.get(name)
         if isinstance(raw, str):
             with contextlib.suppress(ValueError):
                 row[name] = json.loads(raw)
+    code = row.get("sync_code")
+    if isinstance(code, str) and code in ErrorCode._value2member_map_:
+        params = row.get("sync_params")
+        with contextlib.suppress(Exception):  # a reason that cannot be worded stays raw
+            row["message"] = messages(ErrorCode(code),
+                                      params if isinstance(params, dict) else None)
     return row
-
-
-def _with_messages(report: dict[str, Any], issues: list[Any]) -> None:
-    """The live store's worded reasons (vi/en) beside the raw rows."""
-    by_id = {getattr(r, "id", None): r for r in issues}
-    for row in report.get("issues", []):
-        record = by_id.get(row.get("id"))
-        status = getattr(record, "sync", None)
-        if status is not None:
-            row["reason"] = status.model_dump(mode="json")
 
 
 def log_tail(path: Path | None) -> str | None:
@@ -369,8 +369,6 @@ async def build_bundle(app: web.Application) -> bytes:
         open_ids = {s.dataset_id for s in ctx.stores.connected()}
         report["connected"] = ds in open_ids
         if ds in open_ids:
-            with contextlib.suppress(Exception):
-                _with_messages(report, await ctx.stores.get(ds).sync_issues(ISSUES_LIMIT))
             report["sync"] = ctx.sync.dataset_state(ds).as_json()
             report["timestamps"] = ctx.sync.timestamps(ds)
         files[f"datasets/{ds}.json"] = _json(report)
