@@ -204,6 +204,10 @@ def render_status(status: NodeStatus | dict[str, Any], lang: Lang, console: Cons
         message = ds.sync.message_in(lang)
         if message:
             console.print(f"{ds.id}: {message}", highlight=False, markup=False)
+    for ds in status.datasets:  # the self-check: "Dữ liệu khớp với Cloud đến 10:00"
+        check = ds.selfcheck.message_in(lang) if ds.connected else None
+        if check:
+            console.print(f"{ds.id}: {check}", highlight=False, markup=False)
     console.print(f"{label('workstations', lang)}: {status.workstations}")
     console.print(f"{label('version', lang)}: {status.version}")
     if status.tls_fingerprint:

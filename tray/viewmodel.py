@@ -15,7 +15,7 @@ from typing import Final
 
 from protocol.connectivity import Connectivity
 from protocol.i18n import Lang
-from protocol.local import DatasetStatus, NodeStatus
+from protocol.local import DatasetStatus, NodeStatus, SelfCheckState
 from tray.texts import TEXTS, text
 
 
@@ -262,6 +262,12 @@ def _dataset_lines(ds: DatasetStatus, lang: Lang) -> list[MenuEntry]:
         wrapped = wrap_problem(sync_problem(ds, lang))
         lines += [MenuEntry(("⚠ " if i == 0 else "    ") + line, enabled=False)
                   for i, line in enumerate(wrapped)]
+    check = ds.selfcheck.message_in(lang) if ds.connected else None
+    if check and ds.selfcheck.state is not SelfCheckState.NEVER:
+        # The node's own check: "Dữ liệu khớp với Cloud đến 10:00", or what needs a person.
+        mark = "⚠ " if ds.selfcheck.state is SelfCheckState.NEEDS_PERSON else "✓ "
+        lines += [MenuEntry((mark if i == 0 else "    ") + line, enabled=False)
+                  for i, line in enumerate(wrap_problem(check))]
     return lines
 
 

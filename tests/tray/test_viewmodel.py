@@ -307,3 +307,24 @@ def test_back_online_counts_records_written_offline_that_the_tray_never_saw_wait
     )
     back = [n for n in notes if n.kind is NoteKind.BACK_ONLINE]
     assert [n.message for n in back] == ["Đã gửi 5 bản ghi lên Cloud kể từ khi mất kết nối."]
+
+
+def test_the_self_check_result_is_a_menu_line() -> None:
+    from protocol.local import parse_status
+    from tray.viewmodel import build_menu
+
+    def menu(selfcheck: dict[str, object] | None) -> list[str]:
+        ds: dict[str, object] = {"id": "cty-abc", "connected": True}
+        if selfcheck is not None:
+            ds["selfcheck"] = selfcheck
+        status = parse_status({"online": True, "connectivity": "online", "datasets": [ds]})
+        return [entry.text for entry in build_menu(status, "vi")]
+
+    matches = {"state": "ok", "through": "2026-12-02T03:00:00+00:00",
+               "message": {"vi": "Dữ liệu khớp với Cloud đến 10:00",
+                           "en": "Data matches the cloud as of 10:00"}}
+    assert "✓ Dữ liệu khớp với Cloud đến 10:00" in menu(matches)
+    person = {**matches, "state": "needs_person",
+              "message": {"vi": "2 bản ghi xung đột cần người xử lý", "en": "2 need a person"}}
+    assert "⚠ 2 bản ghi xung đột cần người xử lý" in menu(person)
+    assert not any(line.startswith(("✓", "⚠")) for line in menu(None))  # never ran: no line
