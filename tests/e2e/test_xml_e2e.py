@@ -17,7 +17,8 @@ import pytest
 
 from workstation.client import WorkstationClient
 
-from .procs import NO_KEYRING, NodeProcess, run_cli, wait_until, write_node_config
+from .hub_procs import HubProcess, enroll_node
+from .procs import NO_KEYRING, NodeProcess, free_port, run_cli, wait_until, write_node_config
 
 pytestmark = pytest.mark.e2e
 SRC, DST = "cty-abc", "cty-xyz"
@@ -211,3 +212,45 @@ async def test_inbox_imports_dropped_files_once(tmp_path: Path) -> None:
     finally:
         await ws.close()
         node.kill()
+
+
+async def test_a_file_from_another_office_imported_here_syncs_to_the_hub(tmp_path: Path) -> None:
+    """Office A (standalone, dataset cty-abc) exports its pending work over the LAN API;
+    office B (enrolled, dataset cty-xyz) imports it with the CLI: the records are written with
+    their ops and reach the hub."""
+    hub = HubProcess(f"sqlite:///{tmp_path}/hub.db", free_port(), tmp_path / "logs",
+                     env=NO_KEYRING)
+    hub.create_dataset(DST)
+    hub.start()
+    a = NodeProcess(write_node_config(tmp_path, name="office-a", datasets=[SRC],
+                                      language="en", filename="a.toml"), env=NO_KEYRING)
+    b_config = write_node_config(tmp_path, name="office-b", datasets=[DST], language="en",
+                                 filename="b.toml", cloud_url=hub.url,
+                                 cloud={"probe_interval_s": 0.3, "max_backoff_s": 1,
+                                        "long_poll_s": 5})
+    enroll_node(b_config, hub, hub.enroll_code(DST), NO_KEYRING)
+    b = NodeProcess(b_config, env=NO_KEYRING)
+    a.start()
+    b.start()
+    ws = await paired(a)
+    try:
+        await books(ws, SRC)
+        status, _, body = lan(a, ws.token or "", "GET", f"/datasets/{SRC}/export")
+        assert status == 200
+        path = tmp_path / "from-a.xml"
+        path.write_bytes(body)
+
+        done = cli(b, "import", str(path), "--dataset", DST)
+        assert done.returncode == 0, done.stderr
+        assert "created: 5" in done.stdout, done.stdout
+
+        def synced() -> bool:
+            counts = control(b, "GET", "/status")["datasets"][0]["counts"]
+            return counts["synced"] == 5 and counts["pending"] == 0
+
+        wait_until(synced, 30, "the imported records synced to the hub")
+    finally:
+        await ws.close()
+        a.kill()
+        b.kill()
+        hub.kill()
