@@ -226,11 +226,25 @@ class DatasetStore:
         await self._path_id(schema, id)
         ctx = self._ctx()
 
-        def run(conn: sqlite3.Connection) -> Record:
-            resolve.resolve(resolve.Resolution(conn, self.registry, schema, id, request, ctx))
-            return rows.to_record(rows.fetch_in(conn, collection, id), self.language)
+        def run(conn: sqlite3.Connection) -> WriteResult:
+            others = resolve.resolve(
+                resolve.Resolution(conn, self.registry, schema, id, request, ctx))
+            record = rows.to_record(rows.fetch_in(conn, collection, id), self.language)
+            # The records the resolution changed besides this one (repointed to the cloud's
+            # record, discarded with it, the cloud's record installed): an event each.
+            changed = [rows.to_record(row, self.language)
+                       for row in (rows.fetch(conn, other) for other in others if other != id)
+                       if row is not None]
 
-        return await self._write(RecordAction.RESOLVE, run)
+            def publish() -> None:
+                self._publish(RecordAction.RESOLVE, record)
+                for other in changed:
+                    self._publish(RecordAction.RESOLVE, other)
+
+            return WriteResult(record, publish)
+
+        result: Record = await self.writer.submit(run)
+        return result
 
     # -- reads ------------------------------------------------------------------------------
 

@@ -40,6 +40,11 @@ REASONS = {
     "no_existing": Text(
         "không có bản ghi trên Cloud cùng mã để liên kết: hãy đồng bộ lại rồi thử lại",
         "there is no cloud record with that code to link to: sync again, then retry"),
+    "existing_deleted": Text(
+        "bản ghi cùng mã trên Cloud đã bị xóa: hãy sửa bản ghi này (lưu lại) để gửi lại, "
+        "hoặc đổi mã (rename)",
+        "the cloud's record with that code was deleted: edit this record (save it again) to "
+        "send it again, or change its code (rename)"),
     "duplicate_choices": Text(
         "Cloud đã có bản ghi cùng mã. Hãy chọn: liên kết với bản trên Cloud (link_existing), "
         "đổi mã (rename) hoặc bỏ bản ghi này (discard)",
@@ -118,6 +123,9 @@ def link_existing(res: Resolution) -> list[str]:
     cloud_row = rows.fetch(conn, cloud_id)
     if cloud_row is not None and cloud_row["collection"] != schema.name:
         raise refusal(schema, row, "link_existing", "no_existing")
+    if (cloud_row is not None and cloud_row["deleted"]
+            and (cloud_row["version"] or 0) >= int(existing.get("version") or 0)):
+        raise refusal(schema, row, "link_existing", "existing_deleted")
     if cloud_row is None or (
         (cloud_row["version"] or 0) < int(existing.get("version") or 0)
         and not _has_ops(conn, cloud_id)

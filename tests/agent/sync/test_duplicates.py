@@ -4,12 +4,14 @@ duplicate by ``link_existing``, ``rename`` or ``discard`` and the voucher follow
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from agent.events import EventType, RecordEvent
 from agent.store import DatasetStore
 from protocol.connectivity import Connectivity
 from protocol.errors import ErrorCode, ProtocolError, render
@@ -114,9 +116,18 @@ async def test_link_existing_makes_the_voucher_point_at_the_cloud_customer(
     make_node: Callable[..., Awaitable[Node]],
 ) -> None:
     s = await _duplicate_story(make_node)
+    events = s.b.bus.subscribe(types={EventType.RECORD})
     gone = await s.b.store.resolve("customers", s.mine.id, "link_existing")
     assert gone.deleted and gone.sync.details == {"linked_to": {"id": s.theirs.id,
                                                                 "key": "KH100"}}
+    # Workstations hear of the voucher repointed, not only of the record resolved.
+    seen: dict[str, Record] = {}
+    while s.voucher.id not in seen:
+        event = await asyncio.wait_for(events.get(), 5)
+        assert isinstance(event, RecordEvent)
+        seen[event.record.id] = event.record
+    assert seen[s.voucher.id].data["customer"] == s.theirs.id
+    events.close()
 
     async def voucher_synced() -> bool:
         return await _state(s.b.store, "vouchers", s.voucher.id) == "synced"
@@ -331,3 +342,23 @@ async def test_a_voucher_on_a_customer_deleted_at_the_other_office_names_it_by_c
         "trước, hoặc chọn mã khác. Bản ghi đó đã bị người dùng khác xóa trên Cloud: hãy sửa "
         "bản ghi này để chọn bản ghi khác, hoặc bỏ nó")
     assert customer.id not in refused.sync.message
+
+
+async def test_link_existing_to_a_record_deleted_meanwhile_is_refused(
+    make_node: Callable[..., Awaitable[Node]],
+) -> None:
+    s = await _duplicate_story(make_node)
+    theirs = await s.a.store.get("customers", s.theirs.id)
+    await s.a.store.delete("customers", s.theirs.id, if_match=theirs.local_rev)
+
+    async def b_saw_it() -> bool:
+        return (await s.b.store.get("customers", s.theirs.id)).deleted
+
+    await eventually(b_saw_it)
+    with pytest.raises(ProtocolError) as err:
+        await s.b.store.resolve("customers", s.mine.id, "link_existing")
+    assert err.value.code is ErrorCode.RESOLUTION_REFUSED
+    assert err.value.details["reason"] == "existing_deleted"
+    # Nothing changed: the voucher still waits on mine, which still says what it is.
+    assert (await s.b.store.get("vouchers", s.voucher.id)).data["customer"] == s.mine.id
+    assert (await s.b.store.get("customers", s.mine.id)).sync.code is ErrorCode.DUPLICATE_KEY
