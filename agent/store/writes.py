@@ -246,17 +246,22 @@ def _current_for_write(
     return row
 
 
-def _posting_error(schema: CollectionSchema, what: str) -> ProtocolError:
+def _posting_error(schema: CollectionSchema, what: str, key: str | None = None,
+                   posted: bool = False) -> ProtocolError:
+    # The voucher by its name ("Phiếu thu PT000123") when it has one.
+    name = schema.record_label(key) if key else Text("chứng từ", "the voucher")
+    state = Text("đã ghi sổ", "posted") if posted else Text("chưa ghi sổ", "unposted")
     reasons = {
         "create": Text("chứng từ mới phải ở trạng thái chưa ghi sổ; hãy dùng chức năng Ghi sổ",
                        "a new voucher starts unposted; use Post"),
-        "posted": Text("chứng từ đã ghi sổ: hãy Bỏ ghi trước khi sửa hoặc xóa",
-                       "the voucher is posted: unpost it before editing or deleting"),
+        "posted": Text(f"{name.vi} đã ghi sổ: hãy Bỏ ghi trước khi sửa hoặc xóa",
+                       f"{name.en} is posted: unpost it before editing or deleting"),
         "field": Text("không sửa trường posted trực tiếp; hãy dùng Ghi sổ / Bỏ ghi",
                       "posted cannot be edited directly; use post / unpost"),
         "not_postable": Text(f"{schema.label.vi} không có ghi sổ",
                              f"{schema.label.en} records cannot be posted"),
-        "already": Text("chứng từ đã ở trạng thái này", "the voucher is already in that state"),
+        "already": Text(f"{name.vi} {state.vi} rồi: không có gì để làm",
+                        f"{name.en} is {state.en} already: nothing to do"),
     }
     return ProtocolError(
         ErrorCode.VALIDATION_FAILED, {"reason": reasons[what]},
@@ -278,7 +283,7 @@ def update(
     current = rows.loads(row["data"])
     if schema.postable:
         if current.get("posted"):
-            raise _posting_error(schema, "posted")
+            raise _posting_error(schema, "posted", row["key"])
         if bool(data.get("posted", False)) != bool(current.get("posted", False)):
             raise _posting_error(schema, "field")
     if schema.series is not None and not data.get(schema.series.number_field):
@@ -296,7 +301,7 @@ def delete(
     row = _current_for_write(conn, schema, record_id, if_match, lang)
     current = rows.loads(row["data"])
     if schema.postable and current.get("posted"):
-        raise _posting_error(schema, "posted")
+        raise _posting_error(schema, "posted", row["key"])
     return _save(conn, schema, row, row["key"], current, Action.DELETE, ctx, deleted=True)
 
 
@@ -309,7 +314,7 @@ def set_posted(
     row = _current_for_write(conn, schema, record_id, if_match, lang)
     current = rows.loads(row["data"])
     if bool(current.get("posted")) == posted:
-        raise _posting_error(schema, "already")
+        raise _posting_error(schema, "already", row["key"], posted)
     current["posted"] = posted
     action = Action.POST if posted else Action.UNPOST
     return _save(conn, schema, row, row["key"], current, action, ctx, deleted=False)

@@ -10,7 +10,7 @@ import pytest
 
 from agent.events import EventBus
 from agent.store import DatasetStore, StoreManager
-from protocol.errors import ErrorCode, ProtocolError
+from protocol.errors import ErrorCode, ProtocolError, render
 from protocol.query import RecordQuery
 
 
@@ -156,10 +156,16 @@ async def test_post_unpost_and_posted_voucher_is_locked(store: DatasetStore) -> 
         await store.update("vouchers", v.id, voucher(ids, posted=True),
                            if_match=posted.local_rev)
     assert err.value.code is ErrorCode.VALIDATION_FAILED
-    with pytest.raises(ProtocolError):
+    with pytest.raises(ProtocolError) as locked:
         await store.delete("vouchers", v.id, if_match=posted.local_rev)
-    with pytest.raises(ProtocolError):
+    number = v.data["number"]  # the refusal names the voucher as the office knows it
+    assert render(locked.value.code, "vi", locked.value.params) == (
+        f"Dữ liệu không hợp lệ: Phiếu thu {number} đã ghi sổ: hãy Bỏ ghi trước khi sửa "
+        "hoặc xóa")
+    with pytest.raises(ProtocolError) as again:
         await store.post("vouchers", v.id, if_match=posted.local_rev)  # already posted
+    assert render(again.value.code, "en", again.value.params) == (
+        f"Invalid data: Receipt {number} is posted already: nothing to do")
     unposted = await store.unpost("vouchers", v.id, if_match=posted.local_rev)
     assert unposted.data["posted"] is False
     with pytest.raises(ProtocolError):
