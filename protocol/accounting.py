@@ -14,6 +14,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     ValidatorFunctionWrapHandler,
+    WithJsonSchema,
     WrapValidator,
 )
 
@@ -73,7 +74,10 @@ def _ref_value(value: object, handler: ValidatorFunctionWrapHandler,
 
 
 # A reference field: an id (a UUID) or, written through a node, the target's code.
-Ref = Annotated[Uuid, WrapValidator(_ref_value)]
+Ref = Annotated[Uuid, WrapValidator(_ref_value), WithJsonSchema({
+    "type": "string", "minLength": 1, "maxLength": MAX_CODE,
+    "description": "the referenced record's id (a UUID); a node also takes the record's code "
+                   "(e.g. KH001) and stores its id; the hub takes ids only"})]
 
 
 class _Strict(BaseModel):
