@@ -51,6 +51,7 @@ FORMAT_VERSION = "1"
 ROOT = "officesync"
 CONTENT_TYPE = "application/xml"
 PAGE = 500  # records per reader call while exporting
+IMPORT_BATCH = 64  # records written concurrently while importing
 MIB = 1024 * 1024
 
 Scope = Literal["pending", "range"]
@@ -225,7 +226,7 @@ async def export_chunks(store: DatasetStore, scope: Scope, date_from: str | None
 # --- parsing ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RefValue:
     """A ``<ref>`` as read: the target collection, the id in the file, the target's key."""
 
@@ -234,7 +235,7 @@ class RefValue:
     key: str | None
 
 
-@dataclass
+@dataclass(slots=True)
 class ParsedRecord:
     """One ``<record>`` of a file: its data (references as :class:`RefValue`), or why not."""
 
@@ -526,6 +527,10 @@ def _lock(store: DatasetStore) -> asyncio.Lock:
     return lock
 
 
+# The dataset's row with the record's id (if any), and its data with references resolved.
+_Prepared = tuple[sqlite3.Row | None, dict[str, Any]]
+
+
 class _Failed(Exception):
     def __init__(self, reason: Text, code: str | None = None) -> None:
         self.reason, self.code = reason, code
@@ -600,8 +605,7 @@ class _Importer:
                            f"the {what.en.lower()} {shown} is neither in this dataset nor in "
                            f"the file{why.en}"), ErrorCode.MISSING_REFERENCE.value)
 
-    def _prepare(self, conn: sqlite3.Connection, record: ParsedRecord
-                 ) -> tuple[sqlite3.Row | None, dict[str, Any]]:
+    def _prepare(self, conn: sqlite3.Connection, record: ParsedRecord) -> _Prepared:
         """The dataset's row with this id (if any) and the data with references resolved."""
         existing = rows.fetch(conn, record.id)
 
@@ -616,22 +620,40 @@ class _Importer:
         data = {} if existing is not None else {k: resolved(v) for k, v in record.data.items()}
         return existing, data
 
-    async def one(self, record: ParsedRecord) -> ImportItem:
+    async def batch(self, records: list[ParsedRecord]) -> list[ImportItem]:
+        """Import ``records`` (none refers to another of them): their lookups in one read,
+        then their writes concurrently, submitted in order (the writer groups them)."""
+        def prepare(conn: sqlite3.Connection) -> list[_Prepared | _Failed]:
+            found: list[_Prepared | _Failed] = []
+            for record in records:
+                try:
+                    if record.error is not None:
+                        raise _Failed(record.error, ErrorCode.VALIDATION_FAILED.value)
+                    found.append(self._prepare(conn, record))
+                except _Failed as failed:
+                    found.append(failed)
+            return found
+
+        prepared = await self.store.readers.run(prepare)
+        return list(await asyncio.gather(*(self.one(r, p) for r, p in zip(records, prepared,
+                                                                           strict=True))))
+
+    async def one(self, record: ParsedRecord, prepared: _Prepared | _Failed) -> ImportItem:
         item = ImportItem(index=record.index, collection=record.collection, id=record.id,
                           key=record.key, outcome="failed")
         try:
-            if record.error is not None:
-                raise _Failed(record.error, ErrorCode.VALIDATION_FAILED.value)
-            await self._write(record, item)
+            if isinstance(prepared, _Failed):
+                raise prepared
+            await self._write(record, prepared, item)
         except _Failed as failed:
             self.failed.add(record.id)
             item.outcome, item.code, item.reason = "failed", failed.code, failed.reason.as_dict()
         return item
 
-    async def _write(self, record: ParsedRecord, item: ImportItem) -> None:
+    async def _write(self, record: ParsedRecord, prepared: _Prepared, item: ImportItem) -> None:
         store = self.store
         schema = store.registry.get(record.collection)
-        existing, data = await store.readers.run(lambda conn: self._prepare(conn, record))
+        existing, data = prepared
         if existing is not None:
             await self._same_id(record, existing, item)
             return
@@ -707,7 +729,21 @@ async def import_file(store: DatasetStore, parsed: ParsedFile,
     """Import every record of ``parsed`` into ``store`` (one import per dataset at a time)."""
     async with _lock(store):
         importer = _Importer(store, duplicates)
-        items = [await importer.one(r) for r in _order(store.registry, parsed.records)]
+        items: list[ImportItem] = []
+        batch: list[ParsedRecord] = []
+        in_batch: set[str] = set()
+        for record in _order(store.registry, parsed.records):
+            # Records of one batch are written concurrently (the store's writer commits them
+            # in one group, one fsync); a record that refers to one of the batch, or repeats
+            # its id, waits for the next.
+            if batch and (len(batch) >= IMPORT_BATCH or record.id in in_batch
+                          or any(ref.id in in_batch for ref in _refs(record.data))):
+                items += await importer.batch(batch)
+                batch, in_batch = [], set()
+            batch.append(record)
+            in_batch.add(record.id)
+        if batch:
+            items += await importer.batch(batch)
     items.sort(key=lambda i: i.index)
     counts = dict.fromkeys(OUTCOMES, 0)
     for item in items:
