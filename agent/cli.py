@@ -192,8 +192,11 @@ def render_status(status: NodeStatus | dict[str, Any], lang: Lang, console: Cons
     # table cut the dataset id and its headers to "cty-de…", "Connec…" at 80 columns).
     for ds in status.datasets:
         if not ds.connected:
-            console.print(f"{ds.id}: {label('not_connected', lang)}", highlight=False,
-                          markup=False)
+            kept = ds.tally.outstanding + ds.tally.failed  # unsynced records in its kept file
+            line = f"{ds.id}: {label('not_connected', lang)}"
+            if kept:
+                line += f" · {text('kept_unsynced', lang, count=kept)}"
+            console.print(line, highlight=False, markup=False)
             continue
         shown = [s for s in STATES  # synced and pending always, the rest when not zero
                  if s in ("synced", "pending") or getattr(ds.tally, s)]

@@ -18,6 +18,8 @@ _TEXTS: dict[str, Text] = {
     "dataset": Text("Dữ liệu", "Dataset"),
     "connected": Text("Kết nối", "Connected"),
     "not_connected": Text("chưa kết nối", "not connected"),
+    "kept_unsynced": Text("giữ {count} bản ghi chưa đồng bộ",
+                          "{count} unsynced records kept"),
     "synced": Text("Đã đồng bộ", "Synced"),
     "pending": Text("Chưa đồng bộ", "Pending"),
     "syncing": Text("Đang đồng bộ", "Syncing"),

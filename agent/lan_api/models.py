@@ -9,9 +9,12 @@ from pydantic import BaseModel
 from protocol.models import Record
 
 
-class DatasetState(BaseModel):
+class DatasetBrief(BaseModel):
     id: str
     connected: bool
+
+
+class DatasetState(DatasetBrief):
     pending: int = 0  # records with changes the hub does not have yet (kept while disconnected)
 
 
@@ -19,7 +22,7 @@ class InfoResponse(BaseModel):
     name: str
     version: str
     protocol: int
-    datasets: list[DatasetState]
+    datasets: list[DatasetBrief]
     tls_fingerprint: str | None = None
 
 

@@ -38,7 +38,8 @@ async def info(request: web.Request) -> web.Response:
         "name": config.node.name,
         "version": PACKAGE_VERSION,
         "protocol": PROTOCOL_VERSION,
-        "datasets": await _datasets(request),
+        # public: ids and connected only (counts are for paired workstations, GET /datasets)
+        "datasets": [{"id": d, "connected": c} for d, c in request.app[keys.STORES].hosted()],
         "tls_fingerprint": tls.fingerprint_sha256 if tls is not None else None,
     })
 

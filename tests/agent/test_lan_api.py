@@ -64,11 +64,13 @@ async def test_public_routes_need_no_token(lan: AppClient) -> None:
 async def test_datasets_lists_hosted_with_connected(
     lan: AppClient, ctx: NodeContext, auth: dict[str, str]
 ) -> None:
-    await ctx.stores.connect("cty-xyz")
+    store = await ctx.stores.connect("cty-xyz")
+    await store.create("customers", {"code": "KH9", "name": "kept"})
     await ctx.stores.disconnect("cty-xyz")
     body = await (await lan.get("/api/v1/datasets", headers=auth)).json()
-    assert body == {"datasets": [{"id": DATASET, "connected": True},
-                                 {"id": "cty-xyz", "connected": False}]}
+    # A disconnected dataset is listed with the unsynced records its kept file holds (S3).
+    assert body == {"datasets": [{"id": DATASET, "connected": True, "pending": 0},
+                                 {"id": "cty-xyz", "connected": False, "pending": 1}]}
 
 
 async def test_create_get_update_delete_with_etags(lan: AppClient, auth: dict[str, str]) -> None:

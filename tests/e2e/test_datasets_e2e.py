@@ -105,6 +105,9 @@ async def test_disconnect_keeps_pending_work_and_connect_syncs_it(
         assert listed[DS1]["connected"] is True
         kept = dataset_of(node, DS2)
         assert kept["connected"] is False and kept["counts"]["pending"] == 5
+        shown = cli(node, "status")
+        assert shown.returncode == 0, shown.stderr
+        assert f"{DS2}: not connected · 5 unsynced records kept" in shown.stdout
 
         again = cli(node, "dataset", "disconnect", DS2)
         assert again.returncode != 0 and again.stdout == ""
