@@ -267,7 +267,11 @@ def rename(res: Resolution) -> list[str]:
             del data[series.number_field]  # that number was typed by hand earlier
     elif request.new_key is not None:
         if series is not None:
-            data[series.number_field] = request.new_key
+            # the number, or the whole key as shown in lists ("receipt/PT000123")
+            parts = schema.key_data(request.new_key)
+            same_kind = parts.get(series.by_field) == data.get(series.by_field)
+            number = parts.get(series.number_field) if same_kind else None
+            data[series.number_field] = number or request.new_key
         elif len(schema.key_fields) == 1:
             data[schema.key_fields[0]] = request.new_key
         else:

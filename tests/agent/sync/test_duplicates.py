@@ -243,6 +243,10 @@ async def test_rename_renumbers_a_duplicate_voucher_from_the_leased_series(
     refused = await b.store.get("vouchers", mine.id)
     assert refused.sync.message and refused.sync.message.startswith(
         "Receipt PT900001 already exists. Please check again.")
+    with pytest.raises(ProtocolError) as same:  # the key as lists show it is understood
+        await b.store.resolve("vouchers", mine.id,
+                              ResolveRequest(action="rename", new_key="receipt/PT900001"))
+    assert same.value.details["reason"] == "same_key"
     renumbered = await b.store.resolve("vouchers", mine.id,
                                        ResolveRequest(action="rename", renumber=True))
     number = renumbered.data["number"]
