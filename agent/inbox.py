@@ -258,7 +258,7 @@ class Inbox:
             await store.set_meta(_META + sha, {"at": at, "name": path.name,
                                               "counts": report.counts})
         await self._finish(path, FAILED if failed else DONE,
-                           xmlio.report_text(report, lang, title),
+                           xmlio.report_text(report, lang, title, store.registry),
                            {"sha256": sha, **report.model_dump(mode="json")})
         log.info("inbox: %s imported into %s: %s", path.name, dataset, report.counts)
 

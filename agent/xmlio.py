@@ -41,6 +41,7 @@ from defusedxml.ElementTree import DefusedXMLParser
 from pydantic import BaseModel, Field
 
 from agent.store import DatasetStore, rows
+from protocol.accounting import ACCOUNTING_PACK
 from protocol.errors import ErrorCode, ProtocolError, messages
 from protocol.i18n import Lang, Text
 from protocol.models import UUID_PATTERN
@@ -770,7 +771,8 @@ _OUTCOME_TEXT: dict[str, Text] = {
 }
 
 
-def report_text(report: ImportReport, lang: Lang, title: str = "") -> str:
+def report_text(report: ImportReport, lang: Lang, title: str = "",
+                registry: SchemaRegistry = ACCOUNTING_PACK) -> str:
     """The report as lines a person reads (the inbox's ``.report.txt``, the CLI)."""
     def t(vi: str, en: str) -> str:
         return vi if lang == "vi" else en
@@ -778,11 +780,15 @@ def report_text(report: ImportReport, lang: Lang, title: str = "") -> str:
     counts = ", ".join(f"{_OUTCOME_TEXT[o].get(lang)}: {report.counts.get(o, 0)}"
                        for o in OUTCOMES)
     lines = [title] if title else []
-    lines.append(t(f"Dữ liệu {report.dataset}, bản ghi trùng: {report.duplicates}",
-                   f"Dataset {report.dataset}, duplicates: {report.duplicates}"))
+    choice = (Text("bỏ qua", "skip") if report.duplicates == "skip"
+              else Text("đánh số mới", "renumber")).get(lang)
+    lines.append(t(f"Dữ liệu {report.dataset} — số chứng từ trùng: {choice}",
+                   f"Dataset {report.dataset} — duplicate numbers: {choice}"))
     lines.append(counts)
     for item in report.items:
-        line = f"{item.index}. {item.collection} {item.key or item.id}: " \
+        what = (registry.get(item.collection).label.get(lang) if item.collection in registry
+                else item.collection)
+        line = f"{item.index}. {what} {item.key or item.id}: " \
                f"{_OUTCOME_TEXT[item.outcome].get(lang)}"
         if item.outcome == "renumbered":
             line += f" ({item.old_number} → {item.new_number})"

@@ -426,3 +426,16 @@ async def test_a_failing_inbox_is_restarted_and_shown_as_failing(
         assert len(logged) == 1  # once per failure streak, not once per restart
     finally:
         await stop()
+
+
+async def test_the_report_reads_in_the_node_language(manager: StoreManager) -> None:
+    src, dst = manager.get("cty-abc"), manager.get("cty-xyz")
+    await _books(src)
+    await _books(dst)
+    report = await _import(dst, await _export(src), "renumber")
+    vi = xmlio.report_text(report, "vi", "sai.xml")
+    assert "số chứng từ trùng: đánh số mới" in vi
+    assert "Chứng từ receipt/PT000003: đánh số mới (PT000001 → PT000003)" in vi
+    assert "Khách hàng KH001: trùng, bỏ qua — Khách hàng KH001 đã có trong dữ liệu này" in vi
+    en = xmlio.report_text(report, "en")
+    assert "Voucher receipt/PT000004: renumbered (PT000002 → PT000004)" in en
