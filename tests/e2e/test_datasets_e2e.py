@@ -130,5 +130,18 @@ async def test_disconnect_keeps_pending_work_and_connect_syncs_it(
         await eventually(all_synced, 60)
         assert hub_records(hub)[DS2] == 5  # nothing lost, nothing twice
         assert dataset_of(node, DS2)["connected"] is True
+
+        # The hub's admin shuts this node out: its token is refused, it shows auth_failed.
+        nodes = json.loads(hub.admin("nodes", "--json"))
+        assert [(n["name"], n["datasets"]) for n in nodes] == [("office", [DS1, DS2])]
+        assert nodes[0]["last_seen"] is not None
+        hub.admin("revoke", "office")
+
+        await ws.create(DS1, "customers", {"code": "KH901", "name": "after revoke"})
+
+        async def shut_out() -> bool:
+            return bool(status(node)["connectivity"] == "auth_failed")
+
+        await eventually(shut_out, 30)
     finally:
         await ws.close()
