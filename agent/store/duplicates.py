@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from agent.store import rows
@@ -87,7 +87,7 @@ def _is_duplicate(row: sqlite3.Row) -> bool:
                 and row["sync_state"] == SyncState.ERROR)
 
 
-def guard(handler: Any) -> Any:
+def guard(handler: Callable[[Resolution], list[str]]) -> Callable[[Resolution], list[str]]:
     """``handler`` for an action that does not apply to a refused duplicate (``keep_local``,
     ``take_cloud``, ``merge``, ``restore``): such a record gets the three choices it has."""
     def guarded(res: Resolution) -> list[str]:
@@ -95,8 +95,7 @@ def guard(handler: Any) -> Any:
         if _is_duplicate(row):
             raise refusal(res.schema, row, res.request.action, "duplicate_choices",
                           choices=["link_existing", "rename", "discard"])
-        result: list[str] = handler(res)
-        return result
+        return handler(res)
 
     return guarded
 
