@@ -202,7 +202,9 @@ def _what_support_needs(files: dict[str, str], clash_id: str) -> None:
     assert "KH050" in issue["message"]["en"] and "đã tồn tại" in issue["message"]["vi"]
     assert issue["sync_details"]["existing"]["data"]["code"] == "KH050"  # the cloud's record
     assert report["outbox"]["count"] >= 1 and report["outbox"]["by_state"]
-    assert json.loads(files["status.json"])["datasets"][0]["id"] == DS
+    shown = json.loads(files["status.json"])
+    assert shown["datasets"][0]["id"] == DS and "selfcheck" in shown  # the self-check's result
+    assert isinstance(json.loads(files["jobs.json"]), list)  # repair job reports
     assert [w["name"] for w in json.loads(files["workstations.json"])] == ["ke-toan"]
     assert json.loads(files["runtime.json"])["lan_url"].startswith("http://127.0.0.1:")
     assert "officesync." in files["logs/node.log"]
