@@ -189,7 +189,11 @@ async def test_sync_summary_issues_and_sync_now(
                        "counts": {"synced": 0, "pending": 1, "syncing": 0, "error": 0,
                                   "conflict": 0, "blocked": 0},
                        "last_push_at": None, "last_pull_at": None,
-                       "state": "ok", "code": None, "message": None}
+                       "state": "ok", "code": None, "message": None,
+                       "selfcheck": {"state": "never", "checked_at": None, "through": None,
+                                     "full": False, "message": {
+                                         "vi": "Chưa tự kiểm tra dữ liệu với Cloud",
+                                         "en": "Not checked against the cloud yet"}}}
     issues = await lan.get(f"/api/v1/datasets/{DATASET}/sync/issues", headers=auth)
     assert issues.status == 200 and (await issues.json()) == {"items": []}
 

@@ -27,6 +27,10 @@ COUNTS = {"synced": 4, "pending": 2, "syncing": 1, "error": 1, "conflict": 0, "b
 REFUSED_MESSAGE = {"vi": "Cloud không có dữ liệu kế toán cty-xyz", "en": "No dataset cty-xyz"}
 
 
+NEVER = {"state": "never", "checked_at": None, "through": None, "full": False,
+         "message": None}
+
+
 def node_document() -> dict[str, Any]:
     """Every field a node sends, with each optional part filled in one of its datasets."""
     return {
@@ -35,12 +39,18 @@ def node_document() -> dict[str, Any]:
         "message": Connectivity.CLOUD_UNAVAILABLE.messages(),
         "datasets": [
             {"id": "cty-abc", "connected": True, "counts": COUNTS,
-             "sync": {"state": "ok", "code": None, "message": None}},
+             "sync": {"state": "ok", "code": None, "message": None},
+             "selfcheck": {"state": "ok", "checked_at": "2026-12-02T03:00:41+00:00",
+                           "through": "2026-12-02T03:00:40+00:00", "full": True,
+                           "message": {"vi": "Dữ liệu khớp với Cloud đến 10:00",
+                                       "en": "Data matches the cloud as of 10:00"}}},
             {"id": "cty-off", "connected": False, "counts": None,
-             "sync": {"state": "failing", "code": None, "message": REFUSED_MESSAGE}},
+             "sync": {"state": "failing", "code": None, "message": REFUSED_MESSAGE},
+             "selfcheck": NEVER},
             {"id": "cty-xyz", "connected": True, "counts": {**COUNTS, "pending": 5},
              "sync": {"state": "refused", "code": "DATASET_NOT_FOUND",
-                      "message": REFUSED_MESSAGE}},
+                      "message": REFUSED_MESSAGE},
+             "selfcheck": NEVER},
         ],
         "workstations": 2,
         "version": "0.1.0",
