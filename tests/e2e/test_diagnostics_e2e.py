@@ -203,7 +203,8 @@ def _what_support_needs(files: dict[str, str], clash_id: str) -> None:
     assert issue["sync_details"]["existing"]["data"]["code"] == "KH050"  # the cloud's record
     assert report["outbox"]["count"] >= 1 and report["outbox"]["by_state"]
     shown = json.loads(files["status.json"])
-    assert shown["datasets"][0]["id"] == DS and "selfcheck" in shown  # the self-check's result
+    [dataset] = shown["datasets"]
+    assert dataset["id"] == DS and "state" in dataset["selfcheck"]  # the self-check's result
     assert isinstance(json.loads(files["jobs.json"]), list)  # repair job reports
     assert [w["name"] for w in json.loads(files["workstations.json"])] == ["ke-toan"]
     assert json.loads(files["runtime.json"])["lan_url"].startswith("http://127.0.0.1:")
