@@ -70,6 +70,8 @@ async def test_self_check_repairs_then_matches_and_yields(
     assert again.message.en.startswith("Data matches the cloud as of ")
     assert again.message.vi.startswith("Dữ liệu khớp với Cloud đến ")
     assert (await read_result(node.node_db, DS)).state is SelfCheckState.OK
+    whole = await checker.check(DS, full=True)  # the nightly check: every day of the dataset
+    assert whole is not None and whole.full and whole.state is SelfCheckState.OK
 
     # a job holds the dataset: the self-check does not run, its last result stays
     async with ctx.jobs.lock(DS):
