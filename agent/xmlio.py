@@ -775,7 +775,7 @@ def report_text(report: ImportReport, lang: Lang, title: str = "",
                 registry: SchemaRegistry = ACCOUNTING_PACK) -> str:
     """The report as lines a person reads (the inbox's ``.report.txt``, the CLI)."""
     def t(vi: str, en: str) -> str:
-        return vi if lang == "vi" else en
+        return Text(vi, en).get(lang)
 
     counts = ", ".join(f"{_OUTCOME_TEXT[o].get(lang)}: {report.counts.get(o, 0)}"
                        for o in OUTCOMES)

@@ -258,9 +258,8 @@ def _cases(s: dict[str, Any]) -> list[Case]:
         Case("post stale", "POST", vone + "/post", 409, "STALE_LOCAL_COPY",
              kwargs={"headers": stale}),
         Case("resolve bad action", "POST", one + "/resolve", 422, "VALIDATION_FAILED",
-             kwargs=_json({"action": "merge"}),
-             contains={"vi": "keep_local, take_cloud, discard",
-                       "en": "keep_local, take_cloud, discard"}),
+             kwargs=_json({"action": "obliterate"}),
+             contains={"vi": "link_existing", "en": "link_existing"}),
         Case("resolve nothing to resolve", "POST", one + "/resolve", 422,
              "VALIDATION_FAILED", kwargs=_json({"action": "take_cloud"})),
     ]

@@ -49,7 +49,7 @@ async def _accounts(c: WorkstationClient) -> tuple[str, str]:
 async def test_pair_then_read_and_write(client: WorkstationClient) -> None:
     info = await client.info()
     assert info["name"] == "test-node" and info["protocol"] == 1
-    assert await client.datasets() == [{"id": DS, "connected": True}]
+    assert await client.datasets() == [{"id": DS, "connected": True, "pending": 0}]
     created = await client.create(DS, "customers", {"code": "KH001", "name": "Công ty A"})
     assert created.etag == f'"{created.record.local_rev}"'
     record, etag = await client.get(DS, "customers", created.record.id)

@@ -64,7 +64,7 @@ async def test_trust_on_first_use_pins_the_stated_certificate(
     token = paired.answer.token
     async with WorkstationClient(node_url, token, fingerprint=paired.fingerprint) as client:
         assert (await client.info())["tls_fingerprint"] == _fp(tls_ctx)
-        assert await client.datasets() == [{"id": "cty-abc", "connected": True}]
+        assert await client.datasets() == [{"id": "cty-abc", "connected": True, "pending": 0}]
 
 
 async def test_a_given_fingerprint_must_be_the_certificate(
