@@ -255,13 +255,14 @@ class JobManager:
         lock = self.lock(job.dataset)
         try:
             async with lock:
-                job.state = JobState.RUNNING.value
-                job.started_at = job.started_at or rows.utc_now()
-                await self.save(job)
                 ctx = JobContext(self, job)
                 work = self.kinds[job.kind]
                 while True:
-                    client = await self._wait_for_hub()
+                    client = await self._wait_for_hub()  # queued until the cloud answers
+                    if job.state != JobState.RUNNING:
+                        job.state = JobState.RUNNING.value
+                        job.started_at = rows.utc_now()
+                        await self.save(job)
                     try:
                         report = await work(ctx, client)
                     except HubUnreachable as err:

@@ -310,7 +310,12 @@ def summary(counts: dict[str, int]) -> Text:
     """One line saying what a repair found, in both languages."""
     fixes = [(o, n) for o, n in counts.items() if n and o in FIXES]
     conflicts = counts.get(CONFLICT, 0)
+    waiting = counts.get(PENDING, 0)
     if not fixes and not conflicts:
+        if waiting:
+            return Text(f"Không có gì cần sửa; {waiting} bản ghi có thay đổi đang chờ gửi lên "
+                        "Cloud", f"Nothing to repair; {waiting} record(s) with local changes "
+                        "wait to sync.")
         return Text("Dữ liệu khớp với Cloud: không có gì cần sửa",
                     "Data matches the cloud: nothing to repair.")
     words = {FETCHED: ("tải về", "fetched"), REPLACED: ("thay", "replaced"),
