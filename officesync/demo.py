@@ -341,8 +341,8 @@ _BANNER: dict[str, Text] = {
                    "  Seeded {count} sample records ({dataset})"),
     "dashboard": Text("  Bảng điều khiển: {url}/", "  Dashboard: {url}/"),
     "hub": Text("  Cloud: {url}", "  Cloud hub: {url}"),
-    "code": Text("  Mã ghép nối: {code}   (hết hạn {expires})",
-                 "  Pairing code: {code}   (expires {expires})"),
+    "code": Text("  Mã ghép nối: {code}   (dùng được đến {expires}, một lần)",
+                 "  Pairing code: {code}   (valid until {expires}, once)"),
     "try": Text("Thử các lệnh sau (dán được nguyên dòng vào terminal):",
                 "Try these commands (each can be pasted as is into a terminal):"),
     "stop": Text("Nhấn Ctrl+C để dừng.", "Press Ctrl+C to stop."),
@@ -378,6 +378,15 @@ def try_commands(lan_url: str, code: str, config: Config, lang: Lang,
     ]
 
 
+def local_clock(instant: str) -> str:
+    """``2026-12-02T04:40:31Z`` as the clock on this machine's wall shows it: ``11:40``."""
+    try:
+        moment = dt.datetime.fromisoformat(instant.replace("Z", "+00:00"))
+    except ValueError:
+        return instant
+    return moment.astimezone().strftime("%H:%M")
+
+
 def banner(lan_url: str, hub_url: str, code: str, expires_at: str, config: Config,
            seeded: int) -> Iterator[str]:
     lang = config.node.language
@@ -387,7 +396,7 @@ def banner(lan_url: str, hub_url: str, code: str, expires_at: str, config: Confi
         yield _t("seeded", lang, count=seeded, dataset=DATASET)
     yield _t("dashboard", lang, url=lan_url)
     yield _t("hub", lang, url=hub_url)
-    yield _t("code", lang, code=code, expires=expires_at)
+    yield _t("code", lang, code=code, expires=local_clock(expires_at))
     yield _t("try", lang)
     for command in try_commands(lan_url, code, config, lang):
         yield "  " + command

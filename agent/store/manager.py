@@ -84,13 +84,15 @@ class StoreManager:
             return store
         hosted = ", ".join(sorted(self._open)) or "—"
         if _DATASET_ID.match(dataset_id) and self.path_of(dataset_id).exists():
+            ask = Text(f"nhờ quản trị viên chạy: officesync dataset connect {dataset_id}",
+                       f"ask the administrator to run: officesync dataset connect {dataset_id}")
+            hint = (Text(f". Dữ liệu đang kết nối: {hosted}. Hãy chọn một trong số đó, hoặc "
+                         f"{ask.vi}", f" Connected datasets: {hosted}. Use one of them, or "
+                         f"{ask.en}") if self._open else
+                    Text(f". Hiện không có dữ liệu nào khác đang kết nối: hãy {ask.vi}",
+                         f" No other dataset is connected: {ask.en}"))
             raise ProtocolError(
-                ErrorCode.DATASET_NOT_CONNECTED,
-                {"dataset": dataset_id, "hint": Text(
-                    f". Dữ liệu đang kết nối: {hosted}. Hãy chọn một trong số đó, hoặc nhờ "
-                    f"quản trị viên chạy: officesync dataset connect {dataset_id}",
-                    f" Connected datasets: {hosted}. Use one of them, or ask the "
-                    f"administrator to run: officesync dataset connect {dataset_id}")},
+                ErrorCode.DATASET_NOT_CONNECTED, {"dataset": dataset_id, "hint": hint},
                 {"dataset": dataset_id, "connected": sorted(self._open)},
             )
         raise ProtocolError(
