@@ -124,8 +124,8 @@ def download(dataset: str, collections: tuple[str, ...], config_path: Path,
 
 @click.command("maintain")
 @click.argument("dataset")
-@click.option("--from", "date_from", required=True, help="First day, YYYY-MM-DD.")
-@click.option("--to", "date_to", required=True, help="Last day, YYYY-MM-DD.")
+@click.option("--from", "--date-from", "date_from", required=True, help="First day, YYYY-MM-DD.")
+@click.option("--to", "--date-to", "date_to", required=True, help="Last day, YYYY-MM-DD.")
 @click.option("--collection", "collections", multiple=True,
               help="A collection to check (repeatable); default: all.")
 @CONFIG_OPTION

@@ -125,8 +125,10 @@ def _run(coro: Any, base: str, lang: Lang) -> Any:
 @click.option("--scope", type=click.Choice(["pending", "range"]), default="pending",
               show_default=True, help="pending: records with changes not synced yet; range: "
               "records dated in --date-from..--date-to. The catalogs they use come too.")
-@click.option("--date-from", help="First date (YYYY-MM-DD), with --scope range.")
-@click.option("--date-to", help="Last date (YYYY-MM-DD), with --scope range.")
+@click.option("--date-from", "--from", "date_from",
+              help="First date (YYYY-MM-DD), with --scope range.")
+@click.option("--date-to", "--to", "date_to",
+              help="Last date (YYYY-MM-DD), with --scope range.")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The XML file to write.")
 @CONFIG_OPTION
