@@ -26,6 +26,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 # The files served, with their exact content types (independent of the OS's mime tables).
 STATIC_FILES: dict[str, str] = {
     "index.html": "text/html",
+    "api.js": "text/javascript",
     "app.js": "text/javascript",
     "style.css": "text/css",
     "texts.json": "application/json",  # made from agent/dashboard/texts.py, not a file

@@ -1,5 +1,5 @@
 // OfficeSync node dashboard: plain JS, no build step. Pairs like a workstation, then reads the
-// LAN API (/api/v1) with its token and follows the event WebSocket for live updates.
+// LAN API (/api/v1) through api.js (loaded first) and follows the event WebSocket live.
 "use strict";
 
 // The page's words, both languages, from the node's one catalogue (agent/dashboard/texts.py),
@@ -13,14 +13,12 @@ async function loadTexts() {
 
 const STATES = ["synced", "pending", "syncing", "error", "conflict", "blocked"];
 const COLLECTIONS = ["vouchers", "customers", "vendors", "items", "accounts", "sales_orders"];
-const TOKEN_KEY = "officesync.dashboard.token";
 const LANG_KEY = "officesync.dashboard.lang";
 const PAGE_SIZE = 100;
 const REFRESH_DELAY_MS = 150;
 
 const ui = {
   lang: localStorage.getItem(LANG_KEY) === "en" ? "en" : "vi",
-  token: localStorage.getItem(TOKEN_KEY),
   info: null,
   datasets: [],
   dataset: null,
@@ -38,36 +36,7 @@ const ui = {
 const $ = (id) => document.getElementById(id);
 const t = (key) => TEXTS[ui.lang][key];
 
-class ApiError extends Error {
-  constructor(message, code, status) {
-    super(message);
-    this.code = code;
-    this.status = status;
-  }
-}
-
-// --- API ---------------------------------------------------------------------------------
-
-async function api(method, path, body) {
-  const headers = { "Accept-Language": ui.lang, Accept: "application/json" };
-  if (ui.token) headers.Authorization = "Bearer " + ui.token;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  let response;
-  try {
-    response = await fetch("/api/v1" + path, {
-      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-    });
-  } catch (err) {
-    throw new ApiError(t("network_error"), "NETWORK", 0);
-  }
-  const payload = await response.json().catch(() => null);
-  if (!response.ok) {
-    const error = (payload && payload.error) || {};
-    if (response.status === 401 && ui.token) unpair(t("unpaired"));
-    throw new ApiError(error.message || response.statusText, error.code || "HTTP", response.status);
-  }
-  return payload;
-}
+// --- API (api.js: api(), ApiError, Api) --------------------------------------------------
 
 const dsPath = (suffix) => "/datasets/" + encodeURIComponent(ui.dataset) + suffix;
 
@@ -183,7 +152,7 @@ function renderLive() {
   const live = $("live");
   const on = ui.ws && ui.ws.readyState === WebSocket.OPEN;
   live.dataset.state = on ? "on" : "off";
-  live.textContent = ui.token ? t(on ? "live_on" : "live_off") : "";
+  live.textContent = Api.paired() ? t(on ? "live_on" : "live_off") : "";
 }
 
 // --- views -------------------------------------------------------------------------------
@@ -197,8 +166,7 @@ function showPair(message) {
 }
 
 function unpair(message) {
-  ui.token = null;
-  localStorage.removeItem(TOKEN_KEY);
+  Api.forget();
   if (ui.ws) ui.ws.close();
   ui.ws = null;
   renderLive();
@@ -208,11 +176,7 @@ function unpair(message) {
 async function pair(event) {
   event.preventDefault();
   await guarded(async () => {
-    const answer = await api("POST", "/pair", {
-      code: $("pair-code").value.trim(), name: $("pair-name").value.trim(),
-    });
-    ui.token = answer.token;
-    localStorage.setItem(TOKEN_KEY, ui.token);
+    await Api.pair($("pair-code").value.trim(), $("pair-name").value.trim());
     $("pair-code").value = "";
     await start();
   });
@@ -234,7 +198,7 @@ async function start() {
 }
 
 async function refreshAll() {
-  if (!ui.token || !ui.dataset) return;
+  if (!Api.paired() || !ui.dataset) return;
   await Promise.all([loadSummary(), loadIssues(), loadRecords()]);
 }
 
@@ -387,10 +351,8 @@ function onEvent(event) {
 }
 
 function connectEvents() {
-  if (!ui.token || (ui.ws && ui.ws.readyState <= WebSocket.OPEN)) return;
-  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-  const ws = new WebSocket(scheme + "//" + location.host + "/api/v1/events?token="
-    + encodeURIComponent(ui.token));
+  if (!Api.paired() || (ui.ws && ui.ws.readyState <= WebSocket.OPEN)) return;
+  const ws = new WebSocket(Api.eventsUrl());
   ui.ws = ws;
   ws.addEventListener("open", () => {
     ui.wsRetry = 500;
@@ -405,7 +367,7 @@ function connectEvents() {
     ui.ws = null;
     renderLive();
     if (ev.code === 1008) { unpair(t("unpaired")); return; }
-    if (!ui.token) return;
+    if (!Api.paired()) return;
     setTimeout(connectEvents, ui.wsRetry);
     ui.wsRetry = Math.min(ui.wsRetry * 2, 10000);
   });
@@ -417,7 +379,7 @@ function toggleLanguage() {
   ui.lang = ui.lang === "vi" ? "en" : "vi";
   localStorage.setItem(LANG_KEY, ui.lang);
   applyTexts();
-  if (ui.token) guarded(refreshAll);
+  if (Api.paired()) guarded(refreshAll);
 }
 
 async function loadInfo() {
@@ -438,6 +400,11 @@ async function init() {
       + "Cannot reach the OfficeSync server.";
     return;
   }
+  Api.configure({
+    lang: () => ui.lang,
+    onUnauthorized: () => unpair(t("unpaired")),
+    networkMessage: () => t("network_error"),
+  });
   $("lang-toggle").addEventListener("click", toggleLanguage);
   $("forget").addEventListener("click", () => unpair(null));
   $("error-close").addEventListener("click", clearError);
@@ -453,8 +420,10 @@ async function init() {
   });
   applyTexts();
   loadInfo();
-  if (ui.token) guarded(start);
-  else showPair(null);
+  guarded(async () => {
+    if (await Api.restore()) await start();
+    else showPair(null);
+  });
 }
 
 document.addEventListener("DOMContentLoaded", init);
