@@ -14,13 +14,14 @@ from aiohttp.typedefs import Handler, Middleware
 from httpkit import MIB, bearer_token, configure, error_middleware
 from hub import keys, nodes
 from hub.feed import FeedNotifier, listen
+from hub.metrics import HubMetrics, observing_middlewares, setup_metrics
 from hub.routes import setup_routes
 from hub.store import HubStore
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.version import PROTOCOL_HEADER, PROTOCOL_VERSION
 
 MAX_BODY = 64 * MIB
-NO_PROTOCOL_CHECK = frozenset({"/v1/health"})
+NO_PROTOCOL_CHECK = frozenset({"/v1/health", "/metrics"})  # /metrics: Prometheus
 LISTEN_READY_TIMEOUT = 5.0
 log = logging.getLogger("officesync.hub")
 
@@ -107,10 +108,14 @@ async def _add_protocol_header(_request: web.Request, response: web.StreamRespon
     response.headers[PROTOCOL_HEADER] = str(PROTOCOL_VERSION)
 
 
-def create_app(db_url: str, *, min_protocol: int = 1) -> web.Application:
+def create_app(db_url: str, *, min_protocol: int = 1,
+               metrics_token: str | None = None) -> web.Application:
+    """``metrics_token``: the Bearer token ``GET /metrics`` asks for (None: metrics off)."""
+    metrics = HubMetrics(metrics_token)
     app = web.Application(
         client_max_size=MAX_BODY,
-        middlewares=[error_middleware, _protocol_middleware(min_protocol), _seen_middleware()],
+        middlewares=[*observing_middlewares(metrics), error_middleware,
+                     _protocol_middleware(min_protocol), _seen_middleware()],
     )
     configure(app, language="vi")
     app[keys.DB_URL] = db_url
@@ -120,4 +125,5 @@ def create_app(db_url: str, *, min_protocol: int = 1) -> web.Application:
     app.on_shutdown.append(_on_shutdown)
     app.on_response_prepare.append(_add_protocol_header)
     setup_routes(app)
+    setup_metrics(app, metrics)
     return app

@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import errno
 import json
+import logging
 import signal
 import sqlite3
 import sys
@@ -27,6 +28,7 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError, SQLAlchemyError
 
+from httpkit.observe import JsonFormatter
 from hub import db, nodes
 from hub.app import create_app
 from hub.db import create_schema, normalise_url
@@ -111,6 +113,11 @@ _TEXTS: dict[str, Text] = {
     "port_in_use": Text("cổng {port} đang được chương trình khác dùng",
                         "port {port} is used by another program"),
     "os_error": Text("lỗi hệ điều hành {errno}", "operating system error {errno}"),
+    "metrics_token": Text(
+        "Không đọc được mã truy cập số liệu (--metrics-token-file) {path}: {reason}",
+        "Cannot read the metrics token (--metrics-token-file) {path}: {reason}",
+    ),
+    "metrics_token_empty": Text("tệp trống", "the file is empty"),
 }
 
 
@@ -260,14 +267,22 @@ def hub() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8480, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--min-protocol", default=1, show_default=True, type=click.IntRange(1))
+@click.option("--metrics-token-file", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Serve GET /metrics to requests bearing the token in this file")
+@click.option("--log-format", type=click.Choice(["line", "json"]), default="line",
+              show_default=True, help="json: one JSON object per log line")
 @lang_option
-def serve(db_url: str, host: str, port: int, min_protocol: int, lang: str | None) -> None:
+def serve(db_url: str, host: str, port: int, min_protocol: int,
+          metrics_token_file: Path | None, log_format: str, lang: str | None) -> None:
     """Run the hub until SIGTERM or Ctrl+C (makes the database at --db if there is none)."""
     chosen = _lang(lang)
     try:
         parse_db_url(db_url, chosen)
         _prepare_sqlite_dir(db_url)
-        asyncio.run(_serve(db_url, host, port, min_protocol))
+        token = _metrics_token(metrics_token_file, chosen)
+        if log_format == "json":
+            _json_logging()
+        asyncio.run(_serve(db_url, host, port, min_protocol, token))
     except HubCliError as err:
         _exit(err)
     except SQLAlchemyError as err:
@@ -276,8 +291,34 @@ def serve(db_url: str, host: str, port: int, min_protocol: int, lang: str | None
         reason = (say("port_in_use", chosen, port=port) if err.errno == errno.EADDRINUSE
                   else say("os_error", chosen, errno=err.errno))
         _exit(HubCliError(say("cannot_serve", chosen, reason=reason)))
-async def _serve(db_url: str, host: str, port: int, min_protocol: int) -> None:
-    runner = web.AppRunner(create_app(db_url, min_protocol=min_protocol))
+def _metrics_token(path: Path | None, lang: Lang) -> str | None:
+    if path is None:
+        return None
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as err:
+        raise HubCliError(say("metrics_token", lang, path=path,
+                              reason=getattr(err, "strerror", None) or type(err).__name__),
+                          EXIT_USAGE) from err
+    if not token:
+        raise HubCliError(say("metrics_token", lang, path=path,
+                              reason=say("metrics_token_empty", lang)), EXIT_USAGE)
+    return token
+
+
+def _json_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+async def _serve(db_url: str, host: str, port: int, min_protocol: int,
+                 metrics_token: str | None = None) -> None:
+    runner = web.AppRunner(create_app(db_url, min_protocol=min_protocol,
+                                      metrics_token=metrics_token))
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port, shutdown_timeout=5.0)

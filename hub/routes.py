@@ -10,6 +10,7 @@ from aiohttp import web
 
 from httpkit import bearer_token, json_response, read_json, read_model, request_lang, validate
 from hub import keys
+from hub.metrics import METRICS
 from hub.records import DEFAULT_LIMIT
 from protocol.accounting import ACCOUNTING_PACK
 from protocol.errors import ErrorCode, ProtocolError
@@ -90,6 +91,7 @@ async def push(request: web.Request) -> web.Response:
     results = await request.app[keys.STORE].push(bearer_token(request), dataset, body.ops, lang)
     if any(r.applied and not r.replayed for r in results):
         request.app[keys.NOTIFIER].notify(dataset)
+    request.app[METRICS].count_push(results)
     return json_response({"results": results})
 
 
