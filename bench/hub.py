@@ -1,9 +1,12 @@
-"""Benchmark: push and pull through HubClient against a real hub process (SQLite, loopback).
+"""Benchmark: push and pull through HubClient against a real hub process (loopback).
 
-    python bench/hub.py [--ops 100000] [--batch 1000] [--page 1000]
+    python bench/hub.py [--ops 100000] [--batch 1000] [--page 1000] [--db postgresql://…]
 
-Starts ``officesync hub serve`` on a free port with a temporary SQLite database, enrolls a
-node, pushes ``--ops`` creates of ~300-byte customer records, pulls them back, prints rates.
+Starts ``officesync hub serve`` on a free port with a temporary SQLite database (or, with
+``--db postgresql://…``, a fresh schema on that server, dropped afterwards), enrolls a node,
+pushes ``--ops`` creates of ~300-byte customer records, pulls them back, prints rates: the
+whole push, and the first and the last tenth of it (a push that slows as the hub's tables grow
+shows as a last tenth slower than the first).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 # This file is named hub.py: keep its folder off the path so ``import hub`` finds the package.
@@ -89,10 +94,17 @@ async def run(base: str, code: str, total: int, batch: int, page: int, hub_pid: 
     ops = [Op(op_id=str(uuid.uuid4()), collection="customers", id=str(uuid.uuid4()),
               action=Action.CREATE, data=customer(i)) for i in range(total)]
     size = sum(len(orjson.dumps(op.data)) for op in ops[:100]) / 100
-    meter = Meter(hub_pid)
+    meter, tenth = Meter(hub_pid), max(batch, total // 10 // batch * batch)
+    tenths: list[tuple[int, float]] = []  # (ops, wall seconds) per tenth of the push
+    part = time.perf_counter()
     for start in range(0, total, batch):
         results = await client.push(DS, ops[start : start + batch])
         assert all(r.status == "applied" for r in results), results[0]
+        done = start + batch
+        if done % tenth == 0 or done >= total:
+            now = time.perf_counter()
+            tenths.append((done - sum(n for n, _ in tenths), now - part))
+            part = now
     push = meter.stop()
     meter, since, pulled = Meter(hub_pid), 0, 0
     while True:
@@ -106,6 +118,9 @@ async def run(base: str, code: str, total: int, batch: int, page: int, hub_pid: 
     assert pulled == total, (pulled, total)
     print(f"records: {total} customers, ~{size:.0f} bytes of data each")
     report("push", "ops", total, push, f"batches of {batch}")
+    (first_n, first_s), (last_n, last_s) = tenths[0], tenths[-1]
+    print(f"push first {first_n:,} ops: {first_n / first_s:,.0f} ops/s; "
+          f"last {last_n:,}: {last_n / last_s:,.0f} ops/s")
     report("pull", "changes", total, pull, f"pages of {page}")
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
@@ -115,9 +130,10 @@ def main() -> None:
     parser.add_argument("--ops", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--page", type=int, default=1000)
+    parser.add_argument("--db", help="postgresql://… (a fresh schema there); default SQLite")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        db_url = f"sqlite:///{Path(tmp) / 'hub.db'}"
+    with database(args.db) as db_url:
+        print(f"hub database: {'PostgreSQL' if args.db else 'SQLite'}")
         code = prepare(db_url)
         proc, base = start_hub(db_url)
         try:
@@ -125,6 +141,26 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+@contextmanager
+def database(pg_url: str | None) -> Iterator[str]:
+    """A temporary SQLite file, or a fresh schema on ``pg_url`` (dropped afterwards)."""
+    if pg_url is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite:///{Path(tmp) / 'hub.db'}"
+        return
+    import psycopg
+
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in pg_url else "?"
+    try:
+        yield f"{pg_url}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,13 @@
-"""Batch SQL for the push path: ``IN (...)`` lookups in fixed-size chunks and plain
-``executemany`` inserts, as driver SQL built once per shape.
+"""Batch SQL for the push path: lookups of many ids at once and plain ``executemany``
+inserts, as driver SQL built once per shape.
+
+SQLite looks ids up with ``IN (?, ?, …)`` in fixed-size chunks. PostgreSQL gets the whole list
+as ONE array parameter (``= ANY(%s)``): an ``IN`` list of hundreds of parameters is planned
+from the table's statistics, and on a dataset's rows it was planned as a scan of the whole
+dataset (a bitmap scan on ``dataset`` alone before the first ANALYZE, a sequential scan after),
+so each batch cost more as the dataset grew; ``= ANY`` of an array is an index scan on the
+primary key (or the key index) whatever the statistics say. psycopg runs ``executemany`` in
+pipeline mode (one round trip for the batch, not one per row).
 
 SQLAlchemy's per-statement compilation and per-row parameter processing cost more than
 SQLite's own work on this path, so the hot statements are plain SQL strings (the same text on
@@ -31,15 +39,28 @@ def _in_sql(template: str, mark: str, count: int) -> str:
     return template.format(m=mark, ids=", ".join([mark] * count))
 
 
+@cache
+def _any_sql(template: str) -> str:
+    if "IN ({ids})" not in template:
+        raise ValueError(f"no 'IN ({{ids}})' in {template!r}")
+    return template.replace("IN ({ids})", "= ANY({m})").format(m="%s")
+
+
 def select_in(conn: sa.Connection, template: str, fixed: Sequence[Any],
               values: Iterable[Any]) -> list[Any]:
     """Rows of ``template`` for every value, ``CHUNK`` values per query.
 
     ``template`` holds ``{m}`` for each fixed parameter marker and ``{ids}`` for the list,
-    e.g. ``"SELECT a FROM t WHERE ds = {m} AND id IN ({ids})"``.
+    e.g. ``"SELECT a FROM t WHERE ds = {m} AND id IN ({ids})"`` (on PostgreSQL ``IN ({ids})``
+    becomes ``= ANY(%s)`` with the values as one array).
     """
     wanted = list(dict.fromkeys(values))
     mark, rows = marker(conn), list[Any]()
+    if conn.dialect.name == "postgresql":
+        if wanted:
+            sql = _any_sql(template)
+            rows.extend(conn.exec_driver_sql(sql, (*fixed, wanted)).all())
+        return rows
     for start in range(0, len(wanted), CHUNK):
         chunk = wanted[start : start + CHUNK]
         sql = _in_sql(template, mark, len(chunk))

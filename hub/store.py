@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from hub import nodes, records
 from hub.db import (
+    analyze,
     checkpoint,
     create_hub_engine,
     create_schema,
@@ -34,6 +35,7 @@ from protocol.models import Op
 from protocol.query import RecordQuery
 
 T = TypeVar("T")
+ANALYZE_EVERY = 5_000  # records pushed before the PostgreSQL hub refreshes its statistics
 log = logging.getLogger("officesync.hub")
 
 
@@ -47,6 +49,11 @@ class HubStore:
         # SQLite: WAL checkpoints run here, beside the writer, not inside its commits.
         self._checkpointer = None if self.postgres else ThreadPoolExecutor(1, "hub-checkpoint")
         self._checkpoint_queued = False
+        # PostgreSQL: ANALYZE of the growing tables runs here, beside the writers.
+        self._analyzer = ThreadPoolExecutor(1, "hub-analyze") if self.postgres else None
+        self._analyze_queued = False
+        self._grown = 0  # records changed by pushes since the last ANALYZE this process ran
+        self._analyzed_at = 0  # the table's row count then (0: never)
 
     @property
     def conninfo(self) -> str:
@@ -92,6 +99,37 @@ class HubStore:
         except sa.exc.DBAPIError as err:  # busy or locked: the next write asks again
             log.warning("WAL checkpoint failed: %s", err)
 
+    def _note_growth(self, applied: int) -> None:
+        """PostgreSQL: ANALYZE ``hub_records`` once pushes grew it by a tenth (at least
+        ``ANALYZE_EVERY`` records) since the last time: the push's lookups are planned from
+        those statistics, and autovacuum's own ANALYZE comes a minute or more late for a
+        table filling at thousands of rows a second."""
+        if self._analyzer is None or applied == 0:
+            return
+        self._grown += applied
+        if self._analyze_queued or self._grown < max(ANALYZE_EVERY, self._analyzed_at // 10):
+            return
+        self._analyze_queued = True
+        try:
+            self._analyzer.submit(self._analyze)
+        except RuntimeError:  # shutting down
+            self._analyze_queued = False
+
+    def _analyze(self) -> None:
+        grown, self._grown = self._grown, 0
+        try:
+            self._analyzed_at = analyze(self.engine)
+        except sa.exc.DBAPIError as err:  # e.g. autovacuum holds the table: next time
+            self._grown += grown
+            log.warning("ANALYZE of hub_records failed: %s", err)
+        finally:
+            self._analyze_queued = False
+
+    async def maintenance_done(self) -> None:
+        """Wait until the ANALYZE queued so far has run (tests)."""
+        if self._analyzer is not None:
+            await asyncio.get_running_loop().run_in_executor(self._analyzer, lambda: None)
+
     async def checkpoints_done(self) -> None:
         """Wait until every checkpoint queued so far has run (tests, shutdown)."""
         if self._checkpointer is not None:
@@ -109,6 +147,8 @@ class HubStore:
         self._reader.shutdown(wait=True)
         if self._checkpointer is not None:
             self._checkpointer.shutdown(wait=True)
+        if self._analyzer is not None:
+            self._analyzer.shutdown(wait=True)
         self.engine.dispose()
 
     # --- nodes and datasets ----------------------------------------------------------------
@@ -129,7 +169,9 @@ class HubStore:
 
     async def push(self, token: str | None, dataset: str, ops: list[Op],
                    lang: Lang) -> list[PushResult]:
-        return await self.write(_push, token, dataset, ops, lang, self.postgres)
+        results = await self.write(_push, token, dataset, ops, lang, self.postgres)
+        self._note_growth(sum(1 for r in results if r.applied and not r.replayed))
+        return results
 
     async def changes(self, token: str | None, dataset: str, since: int,
                       limit: int) -> bytes | None:
