@@ -38,6 +38,7 @@ from agent.lan_api.pairing import Clock, Pairing
 from agent.lan_api.websocket import close_websockets
 from agent.lan_api.xml_routes import setup_control_xml
 from agent.lifecycle import LiveSync, apply_config
+from agent.metrics import NodeMetrics
 from agent.runtime import (
     RuntimeInfo,
     ensure_control_token,
@@ -91,6 +92,11 @@ class NodeContext:
     config_watcher: ConfigWatcher | None = None
     # Connectivity and dataset transitions for the diagnostics bundle (bounded ring).
     history: History | None = None
+    # The node's Prometheus metrics (GET /metrics on the control port; agent/metrics.py).
+    metrics: NodeMetrics = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.metrics = NodeMetrics(self)
 
     async def close(self) -> None:
         await self.supervisor.stop()
@@ -197,6 +203,7 @@ def create_lan_app(ctx: NodeContext) -> web.Application:
     app = _base_app(ctx, int(ctx.config.lan.max_body_mb * MIB))
     setup_lan_api(app)
     setup_dashboard(app)
+    app.middlewares.insert(0, ctx.metrics.lan_middleware())  # latency by route template
     app.cleanup_ctx.append(_last_seen_ctx)
     guard_app(app, "LAN", lan_limits(ctx.config.lan))
     return app

@@ -28,7 +28,7 @@ from agent.cli_text import (
     toml_position,
 )
 from agent.config import Config, ConfigError, LogSection, load_config
-from agent.logs import LineFormatter, rate_limit
+from agent.logs import formatter, rate_limit
 from agent.runtime import DataDirBusy
 from httpkit.control_client import ControlError, ControlTarget, as_status, call_once
 from protocol.connectivity import Connectivity
@@ -100,7 +100,7 @@ def setup_logging(section: LogSection) -> None:
         handler = logging.FileHandler(section.file, encoding="utf-8")
     else:
         handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(LineFormatter())
+    handler.setFormatter(formatter(section.format))
     root = logging.getLogger()
     root.handlers[:] = [rate_limit(handler)]  # one line per kind of failure per 10 s
     root.setLevel(section.level)

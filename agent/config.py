@@ -98,6 +98,9 @@ class DiscoverySection(_Section):
 class LogSection(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     file: Path | None = None
+    # "json": one JSON object per line (time, level, logger, message, dataset) for a log
+    # collector; "line": the readable line.
+    format: Literal["line", "json"] = "line"
 
 
 class Config(_Section):

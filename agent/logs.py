@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from httpkit.observe import JsonFormatter
+
 LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s%(dataset_tag)s: %(message)s"
 INTERVAL_S = 10.0
 MAX_KINDS = 1000  # kinds remembered at once; the oldest are forgotten beyond
@@ -46,6 +48,12 @@ class LineFormatter(logging.Formatter):
         dataset = getattr(record, "dataset", None)
         record.dataset_tag = f" [{dataset}]" if dataset else ""
         return super().format(record)
+
+
+def formatter(kind: str) -> logging.Formatter:
+    """The formatter of ``[log] format``: ``"json"`` (:class:`JsonFormatter`: one JSON object
+    per line, the dataset a field of its own) or ``"line"`` (:class:`LineFormatter`)."""
+    return JsonFormatter() if kind == "json" else LineFormatter()
 
 
 def dataset_log(logger: logging.Logger, dataset_id: str) -> logging.LoggerAdapter[logging.Logger]:

@@ -15,6 +15,7 @@ from agent.control_api.status import build_status, status_event, status_watcher_
 from agent.events import Event, EventType
 from agent.lan_api.tools import add_control_routes as add_tool_routes
 from agent.lan_api.websocket import stream_events
+from agent.metrics import add_metrics_route
 from httpkit import bearer_token, configure, error_middleware, json_response, read_json
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.i18n import Text
@@ -106,5 +107,6 @@ def setup_control_api(app: web.Application) -> None:
     app.router.add_delete(PREFIX + "/workstations/{id}", revoke_workstation)
     app.router.add_get(PREFIX + "/events", events)
     setup_admin_routes(app, PREFIX)
+    add_metrics_route(app)  # GET /metrics (Prometheus), behind the same token
     add_tool_routes(app, PREFIX)
     app.cleanup_ctx.append(status_watcher_ctx)

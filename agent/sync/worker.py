@@ -46,7 +46,7 @@ PAGE = 1000              # changes per page of the hub's feed
 def to_wire(op: PendingOp) -> Op:
     return Op.model_construct(op_id=op.op_id, collection=op.collection, id=op.record_id,
                               action=Action(op.action), base_version=op.base_version,
-                              data=op.data)
+                              data=op.data, workstation=op.workstation)
 
 
 def _dataset_level(err: HubError) -> bool:
@@ -94,6 +94,12 @@ class DatasetWorker:
         self.last_pull_at: str | None = None
         self.pushed = 0
         self.pulled = 0
+        # For the node's metrics (agent/metrics.py): ops the hub refused, by error code; the
+        # highest feed seq the hub has shown (a page's last_seq, a push answer's seq) and
+        # this node's cursor (None until the pull loop read it).
+        self.refused: dict[str, int] = {}
+        self.hub_seq = 0
+        self.cursor: int | None = None
         self._push_wake = asyncio.Event()   # a local write, or "sync now"
         self._manual_wake = asyncio.Event()  # "sync now" only (ends a refusal's pause)
         self._pull_wake = asyncio.Event()
@@ -245,6 +251,7 @@ class DatasetWorker:
                 self.monitor.report_success()
                 applied = sum(1 for r in results if r.status is OpStatus.APPLIED)
                 self.pushed += applied
+                self._tally(results)
                 total += len(batch)
                 self.last_push_at = utc_now()
                 self.bus.publish(SyncEvent.pushed(self.dataset_id, applied,
@@ -257,6 +264,14 @@ class DatasetWorker:
             for pending in unsettled:
                 await asyncio.shield(self.store.requeue(pending))
             raise
+
+    def _tally(self, results: list[OpResult]) -> None:
+        for result in results:
+            if result.seq is not None and result.seq > self.hub_seq:
+                self.hub_seq = result.seq
+            if result.status is not OpStatus.APPLIED:
+                code = result.error.code.value if result.error is not None else "unknown"
+                self.refused[code] = self.refused.get(code, 0) + 1
 
     async def _ensure_series(self) -> bool:
         """Keep a block of voucher numbers leased from the hub, so numbering offline can
@@ -282,6 +297,7 @@ class DatasetWorker:
     async def pull_loop(self) -> None:
         backoff = Backoff(cap=self.max_backoff)
         cursor = await self.store.cursor()
+        self.cursor = cursor
         caught_up = False
         while True:
             await self.monitor.wait_online()
@@ -300,17 +316,20 @@ class DatasetWorker:
         """Follow the feed from ``cursor`` until it has nothing more; return the new cursor.
         The next page is fetched while this one is applied (its cursor moves with it, in the
         same transaction)."""
+        self.cursor = cursor
         page = await self.client.changes(self.dataset_id, since=cursor, limit=PAGE, wait=wait)
         self.monitor.report_success()
         following: asyncio.Task[ChangesPage] | None = None
         try:
             while True:
+                self.hub_seq = max(self.hub_seq, page.last_seq)
                 following = (asyncio.create_task(self.client.changes(
                     self.dataset_id, since=page.last_seq, limit=PAGE, wait=0))
                     if page.has_more else None)
                 if page.changes:
                     await asyncio.shield(self.store.apply_changes(page, self.node_id))
                     cursor = page.last_seq
+                    self.cursor = cursor
                     self.pulled += len(page.changes)
                     self.bus.publish(SyncEvent.pulled(self.dataset_id, len(page.changes), cursor))
                 self.last_pull_at = utc_now()
