@@ -54,6 +54,11 @@ class ErrorCode(StrEnum):
     # record other local records still refer to.
     RESOLUTION_REFUSED = "RESOLUTION_REFUSED"
     HAS_DEPENDENTS = "HAS_DEPENDENTS"
+    # The dashboard's browser sessions: a state-changing request not from the node's own page
+    # (cross-site, or without the session's CSRF token); an admin action from elsewhere than
+    # the node's own machine.
+    CSRF_REJECTED = "CSRF_REJECTED"
+    ADMIN_ONLY = "ADMIN_ONLY"
 
     @property
     def http_status(self) -> int:
@@ -94,6 +99,8 @@ _STATUS: dict[ErrorCode, int] = {
     ErrorCode.CLOUD_UNREACHABLE: 503,
     ErrorCode.RESOLUTION_REFUSED: 409,
     ErrorCode.HAS_DEPENDENTS: 409,
+    ErrorCode.CSRF_REJECTED: 403,
+    ErrorCode.ADMIN_ONLY: 403,
 }
 
 # The code an HTTP status stands for when an answer carries no error body of ours (an
@@ -277,6 +284,18 @@ MESSAGES: dict[ErrorCode, Text] = {
         "{name} cannot be discarded: {count} other records refer to it ({dependents}). Link "
         "it to the cloud's record (link_existing) or change its code (rename) first, or "
         "discard those records too (cascade).",
+    ),
+    ErrorCode.CSRF_REJECTED: Text(
+        "Yêu cầu bị từ chối: nó không đến từ bảng điều khiển của máy chủ này ({reason}). "
+        "Hãy tải lại trang rồi thử lại",
+        "Request refused: it did not come from this server's dashboard ({reason}). Reload the "
+        "page and try again.",
+    ),
+    ErrorCode.ADMIN_ONLY: Text(
+        "Chỉ làm được việc này từ bảng điều khiển mở trên chính máy chủ OfficeSync "
+        "(http://127.0.0.1:{port}/)",
+        "This can only be done from the dashboard opened on the OfficeSync server itself "
+        "(http://127.0.0.1:{port}/).",
     ),
 }
 

@@ -46,6 +46,16 @@ def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
+def distinct_name(name: str, taken: set[str]) -> str:
+    """``name``, or ``name (2)``, ``name (3)``… the first one no other device has."""
+    if name not in taken:
+        return name
+    n = 2
+    while f"{name} ({n})" in taken:
+        n += 1
+    return f"{name} ({n})"
+
+
 @dataclass(frozen=True)
 class PairingCode:
     code: str
@@ -95,6 +105,7 @@ class Pairing:
         self._used: dict[str, float] = {}  # code -> when it was used
         self._tokens = tokens
         self._seen: dict[str, float] = {}
+        self._where: dict[str, str] = {}
         self.limiter = FailureLimiter(clock)
 
     @classmethod
@@ -137,8 +148,13 @@ class Pairing:
         self._used.pop(code, None)
         self._codes[code] = expires_at
 
-    async def pair(self, code: str, name: str, address: str) -> tuple[str, str]:
-        """Exchange a valid one-time ``code`` for ``(workstation_id, token)``."""
+    async def pair(self, code: str, name: str, address: str, *, kind: str = "workstation",
+                   replaces: str | None = None) -> tuple[str, str]:
+        """Exchange a valid one-time ``code`` for ``(workstation_id, token)``.
+
+        ``replaces``: the workstation id this device held until now (a browser pairing again
+        with its session cookie): it is revoked once the new one exists, so one device is one
+        entry. A name another paired device already has gets a number: "Kế toán (2)"."""
         wait = self.limiter.retry_after(address)
         if wait is not None:
             raise ProtocolError(
@@ -157,21 +173,30 @@ class Pairing:
         token = secrets.token_urlsafe(32)
         digest = hash_token(token)
         try:
-            await self._db.add_workstation(ws_id, name, digest, self._clock())
+            taken_names = {w.name for w in await self._db.list_workstations()
+                           if w.id != replaces}
+            name = distinct_name(name, taken_names)
+            await self._db.add_workstation(ws_id, name, digest, self._clock(),
+                                           address=address, kind=kind)
         except BaseException:
             self._give_back(*taken)  # not paired: the code still works
             raise
         self._tokens[digest] = ws_id
         self._bus.publish(WorkstationEvent(action="paired", workstation_id=ws_id))
+        if replaces is not None and replaces != ws_id:
+            await self.revoke(replaces)
         return ws_id, token
 
     # --- tokens --------------------------------------------------------------------------
 
-    def authenticate(self, token: str) -> str | None:
-        """The workstation id owning ``token``, or None. No I/O: called on every request."""
+    def authenticate(self, token: str, address: str | None = None) -> str | None:
+        """The workstation id owning ``token``, or None. No I/O: called on every request
+        (when and where it was seen is kept in memory and flushed now and then)."""
         ws_id = self._tokens.get(hash_token(token))
         if ws_id is not None:
             self._seen[ws_id] = self._clock()
+            if address is not None:
+                self._where[ws_id] = address
         return ws_id
 
     async def revoke(self, ws_id: str) -> bool:
@@ -180,6 +205,7 @@ class Pairing:
         for digest in [h for h, w in self._tokens.items() if w == ws_id]:
             del self._tokens[digest]
         self._seen.pop(ws_id, None)
+        self._where.pop(ws_id, None)
         self._bus.publish(WorkstationEvent(action="revoked", workstation_id=ws_id))
         return True
 
@@ -194,4 +220,5 @@ class Pairing:
     async def flush_seen(self) -> None:
         """Write the ``last_seen`` times gathered since the last flush."""
         seen, self._seen = self._seen, {}
-        await self._db.touch_workstations(seen)
+        where, self._where = self._where, {}
+        await self._db.touch_workstations(seen, where)

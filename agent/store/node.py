@@ -31,6 +31,22 @@ class Workstation(SQLModel, table=True):
     created_at: float
     last_seen: float | None = None
     revoked_at: float | None = None
+    # where it was last seen from, and what paired: "workstation" (a bearer-token client) or
+    # "browser" (a dashboard session held in an HttpOnly cookie)
+    address: str | None = None
+    kind: str = "workstation"
+
+
+# Columns added after the table first shipped: (name, SQL type and default), added on open.
+_ADDED_COLUMNS = (("address", "TEXT"), ("kind", "TEXT NOT NULL DEFAULT 'workstation'"))
+
+
+def _add_columns(engine: Engine) -> None:
+    with engine.begin() as conn:
+        have = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(node_workstations)")}
+        for name, sql_type in _ADDED_COLUMNS:
+            if name not in have:
+                conn.exec_driver_sql(f"ALTER TABLE node_workstations ADD COLUMN {name} {sql_type}")
 
 
 class Setting(SQLModel, table=True):
@@ -66,6 +82,8 @@ class WorkstationInfo:
     created_at: float
     last_seen: float | None
     revoked_at: float | None
+    address: str | None = None
+    kind: str = "workstation"
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -74,11 +92,14 @@ class WorkstationInfo:
             "created_at": self.created_at,
             "last_seen": self.last_seen,
             "revoked_at": self.revoked_at,
+            "address": self.address,
+            "kind": self.kind,
         }
 
 
 def _info(row: Workstation) -> WorkstationInfo:
-    return WorkstationInfo(row.id, row.name, row.created_at, row.last_seen, row.revoked_at)
+    return WorkstationInfo(row.id, row.name, row.created_at, row.last_seen, row.revoked_at,
+                           row.address, row.kind)
 
 
 def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -111,6 +132,7 @@ class NodeDB:
         tables = [Workstation.__table__, Setting.__table__,  # type: ignore[attr-defined]
                   Job.__table__]  # type: ignore[attr-defined]
         await asyncio.to_thread(SQLModel.metadata.create_all, engine, tables=tables)
+        await asyncio.to_thread(_add_columns, engine)
         self._engine = engine
 
     async def close(self) -> None:
@@ -133,8 +155,10 @@ class NodeDB:
 
     # --- workstations ------------------------------------------------------------------------
 
-    async def add_workstation(self, ws_id: str, name: str, token_hash: str, at: float) -> None:
-        row = Workstation(id=ws_id, name=name, token_hash=token_hash, created_at=at)
+    async def add_workstation(self, ws_id: str, name: str, token_hash: str, at: float, *,
+                              address: str | None = None, kind: str = "workstation") -> None:
+        row = Workstation(id=ws_id, name=name, token_hash=token_hash, created_at=at,
+                          address=address, kind=kind, last_seen=at)
         await self._run(lambda s: s.add(row), write=True)
 
     async def list_workstations(self, *, include_revoked: bool = False) -> list[WorkstationInfo]:
@@ -170,15 +194,22 @@ class NodeDB:
 
         return await self._run(work, write=True)
 
-    async def touch_workstations(self, seen: dict[str, float]) -> None:
-        """Record when each workstation was last seen (flushed periodically, not per request)."""
+    async def touch_workstations(
+        self, seen: dict[str, float], where: dict[str, str] | None = None
+    ) -> None:
+        """Record when (and from which address) each workstation was last seen (flushed
+        periodically, not per request)."""
         if not seen:
             return
+        where = where or {}
 
         def work(session: Session) -> None:
             for ws_id, at in seen.items():
+                values: dict[str, Any] = {"last_seen": at}
+                if ws_id in where:
+                    values["address"] = where[ws_id]
                 session.execute(
-                    update(Workstation).where(col(Workstation.id) == ws_id).values(last_seen=at)
+                    update(Workstation).where(col(Workstation.id) == ws_id).values(**values)
                 )
 
         await self._run(work, write=True)
