@@ -47,19 +47,27 @@ def _any_sql(template: str) -> str:
 
 
 def select_in(conn: sa.Connection, template: str, fixed: Sequence[Any],
-              values: Iterable[Any]) -> list[Any]:
+              values: Iterable[Any], pg_probe: str | None = None) -> list[Any]:
     """Rows of ``template`` for every value, ``CHUNK`` values per query.
 
     ``template`` holds ``{m}`` for each fixed parameter marker and ``{ids}`` for the list,
     e.g. ``"SELECT a FROM t WHERE ds = {m} AND id IN ({ids})"`` (on PostgreSQL ``IN ({ids})``
     becomes ``= ANY(%s)`` with the values as one array).
+
+    ``pg_probe``, for PostgreSQL, replaces the ``= ANY`` form with one index probe per value:
+    ``"SELECT r.* FROM unnest(%s::text[]) AS w(v) CROSS JOIN LATERAL (SELECT … WHERE ds = %s
+    AND id = w.v) r"`` (the array first, then ``fixed``). A table with no statistics yet gets
+    ``= ANY`` planned as a filter over the whole prefix of its primary key; a probe per value
+    is planned on the whole key.
     """
     wanted = list(dict.fromkeys(values))
     mark, rows = marker(conn), list[Any]()
     if conn.dialect.name == "postgresql":
         if wanted:
-            sql = _any_sql(template)
-            rows.extend(conn.exec_driver_sql(sql, (*fixed, wanted)).all())
+            if pg_probe is not None:
+                rows.extend(conn.exec_driver_sql(pg_probe, (wanted, *fixed)).all())
+            else:
+                rows.extend(conn.exec_driver_sql(_any_sql(template), (*fixed, wanted)).all())
         return rows
     for start in range(0, len(wanted), CHUNK):
         chunk = wanted[start : start + CHUNK]
@@ -74,11 +82,27 @@ def _insert_sql(table: str, columns: tuple[str, ...], mark: str) -> str:
             f"VALUES ({', '.join([mark] * len(columns))})")
 
 
+@cache
+def _copy_sql(table: str, columns: tuple[str, ...]) -> str:
+    return f"COPY {table} ({', '.join(_quote(c) for c in columns)}) FROM STDIN"
+
+
 def insert_many(conn: sa.Connection, table: sa.Table, columns: tuple[str, ...],
                 rows: list[tuple[Any, ...]]) -> None:
-    """One ``executemany`` of ``rows`` (tuples in ``columns`` order) into ``table``."""
-    if rows:
-        conn.exec_driver_sql(_insert_sql(table.name, columns, marker(conn)), rows)
+    """``rows`` (tuples in ``columns`` order) into ``table``: one ``executemany`` on SQLite,
+    one ``COPY … FROM STDIN`` on PostgreSQL (in the caller's transaction)."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            with cursor.copy(_copy_sql(table.name, columns)) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        finally:
+            cursor.close()
+        return
+    conn.exec_driver_sql(_insert_sql(table.name, columns, marker(conn)), rows)
 
 
 @cache

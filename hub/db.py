@@ -81,6 +81,10 @@ changes = sa.Table(
     sa.Column("data", sa.Text, nullable=False),
     sa.Column("op_id", sa.String(36), nullable=False),
     sa.Column("node_id", sa.String(36), nullable=False),
+    # Added with the record history: the workstation the node named on the op, and when the
+    # hub applied it (NULL on older rows).
+    sa.Column("workstation", sa.String(200), nullable=True),
+    sa.Column("applied_at", sa.String(40), nullable=True),
 )
 
 op_results = sa.Table(
@@ -203,7 +207,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
 # Columns added after a table was first shipped: create_all makes new tables only, so an
 # existing database gets them with ALTER TABLE (nullable: old rows read as "never").
-_ADDED_COLUMNS: tuple[tuple[sa.Table, str], ...] = ((nodes, "last_seen"), (nodes, "revoked_at"))
+_ADDED_COLUMNS: tuple[tuple[sa.Table, str], ...] = (
+    (nodes, "last_seen"), (nodes, "revoked_at"),
+    (changes, "workstation"), (changes, "applied_at"),
+)
 
 
 def add_new_columns(engine: Engine) -> None:

@@ -5,6 +5,7 @@ Called on executor threads by :class:`hub.store.HubStore`; never on the event lo
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import orjson
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 
 from hub import bulk
 from hub.db import changes, datasets, meta, op_results, records, series
-from hub.push import Plan, Planner, PushResult, Row, prepare_batch
+from hub.push import Batch, Plan, Planner, PushResult, Row, prepare_batch
 from protocol.accounting import ACCOUNTING_PACK
 from protocol.digest import digest_buckets
 from protocol.errors import ErrorCode, ProtocolError
@@ -46,10 +47,15 @@ _ROWS_BY_ID = _ROW_SELECT + " WHERE dataset = {m} AND id IN ({ids})"
 _ROWS_BY_KEY = _ROW_SELECT + (
     ' WHERE dataset = {m} AND collection = {m} AND NOT deleted AND "key" IN ({ids})')
 _REPLAYS = "SELECT op_id, result FROM hub_op_results WHERE dataset = {m} AND op_id IN ({ids})"
+# PostgreSQL: one probe of the primary key per op id (hub_op_results is never analyzed by the
+# hub, and has no other index the planner could prefer).
+_REPLAYS_PG = ("SELECT r.op_id, r.result FROM unnest(%s::text[]) AS w(v) CROSS JOIN LATERAL"
+               " (SELECT op_id, result FROM hub_op_results WHERE dataset = %s AND op_id = w.v"
+               " OFFSET 0) AS r")
 _RECORD_COLS = ("dataset", "id", "collection", "key", "date", "data", "deleted", "version", "seq")
 _RECORD_SET = ("collection", "key", "date", "data", "deleted", "version", "seq")
 _CHANGE_COLS = ("dataset", "seq", "collection", "id", "version", "deleted", "data", "op_id",
-                "node_id")
+                "node_id", "workstation", "applied_at")
 _RESULT_COLS = ("dataset", "op_id", "result")
 
 
@@ -80,14 +86,18 @@ def _load_key_owners(
 def _load_replays(conn: sa.Connection, dataset: str,
                   op_ids: list[str]) -> dict[str, PushResult]:
     return {r[0]: PushResult.from_json(orjson.loads(r[1]))
-            for r in bulk.select_in(conn, _REPLAYS, (dataset,), op_ids)}
+            for r in bulk.select_in(conn, _REPLAYS, (dataset,), op_ids, _REPLAYS_PG)}
 
 
 def push(
-    conn: sa.Connection, dataset: str, node_id: str, ops: list[Op], lang: Lang, postgres: bool
+    conn: sa.Connection, dataset: str, node_id: str, ops: list[Op], lang: Lang, postgres: bool,
+    batch: Batch | None = None,
 ) -> list[PushResult]:
-    """Apply ``ops`` in order inside the caller's transaction; answer one result per op."""
-    batch = prepare_batch(ops)
+    """Apply ``ops`` in order inside the caller's transaction; answer one result per op.
+
+    ``batch`` is ``prepare_batch(ops)`` when the caller validated it already (the store does,
+    off the writer thread, so one batch is validated while the last one commits)."""
+    batch = prepare_batch(ops) if batch is None else batch
     last_seq = lock_dataset(conn, dataset)
     if postgres:
         # The lookups below are index scans whatever the statistics say (bulk.select_in):
@@ -98,14 +108,16 @@ def push(
     owners = _load_key_owners(conn, dataset, batch.keys, rows)
     in_db = set(rows)
     plan = Planner(node_id, rows, owners, replays, last_seq, lang).run(batch)
-    _write_plan(conn, dataset, plan, in_db)
+    _write_plan(conn, dataset, plan, in_db, {op.op_id: op.workstation for op in ops})
     if plan.changes and postgres:
         conn.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, dataset)))
     return plan.results
 
 
-def _write_plan(conn: sa.Connection, dataset: str, plan: Plan, in_db: set[str]) -> None:
-    """The plan in one ``executemany`` per table (and one for updated records)."""
+def _write_plan(conn: sa.Connection, dataset: str, plan: Plan, in_db: set[str],
+                workstations: dict[str, str | None]) -> None:
+    """The plan in one ``executemany`` per table (and one for updated records); each feed
+    row keeps the workstation named on its op and when it was applied (the history)."""
     bulk.insert_many(conn, op_results, _RESULT_COLS,
                      [(dataset, op_id, result) for op_id, result in plan.new_results])
     if not plan.changes:
@@ -119,7 +131,9 @@ def _write_plan(conn: sa.Connection, dataset: str, plan: Plan, in_db: set[str]) 
         (r.collection, r.key, r.date, r.data_json, r.deleted, r.version, r.seq, dataset, r.id)
         for r in changed if r.id in in_db
     ])
-    bulk.insert_many(conn, changes, _CHANGE_COLS, [(dataset, *c) for c in plan.changes])
+    at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    bulk.insert_many(conn, changes, _CHANGE_COLS,
+                     [(dataset, *c, workstations.get(c[6]), at) for c in plan.changes])
     conn.execute(
         datasets.update().where(datasets.c.id == dataset).values(last_seq=plan.last_seq)
     )

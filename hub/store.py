@@ -29,7 +29,7 @@ from hub.db import (
     normalise_url,
 )
 from hub.nodes import Node
-from hub.push import PushResult
+from hub.push import Batch, PushResult, prepare_batch
 from protocol.i18n import Lang
 from protocol.models import Op
 from protocol.query import RecordQuery
@@ -169,7 +169,11 @@ class HubStore:
 
     async def push(self, token: str | None, dataset: str, ops: list[Op],
                    lang: Lang) -> list[PushResult]:
-        results = await self.write(_push, token, dataset, ops, lang, self.postgres)
+        # Validation (pydantic, the keys and references of each op) needs no hub state: it
+        # runs on a reader thread, after the token's check, while the writer may still be
+        # committing an earlier batch; the writer then only looks up, plans and writes.
+        batch = await self.read(_prepare, token, dataset, ops)
+        results = await self.write(_push, token, dataset, ops, lang, self.postgres, batch)
         self._note_growth(sum(1 for r in results if r.applied and not r.replayed))
         return results
 
@@ -197,10 +201,15 @@ class HubStore:
         return await self.write(_scoped(records.lease), token, dataset, series, count)
 
 
+def _prepare(conn: sa.Connection, token: str | None, dataset: str, ops: list[Op]) -> Batch:
+    nodes.authorize(conn, token, dataset)  # no validation work for a refused token
+    return prepare_batch(ops)
+
+
 def _push(conn: sa.Connection, token: str | None, dataset: str, ops: list[Op], lang: Lang,
-          postgres: bool) -> list[PushResult]:
-    node = nodes.authorize(conn, token, dataset)
-    return records.push(conn, dataset, node.id, ops, lang, postgres)
+          postgres: bool, batch: Batch) -> list[PushResult]:
+    node = nodes.authorize(conn, token, dataset)  # again: revoked meanwhile is refused
+    return records.push(conn, dataset, node.id, ops, lang, postgres, batch)
 
 
 def _scoped(fn: Callable[..., T]) -> Callable[..., T]:
