@@ -45,6 +45,10 @@ class LiveSync:
     async def sync_now(self, dataset_id: str | None = None) -> None:
         await self.target.sync_now(dataset_id)
 
+    async def record_history(self, dataset_id: str, collection: str,
+                             id: str) -> dict[str, Any]:
+        return await self.target.record_history(dataset_id, collection, id)
+
     def timestamps(self, dataset_id: str) -> dict[str, Any]:
         return self.target.timestamps(dataset_id)
 

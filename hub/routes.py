@@ -9,7 +9,7 @@ import re
 from aiohttp import web
 
 from httpkit import bearer_token, json_response, read_json, read_model, request_lang, validate
-from hub import keys
+from hub import history, keys
 from hub.metrics import METRICS
 from hub.records import DEFAULT_LIMIT
 from protocol.accounting import ACCOUNTING_PACK
@@ -172,6 +172,14 @@ async def lease(request: web.Request) -> web.Response:
     return json_response(answer)
 
 
+async def record_history(request: web.Request) -> web.Response:
+    m = request.match_info
+    ACCOUNTING_PACK.get(m["collection"])
+    answer = await request.app[keys.STORE].read(
+        history.authorized_history, bearer_token(request), m["ds"], m["collection"], m["id"])
+    return json_response(answer)
+
+
 def setup_routes(app: web.Application) -> None:
     ds = "/v1/datasets/{ds}"
     app.router.add_get("/v1/health", health)
@@ -181,5 +189,6 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get(f"{ds}/changes", changes)
     app.router.add_get(f"{ds}/records/{{collection}}", list_records)
     app.router.add_get(f"{ds}/records/{{collection}}/{{id}}", get_record)
+    app.router.add_get(f"{ds}/records/{{collection}}/{{id}}/history", record_history)
     app.router.add_post(f"{ds}/digest", digest)
     app.router.add_post(f"{ds}/series/{{series}}/lease", lease)

@@ -94,6 +94,9 @@ class Op(BaseModel):
     action: Action
     base_version: int | None = None
     data: dict[str, Any] | None = None
+    # The workstation that made the change, as its office names it (the record's history);
+    # a hub that predates it ignores it.
+    workstation: str | None = Field(default=None, max_length=200)
 
 
 class OpError(BaseModel):

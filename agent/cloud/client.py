@@ -143,7 +143,8 @@ def push_body(ops: Sequence[Op]) -> bytes:
     try:
         return orjson.dumps({"ops": [
             {"op_id": op.op_id, "collection": op.collection, "id": op.id,
-             "action": str(op.action), "base_version": op.base_version, "data": op.data}
+             "action": str(op.action), "base_version": op.base_version, "data": op.data,
+             "workstation": op.workstation}
             for op in ops
         ]}, default=_not_plain, option=_PLAIN_JSON_ONLY)
     except TypeError:
@@ -280,6 +281,19 @@ class HubClient:
                 return None
             raise
         return _parse(HubRecord, body)
+
+    async def record_history(self, dataset: str, collection: str, id: str) -> dict[str, Any]:
+        """Every version of one record the hub's feed holds (``{"versions": [...]}``), with
+        the office and workstation that made each; ``HubRejected`` NOT_FOUND when none."""
+        _, body = await self._request(
+            "GET", f"/v1/datasets/{dataset}/records/{collection}/{id}/history")
+        try:
+            answer = orjson.loads(body)
+        except orjson.JSONDecodeError as err:
+            raise invalid_response("history is not JSON") from err
+        if not isinstance(answer, dict) or not isinstance(answer.get("versions"), list):
+            raise invalid_response("history without versions")
+        return answer
 
     async def list_records(self, dataset: str, collection: str,
                            query: RecordQuery | None = None, *,

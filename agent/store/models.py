@@ -46,6 +46,7 @@ class OutboxRow(SQLModel, table=True):
     data: str | None = None
     created_at: str
     state: str = OutboxState.PENDING.value
+    workstation: str | None = None
 
 
 class MetaRow(SQLModel, table=True):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import uuid
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
@@ -22,6 +23,10 @@ from protocol.models import Action, BlockedBy, Record, SyncState, SyncStatus
 # The columns of ``records`` in table order (declared once, by agent/store/models.py).
 RECORD_FIELDS: tuple[str, ...] = tuple(RECORDS.columns.keys())
 RECORD_COLUMNS = ", ".join(RECORD_FIELDS)
+
+# The name of the workstation whose LAN request is being served (set by the LAN API, seen by
+# the writer through its context): each op it queues carries it to the hub's history.
+AUTHOR: ContextVar[str | None] = ContextVar("officesync_author", default=None)
 
 
 def utc_now() -> str:
@@ -119,12 +124,13 @@ def append_op(
     data: dict[str, Any] | None,
     now: str,
 ) -> str:
+    """Queue one op; it names the workstation whose request made it (:data:`AUTHOR`)."""
     op_id = str(uuid.uuid4())
     conn.execute(
         "INSERT INTO outbox (op_id, record_id, collection, action, base_version, data, "
-        "created_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "created_at, state, workstation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (op_id, record_id, collection, action, base_version,
-         None if data is None else dumps(data), now, OutboxState.PENDING),
+         None if data is None else dumps(data), now, OutboxState.PENDING, AUTHOR.get()),
     )
     return op_id
 

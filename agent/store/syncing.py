@@ -68,6 +68,7 @@ class PendingOp:
     data: dict[str, Any] | None
     refs: tuple[str, ...] = ()
     base_version: int | None = None
+    workstation: str | None = None  # whose request queued it (the hub's history)
 
 
 def rejection_state(code: ErrorCode, blocked_by: str | None) -> SyncState:
@@ -139,7 +140,7 @@ def take_batch(
     held: set[str] = stuck | in_flight
     candidates = conn.execute(
         "SELECT o.seq, o.op_id, o.record_id, o.collection, o.action, o.data, o.state, "
-        "r.version FROM outbox o JOIN records r ON r.id = o.record_id "
+        "r.version, o.workstation FROM outbox o JOIN records r ON r.id = o.record_id "
         "WHERE o.state IN (?, ?) ORDER BY o.seq LIMIT ?",
         (_PENDING, _BLOCKED, limit * 3 + len(held)),
     ).fetchall()
@@ -172,7 +173,8 @@ def take_batch(
             conn.execute("UPDATE outbox SET op_id = ?, state = ? WHERE seq = ?",
                          (op_id, _PENDING, row["seq"]))
         batch.append(PendingOp(row["seq"], op_id, record_id, row["collection"],
-                               Action(row["action"]), data, refs))
+                               Action(row["action"]), data, refs,
+                               workstation=row["workstation"]))
         versions[record_id] = row["version"]
         if len(batch) >= limit:
             break

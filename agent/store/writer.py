@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import logging
 import sqlite3
 import threading
@@ -87,7 +88,13 @@ class Writer:
         if self._closed:
             raise RuntimeError("store is closed")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Job(fn, future, heavy))
+        # ``fn`` sees the caller's context variables (e.g. rows.AUTHOR, who asked the write).
+        context = contextvars.copy_context()
+
+        def in_context(conn: sqlite3.Connection) -> Any:
+            return context.run(fn, conn)
+
+        self._queue.append(_Job(in_context, future, heavy))
         self._ready.set()
         return await future
 

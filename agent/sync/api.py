@@ -34,6 +34,13 @@ class SyncControl(Protocol):
         ``NOT_CONFIGURED`` (no hub) or ``NOT_ENROLLED`` (a hub URL but no enrollment)."""
         ...
 
+    async def record_history(self, dataset_id: str, collection: str,
+                             id: str) -> dict[str, Any]:
+        """Ask the hub for every version of one record (office and workstation of each).
+        Raises ``ProtocolError`` 409 like :meth:`sync_now` when there is no hub to ask (off by
+        choice, none configured), or the hub client's ``HubError`` when it cannot answer."""
+        ...
+
     def dataset_state(self, dataset_id: str) -> DatasetSyncState:
         """The dataset's sync state beside connectivity: ``ok``, ``refused`` (with the hub's
         code) or ``failing``; ``.as_json()`` is what the APIs show."""

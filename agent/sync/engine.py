@@ -103,6 +103,14 @@ class SyncEngine:
             if dataset_id is None or ds == dataset_id:
                 worker.wake(manual=True)
 
+    async def record_history(self, dataset_id: str, collection: str,
+                             id: str) -> dict[str, Any]:
+        if not self._online:
+            raise ProtocolError(ErrorCode.OFFLINE_BY_USER)
+        if self.client is None:
+            raise ProtocolError(ErrorCode.NOT_CONFIGURED)
+        return await self.client.record_history(dataset_id, collection, id)
+
     def dataset_state(self, dataset_id: str) -> DatasetSyncState:
         worker = self.workers.get(dataset_id)
         return worker.sync_state() if worker is not None else ok_state(dataset_id)

@@ -48,6 +48,14 @@ class StandaloneSync:
         raise ProtocolError(ErrorCode.NOT_ENROLLED if self._hub_url_set
                             else ErrorCode.NOT_CONFIGURED)
 
+    async def record_history(self, dataset_id: str, collection: str,
+                             id: str) -> dict[str, Any]:
+        """No hub to ask: say why (409), as for a sync."""
+        if not self._online:
+            raise ProtocolError(ErrorCode.OFFLINE_BY_USER)
+        raise ProtocolError(ErrorCode.NOT_ENROLLED if self._hub_url_set
+                            else ErrorCode.NOT_CONFIGURED)
+
     def timestamps(self, dataset_id: str) -> dict[str, Any]:
         return {"last_push_at": None, "last_pull_at": None}
 
