@@ -46,6 +46,10 @@ _SYNCED = sql_value(SyncState.SYNCED)
 _FAILED = sql_in(FAILED_RECORDS)
 EVENT_DETAIL_LIMIT = 100  # above this many records, one summary event instead of one each
 ALL = RecordQuery()  # no filter, the first page
+# The trigram index finds substrings of 3 characters or more; a shorter search text is matched
+# on the records in key order (a page fills after a few rows: such a text is in most of them).
+SEARCH_INDEX_MIN = 3
+SEARCH_CANDIDATES = 2000  # above this many, the text is common: records read in key order
 
 
 class DatasetStore:
@@ -267,10 +271,13 @@ class DatasetStore:
         schema = self.schema(collection)
         language = lang or self.language
         checked = query.checked()
-        sql, args = _select(schema, checked, include_deleted)
         limit = checked.limit or DEFAULT_LIMIT
 
         def run(conn: sqlite3.Connection) -> RecordPage:
+            candidates = _search_candidates(conn, checked.q) if checked.q else None
+            if candidates == []:
+                return RecordPage(items=[], next=None)
+            sql, args = _select(schema, checked, include_deleted, candidates)
             found = conn.execute(sql, args).fetchall()
             items = [rows.to_record(r, language) for r in found[:limit]]
             cursor = _encode_cursor(items[-1].key, items[-1].id) if len(found) > limit else None
@@ -280,14 +287,9 @@ class DatasetStore:
 
     async def sync_counts(self) -> dict[str, int]:
         def run(conn: sqlite3.Connection) -> dict[str, int]:
+            # Kept by triggers in the transaction of every write (migration 0006), not counted.
             counts = {state.value: 0 for state in SyncState}
-            counts.update(conn.execute(
-                f"SELECT sync_state, count(*) FROM records WHERE sync_state <> {_SYNCED} "
-                "GROUP BY sync_state"
-            ))
-            counts[SyncState.SYNCED.value] = conn.execute(
-                "SELECT count(*) FROM records WHERE sync_state = ?", (SyncState.SYNCED,)
-            ).fetchone()[0]
+            counts.update(conn.execute("SELECT state, n FROM sync_counts WHERE n <> 0"))
             return counts
 
         return await self.readers.run(run)
@@ -298,9 +300,12 @@ class DatasetStore:
         language = lang or self.language
 
         def run(conn: sqlite3.Connection) -> list[Record]:
+            # ``<> synced`` spelled out: SQLite reads the partial index records_unsynced only
+            # for a condition that names its own (an IN list alone scanned every record).
             found = conn.execute(
                 f"SELECT {rows.RECORD_COLUMNS} FROM records "
-                f"WHERE sync_state IN {_FAILED} ORDER BY updated_at LIMIT ?",
+                f"WHERE sync_state <> {_SYNCED} AND sync_state IN {_FAILED} "
+                "ORDER BY updated_at LIMIT ?",
                 (max(1, min(limit, 5000)),),
             ).fetchall()
             return [rows.to_record(r, language) for r in found]
@@ -408,12 +413,35 @@ def _check_id(value: str) -> str:
     return value
 
 
+def _search_candidates(conn: sqlite3.Connection, text: str) -> list[int] | None:
+    """The rowids of the records whose key or data may contain ``text``, from the trigram
+    indexes (migration 0006); None when the text is too short for them or in more than
+    :data:`SEARCH_CANDIDATES` records (then the records are read in key order, and a page
+    fills after a few of them).
+
+    In a LIKE on an FTS5 trigram table ``%`` and ``_`` of the text are wildcards and letters
+    of any script match in either case, so the candidates are a superset of the matches."""
+    if len(text) < SEARCH_INDEX_MIN:
+        return None
+    pattern = f"%{text}%"
+    found: set[int] = set()
+    for table, column in (("records_key_fts", "key"), ("records_fts", "data")):
+        found.update(r[0] for r in conn.execute(
+            f"SELECT rowid FROM {table} WHERE {column} LIKE ? LIMIT {SEARCH_CANDIDATES + 1}",
+            (pattern,)))
+        if len(found) > SEARCH_CANDIDATES:
+            return None
+    return sorted(found)
+
+
 def _select(
-    schema: CollectionSchema, query: RecordQuery, include_deleted: bool
+    schema: CollectionSchema, query: RecordQuery, include_deleted: bool,
+    candidates: list[int] | None = None,
 ) -> tuple[str, list[Any]]:
     """The SQL and arguments of a checked ``query`` (one row more than a page: is there a
-    next one?)."""
-    where = ["collection = ?"]
+    next one?); ``candidates``: the only rowids that can match its search text."""
+    # With candidates, ``+collection``: look them up by rowid, not walk the collection.
+    where = ["collection = ?" if candidates is None else "+collection = ?"]
     args: list[Any] = [schema.name]
     if not include_deleted:
         where.append("deleted = 0")
@@ -421,6 +449,10 @@ def _select(
         where.append("key = ?")
         args.append(schema.normalise_key(query.key))  # kh001 finds KH001
     if query.q:
+        if candidates is not None:
+            # The records the trigram indexes name (_search_candidates); the LIKE below keeps
+            # exactly what the search always matched.
+            where.append(f"rowid IN ({','.join(str(int(c)) for c in candidates)})")
         where.append("(key LIKE ? ESCAPE '\\' OR data LIKE ? ESCAPE '\\')")
         q = query.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         args += ["%" + q + "%"] * 2

@@ -83,7 +83,7 @@ def test_migration_5_drops_the_unused_attempts_column_and_keeps_the_ops(tmp_path
     conn = _version_3(tmp_path / "x.db")
     migrate(conn, target=4)
     before = conn.execute("SELECT seq, op_id, state FROM outbox ORDER BY seq").fetchall()
-    assert migrate(conn) == [5] and schema_version(conn) == 5
+    assert migrate(conn, target=5) == [5] and schema_version(conn) == 5
     assert "attempts" not in {row[1] for row in conn.execute("PRAGMA table_info(outbox)")}
     assert conn.execute("SELECT seq, op_id, state FROM outbox ORDER BY seq").fetchall() == before
     with pytest.raises(sqlite3.IntegrityError, match="outbox_state"):  # the CHECK stays

@@ -1,0 +1,248 @@
+"""Queries that do not scan (migration 0006): the search reads trigram indexes kept in step by
+every write and finds what the LIKE scan found; the sync counts are kept by the writes and
+always equal a COUNT(*) of the records."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.store import DatasetStore, StoreManager
+from agent.store.migrate import migrate
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.models import Change, ChangesPage, OpError, OpResult, OpStatus, SyncState
+from protocol.query import RecordQuery
+
+NAMES = ["Công ty TNHH Nguyễn Trãi", "Cửa hàng Bến Thành", "Hợp tác xã Đồng Nai 100%",
+         "ĐẠI LÝ LÊ LỢI", "Nhà sách Phương_Nam", "Quán cơm Bà Ba", "Tiệm vàng Kim Thành"]
+
+
+def _like(conn: sqlite3.Connection, collection: str, text: str) -> list[str]:
+    """The search as it was before the indexes: a LIKE over every record's key and data."""
+    q = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return [r[0] for r in conn.execute(
+        "SELECT key FROM records WHERE collection = ? AND deleted = 0 AND "
+        "(key LIKE ? ESCAPE '\\' OR data LIKE ? ESCAPE '\\') ORDER BY key, id",
+        (collection, f"%{q}%", f"%{q}%"))]
+
+
+async def _search(store: DatasetStore, text: str, collection: str = "customers") -> list[str]:
+    keys: list[str] = []
+    after = None
+    while True:
+        page = await store.query(collection, RecordQuery(q=text, limit=50, after=after))
+        keys += [r.key for r in page.items]
+        if page.next is None:
+            return keys
+        after = page.next
+
+
+async def _uses_index(store: DatasetStore, text: str) -> bool:
+    from agent.store.dataset import _search_candidates
+    found = await store.readers.run(lambda conn: _search_candidates(conn, text))
+    return found is not None
+
+
+async def test_search_finds_vietnamese_names_and_code_substrings(store: DatasetStore) -> None:
+    for i, name in enumerate(NAMES):
+        await store.create("customers", {"code": f"KH{i + 1:05d}", "name": name,
+                                         "tax_code": f"03{i:08d}"})
+    assert await _search(store, "Nguyễn Trãi") == ["KH00001"]
+    assert await _uses_index(store, "Nguyễn Trãi")
+    assert await _search(store, "Bến Thành") == ["KH00002"]
+    assert await _search(store, "Ben Thanh") == []  # diacritics count, as they always did
+    # in a key (KH00003) and in a tax code (0300000003, of KH00004)
+    assert await _search(store, "0003") == ["KH00003", "KH00004"]
+    assert await _search(store, "kh0000") == [f"KH{i:05d}" for i in range(1, 8)]
+    assert await _search(store, "H00005") == ["KH00005"]
+    # % and _ are letters of the search, not wildcards
+    assert await _search(store, "100%") == ["KH00003"]
+    assert await _search(store, "Phương_Nam") == ["KH00005"]
+    assert await _search(store, "Bà_Ba") == []  # would match "Bà Ba" as a wildcard
+    # ASCII letters in either case; shorter than a trigram still works (without the index)
+    assert await _search(store, "quán cơm") == ["KH00006"]
+    assert await _search(store, "Bà") == ["KH00006"]
+    assert not await _uses_index(store, "Bà")
+
+
+async def test_search_follows_every_write(store: DatasetStore) -> None:
+    rec = await store.create("customers", {"code": "KH1", "name": "Cửa hàng Hoa Mai"})
+    assert await _search(store, "Hoa Mai") == ["KH1"]
+    rec = await store.update("customers", rec.id, {"code": "KH9", "name": "Cửa hàng Hoa Lan"},
+                             if_match=rec.local_rev)
+    assert await _search(store, "Hoa Mai") == []
+    assert await _search(store, "Hoa Lan") == ["KH9"]
+    assert await _search(store, "KH9") == ["KH9"]
+    # a pulled change (a record from another office, then its new version)
+    other = str(uuid.uuid4())
+    await _pull(store, [_change(1, other, 1, {"code": "KH2", "name": "Nhà thuốc Long Châu"})])
+    assert await _search(store, "Long Châu") == ["KH2"]
+    await _pull(store, [_change(2, other, 2, {"code": "KH2", "name": "Nhà thuốc An Khang"})])
+    assert await _search(store, "Long Châu") == []
+    assert await _search(store, "An Khang") == ["KH2"]
+    await store.delete("customers", rec.id, if_match=rec.local_rev)
+    assert await _search(store, "Hoa Lan") == []
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_search_equals_the_like_scan(store: DatasetStore, seed: int) -> None:
+    rnd = random.Random(seed)
+    for i in range(300):
+        name = f"{rnd.choice(NAMES)} {rnd.randint(1, 999)}"
+        await store.create("customers", {"code": f"KH{rnd.randint(1, 10**6):07d}-{i}",
+                                         "name": name})
+    texts = ["Nguyễn", "Thành", "TNHH", "ty T", "00", "Lê Lợi", "LÊ LỢI", "\"name\"", "zzz",
+             "Đồng Nai 100% 1", "_", "%", "99", "Kim Thành 1"]
+    for text in texts:
+        expected = await store.readers.run(lambda conn, t=text: _like(conn, "customers", t))
+        assert sorted(await _search(store, text)) == sorted(expected), text
+
+
+async def test_a_common_text_is_read_in_key_order(store: DatasetStore) -> None:
+    from agent.store import dataset
+    for i in range(30):
+        await store.create("customers", {"code": f"KH{i:03d}", "name": f"Công ty Số {i}"})
+    old = dataset.SEARCH_CANDIDATES
+    dataset.SEARCH_CANDIDATES = 10  # the text is in more records than that: no candidate list
+    try:
+        assert not await _uses_index(store, "Công ty")
+        page = await store.query("customers", RecordQuery(q="Công ty", limit=5))
+        assert [r.key for r in page.items] == [f"KH{i:03d}" for i in range(5)]
+        assert page.next is not None
+    finally:
+        dataset.SEARCH_CANDIDATES = old
+
+
+# -- counts ---------------------------------------------------------------------------------
+
+
+def _change(seq: int, record_id: str, version: int, data: dict[str, Any] | None,
+            deleted: bool = False) -> Change:
+    return Change(seq=seq, collection="customers", id=record_id, version=version,
+                  deleted=deleted, data=data, node_id="another-office")
+
+
+async def _pull(store: DatasetStore, changes: list[Change]) -> None:
+    page = ChangesPage(changes=changes, last_seq=changes[-1].seq, has_more=False)
+    await store.apply_changes(page, "this-node")
+
+
+async def _assert_counts_exact(store: DatasetStore) -> None:
+    counted = await store.readers.run(lambda conn: dict(conn.execute(
+        "SELECT sync_state, count(*) FROM records GROUP BY sync_state").fetchall()))
+    kept = await store.sync_counts()
+    assert {k: v for k, v in kept.items() if v} == counted
+    assert set(kept) == {s.value for s in SyncState}
+
+
+@pytest.mark.parametrize("seed", range(4))
+async def test_counts_stay_exact_over_every_write_path(store: DatasetStore, seed: int) -> None:
+    rnd = random.Random(seed)
+    seq = 0
+    hub_versions: dict[str, int] = {}
+    for step in range(120):
+        records = (await store.query("customers", RecordQuery(limit=500),
+                                     include_deleted=True)).items
+        live = [r for r in records if not r.deleted]
+        what = rnd.choice(["create", "create", "update", "delete", "push", "pull", "resolve"])
+        try:
+            if what == "create":
+                await store.create("customers", {"code": f"KH{step}", "name": f"N {step}"})
+            elif what == "update" and live:
+                r = rnd.choice(live)
+                await store.update("customers", r.id, {"code": r.key, "name": f"U {step}"},
+                                   if_match=r.local_rev)
+            elif what == "delete" and live:
+                r = rnd.choice(live)
+                await store.delete("customers", r.id, if_match=r.local_rev)
+            elif what == "push":
+                batch, _ = await store.take_batch(rnd.randint(1, 10))
+                results = []
+                for op in batch:
+                    seq += 1
+                    if rnd.random() < 0.7:
+                        hub_versions[op.record_id] = hub_versions.get(op.record_id, 0) + 1
+                        results.append(OpResult(op_id=op.op_id, status=OpStatus.APPLIED,
+                                                version=hub_versions[op.record_id], seq=seq))
+                    else:
+                        version = hub_versions.get(op.record_id, 0) + 1
+                        hub_versions[op.record_id] = version
+                        results.append(OpResult(
+                            op_id=op.op_id, status=OpStatus.REJECTED,
+                            error=OpError(code=ErrorCode.STALE_VERSION, message="stale",
+                                          current={"id": op.record_id, "version": version,
+                                                   "collection": "customers",
+                                                   "data": {"code": "KHC", "name": "cloud"},
+                                                   "deleted": False})))
+                if batch and rnd.random() < 0.2:
+                    await store.requeue(batch)  # no answer: the push is sent again later
+                elif batch:
+                    await store.store_results(batch, results)
+            elif what == "pull":
+                changes = []
+                for _ in range(rnd.randint(1, 5)):
+                    seq += 1
+                    if records and rnd.random() < 0.5:
+                        rid = rnd.choice(records).id
+                    else:
+                        rid = str(uuid.uuid4())
+                    hub_versions[rid] = hub_versions.get(rid, 0) + 1
+                    changes.append(_change(seq, rid, hub_versions[rid],
+                                           {"code": f"KHP{seq}", "name": f"P {seq}"},
+                                           deleted=rnd.random() < 0.1))
+                await _pull(store, changes)
+            elif what == "resolve":
+                stuck = [r for r in records if r.sync.state in ("conflict", "error")]
+                if stuck:
+                    r = rnd.choice(stuck)
+                    await store.resolve("customers", r.id,
+                                        rnd.choice(["take_cloud", "keep_local", "discard"]))
+        except ProtocolError:
+            pass  # a refusal (a duplicate code, a stale local_rev): nothing changed
+        await _assert_counts_exact(store)
+
+
+async def test_counts_and_search_follow_a_bulk_rollback(store: DatasetStore) -> None:
+    """A write that fails inside the writer's group changes neither counts nor the index."""
+    await store.create("customers", {"code": "KH1", "name": "Cửa hàng Hoa Mai"})
+    with pytest.raises(ProtocolError):
+        await store.create("customers", {"code": "KH1", "name": "Trùng mã Hoa Đào"})
+    assert await _search(store, "Hoa Đào") == []
+    await _assert_counts_exact(store)
+
+
+# -- upgrade --------------------------------------------------------------------------------
+
+
+async def test_a_dataset_of_version_5_gets_its_index_and_counts(tmp_path: Path) -> None:
+    path = tmp_path / "datasets" / "cty-abc.db"
+    path.parent.mkdir()
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, target=5)
+    for i, (name, state) in enumerate([("Công ty Nguyễn Trãi", "synced"),
+                                       ("Cửa hàng Bến Thành", "pending"),
+                                       ("Đại lý Lê Lợi", "conflict")]):
+        conn.execute(
+            "INSERT INTO records (id, collection, key, data, deleted, version, local_rev, "
+            "sync_state, updated_at) VALUES (?, 'customers', ?, ?, 0, 1, 1, ?, 'x')",
+            (str(uuid.uuid4()), f"KH{i:03d}", f'{{"code":"KH{i:03d}","name":"{name}"}}',
+             state))
+    conn.close()
+    mgr = StoreManager(tmp_path)
+    await mgr.open(["cty-abc"])
+    try:
+        store = mgr.get("cty-abc")
+        assert await _search(store, "Bến Thành") == ["KH001"]
+        assert await _search(store, "H002") == ["KH002"]
+        counts = await store.sync_counts()
+        assert (counts["synced"], counts["pending"], counts["conflict"]) == (1, 1, 1)
+        await store.create("customers", {"code": "KH9", "name": "Nhà sách Phương Nam"})
+        assert await _search(store, "Phương Nam") == ["KH9"]
+        assert (await store.sync_counts())["pending"] == 2
+    finally:
+        await mgr.close()
