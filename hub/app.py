@@ -14,6 +14,7 @@ from aiohttp.typedefs import Handler, Middleware
 from httpkit import MIB, bearer_token, configure, error_middleware
 from hub import keys, nodes
 from hub.feed import FeedNotifier, listen
+from hub.metrics import PATH as METRICS_PATH
 from hub.metrics import HubMetrics, observing_middlewares, setup_metrics
 from hub.routes import setup_routes
 from hub.store import HubStore
@@ -21,7 +22,7 @@ from protocol.errors import ErrorCode, ProtocolError
 from protocol.version import PROTOCOL_HEADER, PROTOCOL_VERSION
 
 MAX_BODY = 64 * MIB
-NO_PROTOCOL_CHECK = frozenset({"/v1/health", "/metrics"})  # /metrics: Prometheus
+NO_PROTOCOL_CHECK = frozenset({"/v1/health", METRICS_PATH})  # /metrics: Prometheus
 LISTEN_READY_TIMEOUT = 5.0
 log = logging.getLogger("officesync.hub")
 
@@ -56,7 +57,7 @@ def _seen_middleware() -> Middleware:
     async def seen(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)  # a refused token raises: never recorded
         token = bearer_token(request)
-        if token and response.status < 400:
+        if token and response.status < 400 and request.path != METRICS_PATH:  # not a node
             token_hash = nodes.sha256(token)
             now = time.monotonic()
             if now - written.get(token_hash, -SEEN_EVERY_S) >= SEEN_EVERY_S:
