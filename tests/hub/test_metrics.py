@@ -45,8 +45,8 @@ async def scrape(client: TestClient[Any, Any]) -> dict[tuple[str, frozenset[tupl
 
 
 @pytest.fixture
-def hub_db(tmp_path: Path) -> str:
-    db_url = f"sqlite:///{tmp_path}/hub.db"
+def hub_db(db_url: str) -> str:
+    """Both backends (the conftest's ``db_url``: SQLite, and PostgreSQL when reachable)."""
     for dataset in (DS, "cty-other"):
         admin(db_url, nodes.create_dataset, dataset)
     return db_url
