@@ -23,6 +23,8 @@ from agent.config import CloudSection, LogSection
 from agent.logs import dataset_log
 from agent.metrics import workers_of
 from agent.runtime import read_control_token
+from agent.selfcheck import SETTING as SELFCHECK
+from agent.store.node import Job
 from agent.sync.api import SyncControl
 from agent.sync.engine import SyncEngine
 from protocol.models import Action, Op
@@ -211,3 +213,24 @@ def test_log_format_is_line_or_json() -> None:
     assert LogSection().format == "line"
     with pytest.raises(ValidationError):
         LogSection.model_validate({"format": "xml"})
+
+
+async def test_job_progress_and_selfcheck_result(node: NodeContext, control: AppClient) -> None:
+    await node.node_db.save_job(Job(id="job-1", dataset=DS, kind="download", state="running",
+                                    done=420, total=1000, created_at="2026-12-02T04:00:00Z"))
+    await node.node_db.save_job(Job(id="job-0", dataset=DS, kind="maintenance", state="done",
+                                    done=5, total=5, created_at="2026-12-01T04:00:00Z"))
+    await node.node_db.set_setting(SELFCHECK.format(dataset=DS), {
+        "state": "repaired", "checked_at": "2026-12-02T03:00:00+00:00", "full": False})
+    found = await scrape(control, node)
+    assert value(found, "officesync_node_job_active", dataset=DS, kind="download",
+                 state="running") == 1
+    assert value(found, "officesync_node_job_items_done", dataset=DS, kind="download") == 420
+    assert value(found, "officesync_node_job_items_expected", dataset=DS,
+                 kind="download") == 1000
+    assert value(found, "officesync_node_job_items_done", dataset=DS,
+                 kind="maintenance") is None  # a finished job is not shown
+    assert value(found, "officesync_node_selfcheck_state", dataset=DS, state="repaired") == 1
+    assert value(found, "officesync_node_selfcheck_state", dataset=DS, state="never") == 0
+    assert value(found, "officesync_node_selfcheck_checked_timestamp_seconds",
+                 dataset=DS) == 1796180400.0
