@@ -174,3 +174,18 @@ async def test_unpairing_this_browser_revokes_it(lan: AppClient, ctx: NodeContex
     assert resp.status == 200
     assert (await lan.get(SESSION)).status == 401
     assert ctx.pairing.paired_count == 0
+
+
+async def test_the_new_scripts_hold_no_wording_and_no_token_storage(lan: AppClient) -> None:
+    """admin.js and api.js are served, take every word from texts.json, and the page keeps
+    no token in localStorage any more (the session is the HttpOnly cookie)."""
+    vietnamese = "ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệịỉĩọỏốồổỗộớờởỡợụủứừửữựỳỷỹỵ"
+    for name in ("admin.js", "api.js"):
+        resp = await lan.get(f"/static/{name}")
+        assert (resp.status, resp.content_type) == (200, "text/javascript")
+        script = (await resp.read()).decode()
+        assert not [line for line in script.splitlines() if any(c in line for c in vietnamese)]
+        assert "localStorage.setItem" not in script
+    html = await (await lan.get("/")).text()
+    assert html.index("/static/api.js") < html.index("/static/app.js") < html.index(
+        "/static/admin.js")

@@ -249,7 +249,7 @@ async function refreshRecord(out) {
     + encodeURIComponent(id) + "/refresh"));
   out.dataset.state = "done";
   out.replaceChildren(el("p", { class: "tool-summary", "data-outcome": answer.outcome },
-    langText(answer.message)));
+    value + ": " + langText(answer.message)));
 }
 
 async function startJob(out, path, body) {
