@@ -71,10 +71,19 @@ class DatasetStore:
         self.local_numbering = local_numbering
         self._writer: Writer | None = None
         self._readers: Readers | None = None
+        self._bulk = False  # a first download in progress (apply_changes)
 
     async def open(self) -> None:
         self._writer = await Writer.open(self.path)
         self._readers = Readers(self.path)
+        # A first download cut short (a restart, a crash): its indexes are made now, and the
+        # pull goes on as an ordinary one.
+        await self._writer.submit(finish_bulk, heavy=True)
+
+    @property
+    def downloading(self) -> bool:
+        """A first download (bulk load) is under way: the records are not all there yet."""
+        return self._bulk
 
     async def close(self) -> None:
         if self._writer is not None:
@@ -365,13 +374,23 @@ class DatasetStore:
         return n
 
     async def apply_changes(self, page: ChangesPage, node_id: str) -> int:
-        """Apply one page of the hub's feed; the cursor moves in the same transaction."""
+        """Apply one page of the hub's feed; the cursor moves in the same transaction.
+
+        The first download of a dataset (the node holds nothing, the feed has more than a
+        page) is a bulk load: the secondary indexes and the search indexes' triggers are
+        dropped with its first page and made again, the search indexes rebuilt in one pass,
+        with the page that catches up (:func:`start_bulk`, :func:`finish_bulk`)."""
         now = rows.utc_now()
         writer = self.writer
 
         def run(conn: sqlite3.Connection) -> WriteResult:
+            if page.has_more and not self._bulk and _fresh(conn):
+                self._bulk = start_bulk(conn)
             changed = syncing.apply_changes(conn, self.registry, page.changes,
                                             page.last_seq, node_id, now)
+            if self._bulk and not page.has_more:
+                finish_bulk(conn)
+                self._bulk = False
             return self._records_changed(conn, changed, RecordAction.PULL)
 
         n: int = await writer.submit(run, heavy=True)
@@ -413,6 +432,53 @@ def _check_id(value: str) -> str:
     return value
 
 
+# -- the first download as a bulk load --------------------------------------------------------
+
+BULK_META = "bulk_load"  # meta: the SQL of what a first download dropped, to make it again
+# Made again at the end of a first download rather than kept up row by row. The PRIMARY KEY
+# and the sync_counts triggers stay (a count is cheap and must stay exact).
+_BULK_DROPPED = ("records_key", "records_date", "records_unsynced", "records_fts_insert",
+                 "records_fts_delete", "records_fts_update_data", "records_fts_update_key")
+_SEARCH_INDEXES = ("records_fts", "records_key_fts")
+_BULK_CACHE_KIB = 32 * 1024  # the writer's page cache while it loads (default: 2 MiB)
+
+
+def _fresh(conn: sqlite3.Connection) -> bool:
+    """Nothing pulled yet and nothing held: a first download."""
+    return (int(rows.get_meta(conn, "cursor", 0)) == 0
+            and conn.execute("SELECT 1 FROM records LIMIT 1").fetchone() is None
+            and conn.execute("SELECT 1 FROM outbox LIMIT 1").fetchone() is None)
+
+
+def start_bulk(conn: sqlite3.Connection) -> bool:
+    """Drop the secondary indexes and the search triggers, their SQL kept in ``meta`` (in
+    the transaction of the first page: a crash undoes both or neither)."""
+    marks = ",".join("?" * len(_BULK_DROPPED))
+    saved = conn.execute(
+        f"SELECT type, name, sql FROM sqlite_master WHERE name IN ({marks}) "
+        "AND type IN ('index', 'trigger') ORDER BY type, name", _BULK_DROPPED).fetchall()
+    rows.set_meta(conn, BULK_META, [list(r) for r in saved])
+    for kind, name, _ in saved:
+        conn.execute(f'DROP {"INDEX" if kind == "index" else "TRIGGER"} "{name}"')
+    conn.execute(f"PRAGMA cache_size = -{_BULK_CACHE_KIB}")
+    return True
+
+
+def finish_bulk(conn: sqlite3.Connection) -> bool:
+    """Make again what :func:`start_bulk` dropped and rebuild the search indexes from the
+    records (also those workstations wrote meanwhile); False when no bulk load was open."""
+    saved = rows.get_meta(conn, BULK_META)
+    if saved is None:
+        return False
+    for _, _, sql in saved:
+        conn.execute(sql)
+    for table in _SEARCH_INDEXES:
+        conn.execute(f"INSERT INTO {table} ({table}) VALUES ('rebuild')")
+    conn.execute("DELETE FROM meta WHERE key = ?", (BULK_META,))
+    conn.execute("PRAGMA cache_size = -2000")
+    return True
+
+
 def _search_candidates(conn: sqlite3.Connection, text: str) -> list[int] | None:
     """The rowids of the records whose key or data may contain ``text``, from the trigram
     indexes (migration 0006); None when the text is too short for them or in more than
@@ -421,8 +487,8 @@ def _search_candidates(conn: sqlite3.Connection, text: str) -> list[int] | None:
 
     In a LIKE on an FTS5 trigram table ``%`` and ``_`` of the text are wildcards and letters
     of any script match in either case, so the candidates are a superset of the matches."""
-    if len(text) < SEARCH_INDEX_MIN:
-        return None
+    if len(text) < SEARCH_INDEX_MIN or rows.get_meta(conn, BULK_META) is not None:
+        return None  # during a first download the search indexes are built at its end
     pattern = f"%{text}%"
     found: set[int] = set()
     for table, column in (("records_key_fts", "key"), ("records_fts", "data")):

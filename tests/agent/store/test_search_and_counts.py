@@ -246,3 +246,109 @@ async def test_a_dataset_of_version_5_gets_its_index_and_counts(tmp_path: Path) 
         assert (await store.sync_counts())["pending"] == 2
     finally:
         await mgr.close()
+
+
+# -- the first download as a bulk load --------------------------------------------------------
+
+
+def _feed(n: int) -> list[Change]:
+    """A feed of ``n`` customers, some of them changed again and deleted later on."""
+    ids = [str(uuid.UUID(int=i + 1, version=4)) for i in range(n)]
+    changes = [_change(i + 1, ids[i], 1, {"code": f"KH{i:05d}", "name": f"Công ty Số {i}"})
+               for i in range(n)]
+    seq = n
+    for i in range(0, n, 7):
+        seq += 1
+        changes.append(_change(seq, ids[i], 2, {"code": f"KH{i:05d}", "name": f"Đổi tên {i}"}))
+    for i in range(3, n, 11):
+        seq += 1
+        changes.append(_change(seq, ids[i], 3, None, deleted=True))
+    return changes
+
+
+async def _download(store: DatasetStore, changes: list[Change], page: int,
+                    more: bool = False) -> None:
+    for start in range(0, len(changes), page):
+        chunk = changes[start:start + page]
+        await store.apply_changes(ChangesPage(
+            changes=chunk, last_seq=chunk[-1].seq,
+            has_more=more or start + page < len(changes)), "me")
+
+
+def _snapshot(conn: sqlite3.Connection) -> dict[str, Any]:
+    return {
+        "records": [tuple(r) for r in conn.execute(
+            "SELECT id, collection, key, data, deleted, version, local_rev, sync_state, "
+            "date, base_data FROM records ORDER BY id")],
+        "schema": [tuple(r) for r in conn.execute(
+            "SELECT type, name, sql FROM sqlite_master ORDER BY name")],
+        "meta": [tuple(r) for r in conn.execute(
+            "SELECT key, value FROM meta WHERE key <> 'last_pull_at' ORDER BY key")],
+    }
+
+
+async def test_a_first_download_in_bulk_equals_the_ordinary_pull(tmp_path: Path) -> None:
+    changes = _feed(400)
+    bulk, plain = StoreManager(tmp_path / "bulk"), StoreManager(tmp_path / "plain")
+    await bulk.open(["cty-abc"])
+    await plain.open(["cty-abc"])
+    try:
+        a, b = bulk.get("cty-abc"), plain.get("cty-abc")
+        dropped: list[bool] = []
+        original = a.apply_changes
+
+        async def watch(page: ChangesPage, node_id: str) -> int:
+            n = await original(page, node_id)
+            dropped.append(a.downloading)
+            return n
+
+        a.apply_changes = watch  # type: ignore[method-assign]
+        await _download(a, changes, 100)  # the node holds nothing: a bulk load
+        assert dropped == [True] * (len(dropped) - 1) + [False]  # indexes back at the end
+        # the ordinary path: one page on its own first (the feed has no more: not bulk)
+        await _download(b, changes[:1], 1)
+        await _download(b, changes[1:], 100)
+        assert not b.downloading
+        snap_a = await a.readers.run(_snapshot)
+        snap_b = await b.readers.run(_snapshot)
+        assert snap_a == snap_b
+        assert await a.sync_counts() == await b.sync_counts()
+        for text in ("Số 12", "Đổi tên 7", "KH0039", "Công ty Số 3"):
+            assert await _search(a, text) == await _search(b, text), text
+        assert await _search(a, "Đổi tên 21") == ["KH00021", "KH00210", "KH00217"]
+        assert "KH00014" not in await _search(a, "Đổi tên 14")  # renamed, then deleted
+        plan = await a.readers.run(lambda conn: conn.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM records WHERE collection = 'customers' "
+            "AND key = 'KH00001'").fetchall())
+        plan = [tuple(r) for r in plan]
+        assert "records_key" in str(plan)
+        await _assert_counts_exact(a)
+    finally:
+        await bulk.close()
+        await plain.close()
+
+
+async def test_a_first_download_cut_short_gets_its_indexes_at_the_next_start(
+        tmp_path: Path) -> None:
+    changes = _feed(300)
+    mgr = StoreManager(tmp_path)
+    await mgr.open(["cty-abc"])
+    store = mgr.get("cty-abc")
+    await _download(store, changes[:200], 100, more=True)  # the node stops here
+    assert store.downloading
+    await store.create("customers", {"code": "KH-NEW", "name": "Cửa hàng mở trong lúc tải"})
+    await mgr.close()
+
+    mgr = StoreManager(tmp_path)
+    await mgr.open(["cty-abc"])
+    try:
+        store = mgr.get("cty-abc")
+        assert not store.downloading
+        assert await _search(store, "mở trong lúc") == ["KH-NEW"]
+        assert await _uses_index(store, "mở trong lúc")
+        assert await _search(store, "Công ty Số 150") == ["KH00150"]
+        await _download(store, changes[200:], 100)  # the rest, as an ordinary pull
+        assert await _search(store, "Công ty Số 299") == ["KH00299"]
+        await _assert_counts_exact(store)
+    finally:
+        await mgr.close()
