@@ -28,6 +28,8 @@ STATIC_FILES: dict[str, str] = {
     "index.html": "text/html",
     "api.js": "text/javascript",
     "app.js": "text/javascript",
+    "issues.js": "text/javascript",
+    "record.js": "text/javascript",
     "admin.js": "text/javascript",
     "style.css": "text/css",
     "texts.json": "application/json",  # made from agent/dashboard/texts.py, not a file

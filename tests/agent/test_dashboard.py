@@ -169,7 +169,15 @@ async def test_browser_pairs_and_follows_records_live(
             # The duplicate never reached the cloud: it can be discarded from the issues list.
             duplicate = page.locator("#issues-body tr", has_text="DUPLICATE_KEY")
             await duplicate.locator("button.resolve-discard").click()
-            await expect(issues).to_have_count(counts["blocked"])
+            # a destructive action asks first, naming the record
+            await expect(page.locator("#confirm-text")).to_contain_text("KH004")
+            await page.click("#confirm-ok")
+            # vouchers wait on it: the page lists them and takes them along only when told
+            await expect(page.locator("#confirm-text")).to_contain_text(
+                f"còn {counts['blocked']} bản ghi phụ thuộc")
+            await expect(page.locator("#confirm-text")).to_contain_text("Phiếu thu")
+            await page.click("#confirm-ok")
+            await expect(issues).to_have_count(0)
             dup = (await store.query("customers", RecordQuery(key="KH004"),
                                      include_deleted=True)).items[0]
             assert dup.deleted and dup.sync.state == "synced"
@@ -200,8 +208,8 @@ async def test_browser_pairs_and_follows_records_live(
                 "[Object.keys(TEXTS.vi).sort(), Object.keys(TEXTS.en).sort()]")
             assert keys_vi == keys_en
             await page.click("#sync-now")  # no hub here: the node says so (defect 12)
-            await expect(page.locator("#error-text")).to_contain_text(
-                "not connected to a cloud hub")
+            await expect(page.locator("#sync-result")).to_contain_text(
+                "Could not sync: This node is not connected to a cloud hub")
             await expect(page.locator("#dataset-sync")).to_be_hidden()  # the dataset is ok
 
             # The hub refuses the dataset (defect 3): the box appears live, with what to do.

@@ -31,7 +31,12 @@ const ui = {
   ws: null,
   wsRetry: 500,
   refreshTimer: null,
+  reachable: true, // false from the moment the node or this browser's link is gone
+  syncRun: null, // what the last "Sync now" saw: {pushed, pulled}
 };
+const MAX_RETRY_MS = 5000;
+const SYNC_WATCH_MS = 8000;
+const SYNC_POLL_MS = 300;
 
 const $ = (id) => document.getElementById(id);
 const t = (key) => TEXTS[ui.lang][key];
@@ -106,8 +111,23 @@ async function guarded(action) {
     clearError();
     await action();
   } catch (err) {
+    if (err instanceof ApiError && err.code === "NETWORK") {
+      setReachable(false); // the banner says it; the page catches up once back
+      return;
+    }
     showError(err instanceof ApiError ? err.message : String(err));
   }
+}
+
+// The node (or this browser's network) is gone: say so at once, grey what is shown as
+// possibly stale, and let the event socket's reconnection bring it all back.
+function setReachable(on) {
+  if (ui.reachable === on) return;
+  ui.reachable = on;
+  $("conn-lost").hidden = on;
+  $("main-view").classList.toggle("stale", !on);
+  $("stale-note").hidden = on;
+  if (!on) connectEvents();
 }
 
 // --- static texts ------------------------------------------------------------------------
@@ -216,6 +236,12 @@ function renderSummary() {
     ? ui.connMessage.message[ui.lang] : null;
   $("conn-message").textContent = fromEvent || t("conn_message")[s.connectivity] || "";
   $("online-toggle").textContent = t(s.online ? "online_on" : "online_off");
+  $("online-switch").checked = Boolean(s.online);
+  $("online-switch").setAttribute("aria-checked", String(Boolean(s.online)));
+  const check = s.selfcheck || {};
+  $("selfcheck").textContent = check.message
+    ? t("selfcheck") + ": " + (check.message[ui.lang] || check.message.en) : "";
+  $("selfcheck").dataset.state = check.state || "never";
   $("last-push").textContent = t("last_push") + ": " + formatTime(s.last_push_at);
   $("last-pull").textContent = t("last_pull") + ": " + formatTime(s.last_pull_at);
   renderDatasetState(s);
@@ -236,36 +262,37 @@ async function loadIssues() {
   $("issues-count").dataset.zero = String(items.length === 0);
   $("issues-empty").hidden = items.length > 0;
   $("issues-table").hidden = items.length === 0;
+  ui.issues = items;
   $("issues-body").replaceChildren(...items.map((r) => {
-    return el("tr", { "data-id": r.id },
+    return el("tr", { "data-id": r.id, "data-state": r.sync.state },
       el("td", {}, t("collections")[r.collection] || r.collection),
-      el("td", { class: "key" }, shownKey(r)),
+      el("td", { class: "key" }, recordLink(r, shownKey(r))),
       el("td", {}, badge(r.sync.state)),
-      el("td", { class: "reason" }, r.sync.message || ""),
+      el("td", { class: "reason" }, r.sync.message || "", blockerLink(r)),
       el("td", { class: "code" }, r.sync.code || ""),
-      el("td", { class: "resolve" }, ...resolutions(r).map((action) =>
-        resolveButton(r, action))));
+      el("td", { class: "resolve" }, ...issueButtons(r)));
   }));
+  refreshSettle(items); // issues.js: the open settle panel follows the list
 }
 
-// What a record's state allows (S6, S9): a conflict carries the cloud's version, so it can
-// be kept or taken; a record that never reached the cloud can be dropped.
-function resolutions(r) {
-  if (r.sync.state === "conflict") return ["keep_local", "take_cloud"];
-  if (r.sync.state === "error" && r.version === null) return ["discard"];
-  return [];
+// A link that opens a record's view (record.js), e.g. #/record/cty-abc/customers/<id>.
+function recordHash(ds, collection, id) {
+  return "#/record/" + [ds, collection, id].map(encodeURIComponent).join("/");
 }
 
-function resolveButton(r, action) {
-  const button = el("button", { type: "button", class: "resolve-" + action }, t(action));
-  button.addEventListener("click", () => guarded(async () => {
-    const path = "/records/" + encodeURIComponent(r.collection) + "/" +
-      encodeURIComponent(r.id) + "/resolve";
-    await api("POST", dsPath(path), { action });
-    await loadIssues();
-  }));
-  return button;
+function recordLink(r, text) {
+  return el("a", { href: recordHash(ui.dataset, r.collection, r.id), class: "record-link" }, text);
 }
+
+// A blocked record names what it waits for: a link to that record.
+function blockerLink(r) {
+  const by = r.sync.blocked_by;
+  if (r.sync.state !== "blocked" || !by || !by.collection) return null;
+  return el("span", { class: "blocker" }, " ", t("waits_for") + ": ",
+    el("a", { href: recordHash(ui.dataset, by.collection, by.id), class: "blocker-link" },
+      by.name || by.key || by.id));
+}
+
 
 function recordsQuery(after) {
   const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
@@ -279,11 +306,16 @@ function recordsQuery(after) {
 const shownKey = (r) => (r.collection === "vouchers" && r.data && r.data.number) || r.key;
 
 function recordRow(r) {
-  return el("tr", { "data-id": r.id, "data-state": r.sync.state },
-    el("td", { class: "key" }, shownKey(r)),
+  const row = el("tr", { "data-id": r.id, "data-state": r.sync.state, class: "clickable" },
+    el("td", { class: "key" }, recordLink(r, shownKey(r))),
     el("td", {}, describe(r)),
     el("td", {}, badge(r.sync.state)),
     el("td", { class: "muted" }, formatTime(r.updated_at)));
+  row.addEventListener("click", (event) => {
+    if (event.target.closest("a")) return; // the link itself navigates
+    location.hash = recordHash(ui.dataset, r.collection, r.id);
+  });
+  return row;
 }
 
 async function loadRecords() {
@@ -321,11 +353,91 @@ function renderDatasetState(s) {
   $("dataset-sync-message").textContent = s.message ? s.message[ui.lang] : "";
 }
 
+// "Sync now" always says what happened: synced N (sent and received), nothing to sync,
+// still syncing, or why nothing could sync (offline by choice, no cloud, cloud unreachable).
+function syncSay(text, state) {
+  const box = $("sync-result");
+  box.textContent = text;
+  box.dataset.state = state;
+  box.hidden = false;
+}
+
 async function syncNow() {
+  const button = $("sync-now");
+  if (button.disabled) return;
+  button.disabled = true;
+  try {
+    await guarded(async () => {
+      ui.syncRun = { pushed: 0, pulled: 0 };
+      syncSay(t("sync_running"), "running");
+      try {
+        await api("POST", dsPath("/sync"));
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 409) {
+          syncSay(fmtText(t("sync_cannot"), { why: err.message }), "refused");
+          return;
+        }
+        throw err;
+      }
+      await watchSync(Date.now());
+    });
+  } finally {
+    button.disabled = false;
+    ui.syncRun = null;
+  }
+}
+
+async function watchSync(started) {
+  for (;;) {
+    const s = await api("GET", dsPath("/sync"));
+    ui.summary = s;
+    renderSummary();
+    const left = (s.counts.pending || 0) + (s.counts.syncing || 0);
+    const failed = (s.counts.error || 0) + (s.counts.conflict || 0) + (s.counts.blocked || 0);
+    const tail = failed ? fmtText(t("sync_issues_left"), { count: failed }) : "";
+    if (s.connectivity !== "online") {
+      const why = (s.message && s.message[ui.lang]) || t("conn_message")[s.connectivity] || "";
+      syncSay(fmtText(t("sync_cannot"), { why: t("conn")[s.connectivity] + ". " + why }), "refused");
+      return;
+    }
+    if (s.state && s.state !== "ok") {
+      syncSay(fmtText(t("sync_cannot"), { why: s.message ? s.message[ui.lang] : s.state }), "refused");
+      return;
+    }
+    const run = ui.syncRun || { pushed: 0, pulled: 0 };
+    const waited = Date.now() - started;
+    if (left === 0 && (waited > 1000 || run.pushed || run.pulled)) {
+      if (run.pushed || run.pulled) {
+        syncSay(fmtText(t("sync_done"), { pushed: run.pushed, pulled: run.pulled }) + tail, "done");
+      } else {
+        syncSay(t("sync_nothing") + tail, "done");
+      }
+      return;
+    }
+    if (waited > SYNC_WATCH_MS) {
+      syncSay(fmtText(t("sync_still"), { count: left }) + tail, "running");
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, SYNC_POLL_MS));
+  }
+}
+
+const fmtText = (text, params) => String(text).replace(/\{(\w+)\}/g,
+  (whole, name) => (name in params ? String(params[name]) : whole));
+
+async function setOnline(on) {
   await guarded(async () => {
-    await api("POST", dsPath("/sync"));
-    $("sync-now").dataset.done = "true";
-    setTimeout(() => { delete $("sync-now").dataset.done; }, 1500);
+    try {
+      const state = await api("PUT", "/online", { online: on });
+      if (ui.summary) {
+        ui.summary = { ...ui.summary, online: state.online, connectivity: state.connectivity };
+        ui.connMessage = { connectivity: state.connectivity, message: state.message };
+        renderSummary();
+      }
+    } finally {
+      if (ui.summary) $("online-switch").checked = Boolean(ui.summary.online);
+    }
+    scheduleRefresh();
   });
 }
 
@@ -346,7 +458,12 @@ function onEvent(event) {
   } else if (event.type === "dataset") {
     guarded(start);
   } else if (event.type === "record" || event.type === "sync") {
+    if (event.type === "sync" && ui.syncRun && event.dataset === ui.dataset) {
+      if (event.state === "pushed") ui.syncRun.pushed += event.applied || 0;
+      if (event.state === "pulled") ui.syncRun.pulled += event.changes || 0;
+    }
     if (!event.dataset || event.dataset === ui.dataset) scheduleRefresh();
+    if (event.type === "record") recordChanged(event); // record.js: the open record follows
   }
 }
 
@@ -356,6 +473,7 @@ function connectEvents() {
   ui.ws = ws;
   ws.addEventListener("open", () => {
     ui.wsRetry = 500;
+    setReachable(true);
     renderLive();
     scheduleRefresh(); // catch up on what happened while disconnected
   });
@@ -368,8 +486,9 @@ function connectEvents() {
     renderLive();
     if (ev.code === 1008) { unpair(t("unpaired")); return; }
     if (!Api.paired()) return;
+    setReachable(false);
     setTimeout(connectEvents, ui.wsRetry);
-    ui.wsRetry = Math.min(ui.wsRetry * 2, 10000);
+    ui.wsRetry = Math.min(ui.wsRetry * 2, MAX_RETRY_MS);
   });
 }
 
@@ -410,6 +529,9 @@ async function init() {
   $("error-close").addEventListener("click", clearError);
   $("pair-form").addEventListener("submit", pair);
   $("sync-now").addEventListener("click", syncNow);
+  $("online-switch").addEventListener("change", (e) => setOnline(e.target.checked));
+  window.addEventListener("offline", () => { if (Api.paired()) setReachable(false); });
+  window.addEventListener("online", () => connectEvents());
   $("more").addEventListener("click", () => guarded(loadMore));
   $("state-filter").addEventListener("change", (e) => setFilter(e.target.value));
   $("dataset").addEventListener("change", (e) => { ui.dataset = e.target.value; guarded(refreshAll); });
