@@ -84,6 +84,7 @@ ROUTES: list[ApiRoute] = [
     ApiRoute("GET", "/openapi.json", openapi, "This document", public=True),
     ApiRoute("GET", "/events", events,
              "WebSocket of events: record, sync, connectivity, dataset, status. "
-             "Browsers may pass the token as ?token=", websocket=True,
+             "A dashboard browser sends its session cookie; a client that cannot set headers "
+             "may pass the token as ?token=", websocket=True,
              query=(QueryParam("token", "workstation token (instead of Authorization)"),)),
 ]

@@ -16,7 +16,8 @@ Every state-changing request authenticated by the cookie must come from the node
 The WebSocket of events, opened with the cookie, must have this server's ``Origin`` too.
 
 The admin actions (workstations, pairing codes, datasets, diagnostics: agent/lan_api/admin.py)
-are for a browser session on the node's own machine only (a loopback address): 403
+are for a browser session on the node's own machine only (a loopback address, or one of this
+machine's own addresses): 403
 ``ADMIN_ONLY`` otherwise.
 """
 
@@ -26,11 +27,13 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import time
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent import keys
+from agent.discovery import local_addresses
 from agent.lan_api.spec import ApiRoute
 from httpkit import json_response, read_model
 from protocol.errors import ErrorCode, ProtocolError
@@ -122,9 +125,26 @@ def is_loopback(address: str | None) -> bool:
         return False
 
 
+_OWN_TTL_S = 60.0
+_own: list[tuple[float, frozenset[str]]] = []
+
+
+def own_addresses() -> frozenset[str]:
+    """This machine's own interface addresses (a browser here may reach the node through its
+    LAN address instead of 127.0.0.1); read at most once a minute."""
+    now = time.monotonic()
+    if not _own or now - _own[0][0] > _OWN_TTL_S:
+        _own[:] = [(now, frozenset(local_addresses()))]
+    return _own[0][1]
+
+
+def on_this_machine(address: str | None) -> bool:
+    return is_loopback(address) or (address is not None and address in own_addresses())
+
+
 def is_admin(request: web.Request) -> bool:
     """A browser session (cookie) on the node's own machine."""
-    return VIA_COOKIE in request and is_loopback(request.remote)
+    return VIA_COOKIE in request and on_this_machine(request.remote)
 
 
 def require_admin(request: web.Request) -> None:
@@ -142,7 +162,7 @@ def set_cookie(request: web.Request, response: web.StreamResponse, token: str) -
 
 def _answer(request: web.Request, ws_id: str, name: str, token: str) -> SessionResponse:
     return SessionResponse(workstation_id=ws_id, name=name, csrf_token=csrf_token(token),
-                           admin=is_loopback(request.remote))
+                           admin=on_this_machine(request.remote))
 
 
 async def start_session(request: web.Request) -> web.Response:

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp.test_utils import make_mocked_request
 
 from agent.app import NodeContext
-from agent.lan_api.session import COOKIE, VIA_COOKIE, csrf_token, is_admin
+from agent.lan_api.session import COOKIE, VIA_COOKIE, csrf_token, is_admin, own_addresses
 from tests.agent.conftest import DATASET, AppClient, pair_workstation
 
 SESSION = "/api/v1/session"
@@ -145,6 +145,10 @@ def test_a_browser_elsewhere_on_the_lan_is_not_admin() -> None:
     local = make_mocked_request("GET", "/", transport=_Transport(("127.0.0.1", 50000)))
     local[VIA_COOKIE] = "t"
     assert is_admin(local) is True
+    for own in own_addresses():  # this machine reached through its LAN address
+        mine = make_mocked_request("GET", "/", transport=_Transport((own, 50000)))
+        mine[VIA_COOKIE] = "t"
+        assert is_admin(mine) is True
 
 
 class _Transport:

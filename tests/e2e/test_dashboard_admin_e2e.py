@@ -147,7 +147,13 @@ async def test_workstations_datasets_and_tools_in_a_browser(
                     "trình duyệt này")
                 await shot(page, "dashboard-workstations.png")
 
-                # Revoke it (the dialog asks first); its next request is refused.
+                # Revoke it (the dialog asks first: Esc cancels, nothing happens; then
+                # confirmed); its next request is refused.
+                await other.locator(".ws-revoke").click()
+                await expect(page.locator("#confirm")).to_be_visible()
+                await page.keyboard.press("Escape")
+                await expect(page.locator("#confirm")).to_be_hidden()
+                await expect(rows).to_have_count(2)
                 await other.locator(".ws-revoke").click()
                 await expect(page.locator("#confirm")).to_be_visible()
                 await expect(page.locator("#confirm-text")).to_contain_text("Máy kế toán 1")
@@ -178,8 +184,11 @@ async def test_workstations_datasets_and_tools_in_a_browser(
 
                 await eventually(online, 30)
 
-                # Tools: maintenance with live progress and its report; refresh; diagnostics.
-                await page.click('.view-tab[data-view="tools"]')
+                # Tools (opened by keyboard: Space on the focused tab): maintenance with live
+                # progress and its report; refresh; diagnostics.
+                await page.focus('.view-tab[data-view="tools"]')
+                await page.keyboard.press("Space")
+                await expect(page.locator('.view[data-view="tools"]')).to_be_visible()
                 await page.fill("#maint-from", DAYS[0])
                 await page.fill("#maint-to", DAYS[-1])
                 await page.click('#maint-form button[type="submit"]')
