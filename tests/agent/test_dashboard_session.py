@@ -193,3 +193,16 @@ async def test_the_new_scripts_hold_no_wording_and_no_token_storage(lan: AppClie
     html = await (await lan.get("/")).text()
     assert html.index("/static/api.js") < html.index("/static/app.js") < html.index(
         "/static/admin.js")
+
+
+async def test_the_event_stream_takes_the_cookie_from_this_origin_only(
+    lan: AppClient, ctx: NodeContext
+) -> None:
+    await browser_session(lan, ctx)
+    ws = await lan.ws_connect("/api/v1/events", headers={"Origin": origin(lan)})
+    await ws.close()
+    resp = await lan.get("/api/v1/events", headers={
+        "Origin": "http://evil.example", "Upgrade": "websocket", "Connection": "Upgrade",
+        "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    assert resp.status == 403
+    assert (await resp.json())["error"]["code"] == "CSRF_REJECTED"
