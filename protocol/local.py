@@ -187,6 +187,27 @@ class SelfCheck(_Lenient):
         return self.model_dump(mode="json")
 
 
+def _grouped(n: int, lang: str) -> str:
+    """420000 as "420.000" (vi) or "420,000" (en)."""
+    shown = f"{n:,}"
+    return shown.replace(",", ".") if lang == "vi" else shown
+
+
+class Download(_Lenient):
+    """A first download of a dataset under way: records received so far, and how many the
+    cloud holds when the node knows it."""
+
+    done: int = 0
+    total: int | None = None
+
+    def message_in(self, lang: str) -> str:
+        """"đang tải 420.000 / 1.000.000 bản ghi", "downloading 420,000 / 1,000,000 records"."""
+        count = _grouped(self.done, lang)
+        if self.total is not None:
+            count += f" / {_grouped(self.total, lang)}"
+        return f"đang tải {count} bản ghi" if lang == "vi" else f"downloading {count} records"
+
+
 class DatasetStatus(_Lenient):
     """One hosted dataset; a disconnected one's ``counts`` are those its kept file holds
     (null when it has no file)."""
@@ -196,6 +217,7 @@ class DatasetStatus(_Lenient):
     counts: Counts | None = None
     sync: DatasetSync = Field(default_factory=DatasetSync)
     selfcheck: SelfCheck = Field(default_factory=SelfCheck)
+    download: Download | None = None  # a first download under way (null otherwise)
 
     @field_validator("sync", mode="before")
     @classmethod

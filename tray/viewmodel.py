@@ -214,6 +214,8 @@ def parse_pairing(raw: dict[str, object]) -> PairingCode:
 
 
 def _dataset_line(ds: DatasetStatus, lang: Lang) -> str:
+    if ds.download is not None:  # a first download: "cty-abc: đang tải 420.000 bản ghi"
+        return f"{ds.id}: {ds.download.message_in(lang)}"
     counts = ds.tally
     line = text(
         "menu.dataset",
