@@ -426,6 +426,7 @@ const fmtText = (text, params) => String(text).replace(/\{(\w+)\}/g,
   (whole, name) => (name in params ? String(params[name]) : whole));
 
 async function setOnline(on) {
+  $("sync-result").hidden = true; // what the last "Sync now" said no longer holds
   await guarded(async () => {
     try {
       const state = await api("PUT", "/online", { online: on });

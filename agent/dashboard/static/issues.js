@@ -49,7 +49,8 @@ function issueButtons(r) {
 
 function actionButton(r, action, label, body) {
   const danger = action === "discard" || action === "take_cloud";
-  const button = el("button", { type: "button", class: "resolve-" + action + (danger ? " danger-ghost" : "") },
+  const look = danger ? " danger-ghost" : (action === "merge" || action === "link_existing" ? " primary" : "");
+  const button = el("button", { type: "button", class: "resolve-" + action + look },
     label || t(action));
   button.addEventListener("click", () => guarded(() => resolveRecord(r, action, body ? body() : {})));
   return button;
