@@ -440,7 +440,7 @@ BULK_META = "bulk_load"  # meta: the SQL of what a first download dropped, to ma
 _BULK_DROPPED = ("records_key", "records_date", "records_unsynced", "records_fts_insert",
                  "records_fts_delete", "records_fts_update_data", "records_fts_update_key")
 _SEARCH_INDEXES = ("records_fts", "records_key_fts")
-_BULK_CACHE_KIB = 32 * 1024  # the writer's page cache while it loads (default: 2 MiB)
+_BULK_CACHE_KIB = 16 * 1024  # the writer's page cache while it loads (default: 2 MiB)
 
 
 def _fresh(conn: sqlite3.Connection) -> bool:
