@@ -11,7 +11,6 @@ import asyncio
 import base64
 import re
 import sqlite3
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -24,6 +23,7 @@ from agent.store.writer import Readers, Writer, WriteResult
 from protocol.accounting import ACCOUNTING_PACK
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.i18n import Lang, Text
+from protocol.ids import new_id
 from protocol.models import (
     UUID_PATTERN,
     ChangesPage,
@@ -183,7 +183,7 @@ class DatasetStore:
     ) -> Record:
         schema = self.schema(collection)
         clean = await self._validate(schema, data)
-        record_id = _check_id(id) if id is not None else str(uuid.uuid4())
+        record_id = _check_id(id) if id is not None else new_id()  # time-ordered
         ctx = self._ctx()
         return await self._write(
             RecordAction.CREATE,

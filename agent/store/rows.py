@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-import uuid
 from contextvars import ContextVar
 from typing import Any
 
@@ -18,6 +17,7 @@ from agent.store.models import RECORDS
 from agent.store.states import OutboxState
 from protocol.errors import ErrorCode, ProtocolError, render
 from protocol.i18n import Lang, Text
+from protocol.ids import new_id
 from protocol.models import Action, BlockedBy, Record, SyncState, SyncStatus
 
 # The columns of ``records`` in table order (declared once, by agent/store/models.py).
@@ -125,7 +125,7 @@ def append_op(
     now: str,
 ) -> str:
     """Queue one op; it names the workstation whose request made it (:data:`AUTHOR`)."""
-    op_id = str(uuid.uuid4())
+    op_id = new_id()  # time-ordered: the outbox's op_id index grows at its right edge
     conn.execute(
         "INSERT INTO outbox (op_id, record_id, collection, action, base_version, data, "
         "created_at, state, workstation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
