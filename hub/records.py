@@ -148,7 +148,13 @@ _CHANGES_PAGE = (
 def changes_page(conn: sa.Connection, dataset: str, since: int, limit: int) -> bytes | None:
     """The feed page as ready JSON bytes, or ``None`` when there is nothing after ``since``.
 
-    Stored ``data`` is JSON text already: it is spliced in as is, never parsed."""
+    Stored ``data`` is JSON text already: it is spliced in as is, never parsed.
+
+    PostgreSQL: the page is read in primary-key order, never planned as a bitmap scan of
+    every change after ``since`` and a sort (what a never-analyzed ``hub_changes`` got: 1.25 s
+    a page at 750,000 changes, falling only as ``since`` approaches the end)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(_INDEX_ONLY_PLANS)
     sql = _CHANGES_PAGE.format(m=bulk.marker(conn))
     rows = conn.exec_driver_sql(sql, (dataset, since, limit + 1)).all()
     if not rows:

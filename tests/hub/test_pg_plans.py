@@ -100,3 +100,35 @@ def test_push_lookups_are_index_scans_of_the_ids_and_keys(pg_url: str, analyzed:
     for plan in replays:  # one probe of the primary key per op id, never a filter
         assert "hub_op_results_pkey" in plan and "op_id)::text = w.v" in plan, plan
         assert "Filter" not in plan, plan
+
+
+def test_feed_page_is_read_in_key_order_from_a_never_analyzed_feed(pg_url: str) -> None:
+    """A first download of a large dataset reads the feed a page at a time; each page is an
+    index scan from ``since`` (it was a bitmap scan of every later change, and a sort)."""
+    store = HubStore(pg_url)
+    plans: list[str] = []
+
+    def explain(_conn: Any, cursor: Any, statement: str, params: Any, _ctx: Any,
+                many: bool) -> None:
+        if statement.startswith("SELECT seq") and "FROM hub_changes" in statement:
+            rows = cursor.connection.execute("EXPLAIN " + statement, params).fetchall()
+            plans.append("\n".join(r[0] for r in rows))
+
+    try:
+        create_schema(store.engine)
+        store.transaction(nodes.create_dataset, DS, write=True)
+        with store.engine.connect() as conn, conn.begin():
+            conn.exec_driver_sql(
+                "INSERT INTO hub_changes (dataset, seq, collection, id, version, deleted, data,"
+                " op_id, node_id) SELECT %s, g, 'customers', gen_random_uuid()::text, 1, false,"
+                " '{}', gen_random_uuid()::text, 'node-1' FROM generate_series(1, %s) g",
+                (DS, SEEDED))
+        event.listen(store.engine, "before_cursor_execute", explain)
+        page = store.transaction(records.changes_page, DS, 1000, 1000)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", explain)
+        store.engine.dispose()
+    assert page is not None and b'"seq":1001' in page
+    [plan] = plans
+    assert "Index Scan using hub_changes_pkey" in plan and "Sort" not in plan, plan
+    assert "Bitmap" not in plan and "Seq Scan" not in plan, plan
