@@ -191,17 +191,25 @@ async def queries(session: aiohttp.ClientSession, node: NodeProcess, customers: 
 async def main(args: argparse.Namespace) -> None:
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="officesync-scale-"))
     root.mkdir(parents=True, exist_ok=True)
+    seeded = root / "seeded.txt"  # a kept folder's hub is seeded once: its record count
     hub = HubProcess(f"sqlite:///{root}/hub.db", free_port(), root / "logs", env=NO_KEYRING)
     node: NodeProcess | None = None
     try:
-        hub.create_dataset(DS)
+        if not seeded.exists():
+            hub.create_dataset(DS)
         hub.start()
-        print(f"hub at {hub.url}; seeding {args.customers:,} customers and "
-              f"{args.customers // 2:,} vouchers", flush=True)
-        t0 = time.monotonic()
-        total = await seed(hub, args.customers)
-        print(f"seeded {total:,} records in {time.monotonic() - t0:.1f} s", flush=True)
+        if seeded.exists():
+            total = int(seeded.read_text())
+            print(f"hub at {hub.url}, seeded before: {total:,} records", flush=True)
+        else:
+            print(f"hub at {hub.url}; seeding {args.customers:,} customers and "
+                  f"{args.customers // 2:,} vouchers", flush=True)
+            t0 = time.monotonic()
+            total = await seed(hub, args.customers)
+            seeded.write_text(str(total))
+            print(f"seeded {total:,} records in {time.monotonic() - t0:.1f} s", flush=True)
 
+        shutil.rmtree(root / "scale-data", ignore_errors=True)  # a fresh node every run
         config = write_node_config(root, name="scale", datasets=(DS,), cloud_url=hub.url,
                                    language="en")
         enroll_node(config, hub, hub.enroll_code(DS), NO_KEYRING)
@@ -240,5 +248,6 @@ if __name__ == "__main__":
                         help="customers to seed (vouchers: half as many; 2 accounts)")
     parser.add_argument("--requests", type=int, default=100, help="requests of each kind")
     parser.add_argument("--timeout", type=float, default=1800, help="download limit, seconds")
-    parser.add_argument("--keep", default="", help="work in this folder and keep it")
+    parser.add_argument("--keep", default="",
+                        help="work in this folder and keep it (its hub is seeded once)")
     asyncio.run(main(parser.parse_args()))
