@@ -1,10 +1,11 @@
 """Benchmark: push and pull through HubClient against a real hub process (loopback).
 
-    python bench/hub.py [--ops 100000] [--batch 1000] [--page 1000] [--db postgresql://…]
+    python bench/hub.py [--ops 100000] [--batch 1000] [--page 1000] [--db postgresql://…] [--v4]
 
 Starts ``officesync hub serve`` on a free port with a temporary SQLite database (or, with
 ``--db postgresql://…``, a fresh schema on that server, dropped afterwards), enrolls a node,
-pushes ``--ops`` creates of ~300-byte customer records, pulls them back, prints rates: the
+pushes ``--ops`` creates of ~300-byte customer records (v7 ids, as the node makes them;
+``--v4`` for random ones), pulls them back, prints rates: the
 whole push, and the first and the last tenth of it (a push that slows as the hub's tables grow
 shows as a last tenth slower than the first).
 """
@@ -32,6 +33,7 @@ import orjson  # noqa: E402
 from agent.cloud.client import HubClient  # noqa: E402
 from bench.samples import customer  # noqa: E402
 from hub import nodes  # noqa: E402
+from protocol.ids import new_id  # noqa: E402
 from protocol.models import Action, Op  # noqa: E402
 from tests.hub.helpers import admin, make_code  # noqa: E402
 
@@ -86,12 +88,14 @@ def report(name: str, unit: str, total: int, spent: tuple[float, float, float],
           f"client {client_cpu:.2f} s")
 
 
-async def run(base: str, code: str, total: int, batch: int, page: int, hub_pid: int) -> None:
+async def run(base: str, code: str, total: int, batch: int, page: int, hub_pid: int,
+              v4: bool) -> None:
     anonymous = HubClient(base)
     token = (await anonymous.enroll(code, "bench-node")).token
     await anonymous.close()
     client = HubClient(base, token)
-    ops = [Op(op_id=str(uuid.uuid4()), collection="customers", id=str(uuid.uuid4()),
+    make_id = (lambda: str(uuid.uuid4())) if v4 else new_id  # the node makes v7 ids
+    ops = [Op(op_id=make_id(), collection="customers", id=make_id(),
               action=Action.CREATE, data=customer(i)) for i in range(total)]
     size = sum(len(orjson.dumps(op.data)) for op in ops[:100]) / 100
     meter, tenth = Meter(hub_pid), max(batch, total // 10 // batch * batch)
@@ -131,13 +135,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--page", type=int, default=1000)
     parser.add_argument("--db", help="postgresql://… (a fresh schema there); default SQLite")
+    parser.add_argument("--v4", action="store_true",
+                        help="random UUIDv4 ids (as nodes made before) instead of v7")
     args = parser.parse_args()
     with database(args.db) as db_url:
         print(f"hub database: {'PostgreSQL' if args.db else 'SQLite'}")
         code = prepare(db_url)
         proc, base = start_hub(db_url)
         try:
-            asyncio.run(run(base, code, args.ops, args.batch, args.page, proc.pid))
+            asyncio.run(run(base, code, args.ops, args.batch, args.page, proc.pid, args.v4))
         finally:
             proc.terminate()
             proc.wait(timeout=30)
