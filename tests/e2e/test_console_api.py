@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,7 +40,7 @@ def offices(tmp_path: Path, hub: HubProcess) -> Iterator[tuple[Office, Office]]:
     b.node.kill()
 
 
-async def history(ws: WorkstationClient, collection: str, id: str) -> dict:  # type: ignore[type-arg]
+async def history(ws: WorkstationClient, collection: str, id: str) -> dict[str, Any]:
     _, body, _ = await ws._call("GET", f"/datasets/{DS}/records/{collection}/{id}/history")
     return dict(body)
 
@@ -96,7 +97,7 @@ async def test_history_names_each_office_and_workstation(
         assert body["versions"][0]["data"]["name"] == "Mai Lan Co"
 
         # A bad body changes nothing; then back online, it drains by itself.
-        with pytest.raises(Exception, match="VALIDATION_FAILED.*Online must be true or false"):
+        with pytest.raises(Exception, match=r"VALIDATION_FAILED.*Online must be true or false"):
             await ws_a._call("PUT", "/online", json={"online": "yes"})
         assert status(a.node)["online"] is False
         _, state, _ = await ws_a._call("PUT", "/online", json={"online": True})

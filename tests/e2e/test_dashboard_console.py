@@ -17,6 +17,7 @@ at 400 px with ``-narrow``).
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,7 +73,7 @@ async def _shot(page: Any, name: str) -> None:
     target = os.environ.get(SHOTS_ENV)
     if not target:
         return
-    Path(target).mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(Path(target).mkdir, parents=True, exist_ok=True)
     await page.screenshot(path=str(Path(target) / f"{name}.png"), full_page=True)
     await page.set_viewport_size({"width": 400, "height": 860})
     await page.screenshot(path=str(Path(target) / f"{name}-narrow.png"), full_page=True)
