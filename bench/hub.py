@@ -67,29 +67,48 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-class Meter:
-    """Wall time and the CPU time of the hub and of this (client) process for one phase."""
+def postgres_cpu_seconds() -> float:
+    """User+system CPU time of every local process named ``postgres`` (the server's backends,
+    WAL writer, checkpointer…; other users of the same server count too)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if "(postgres)" in text:
+            total += cpu_seconds(int(stat.parent.name))
+    return total
 
-    def __init__(self, hub_pid: int) -> None:
-        self.hub_pid = hub_pid
+
+class Meter:
+    """Wall time and the CPU time of the hub, of this (client) process and, for a PostgreSQL
+    hub, of the local PostgreSQL server for one phase."""
+
+    def __init__(self, hub_pid: int, postgres: bool) -> None:
+        self.hub_pid, self.postgres = hub_pid, postgres
+        self.server = postgres_cpu_seconds() if postgres else 0.0
         self.wall, self.hub, self.client = time.perf_counter(), cpu_seconds(hub_pid), \
             time.process_time()
 
-    def stop(self) -> tuple[float, float, float]:
+    def stop(self) -> tuple[float, float, float, float | None]:
+        server = postgres_cpu_seconds() - self.server if self.postgres else None
         return (time.perf_counter() - self.wall, cpu_seconds(self.hub_pid) - self.hub,
-                time.process_time() - self.client)
+                time.process_time() - self.client, server)
 
 
-def report(name: str, unit: str, total: int, spent: tuple[float, float, float],
+def report(name: str, unit: str, total: int, spent: tuple[float, float, float, float | None],
            what: str) -> None:
-    wall, hub_cpu, client_cpu = spent
+    wall, hub_cpu, client_cpu, server_cpu = spent
+    server = "" if server_cpu is None else \
+        f", PostgreSQL {server_cpu:.2f} s = {server_cpu / total * 1e6:.0f} µs each"
     print(f"{name}: {total / wall:,.0f} {unit}/s ({wall:.2f} s, {what}); "
           f"CPU hub {hub_cpu:.2f} s = {hub_cpu / total * 1e6:.0f} µs each, "
-          f"client {client_cpu:.2f} s")
+          f"client {client_cpu:.2f} s{server}")
 
 
 async def run(base: str, code: str, total: int, batch: int, page: int, hub_pid: int,
-              v4: bool) -> None:
+              v4: bool, postgres: bool) -> None:
     anonymous = HubClient(base)
     token = (await anonymous.enroll(code, "bench-node")).token
     await anonymous.close()
@@ -98,7 +117,7 @@ async def run(base: str, code: str, total: int, batch: int, page: int, hub_pid: 
     ops = [Op(op_id=make_id(), collection="customers", id=make_id(),
               action=Action.CREATE, data=customer(i)) for i in range(total)]
     size = sum(len(orjson.dumps(op.data)) for op in ops[:100]) / 100
-    meter, tenth = Meter(hub_pid), max(batch, total // 10 // batch * batch)
+    meter, tenth = Meter(hub_pid, postgres), max(batch, total // 10 // batch * batch)
     tenths: list[tuple[int, float]] = []  # (ops, wall seconds) per tenth of the push
     part = time.perf_counter()
     for start in range(0, total, batch):
@@ -110,7 +129,7 @@ async def run(base: str, code: str, total: int, batch: int, page: int, hub_pid: 
             tenths.append((done - sum(n for n, _ in tenths), now - part))
             part = now
     push = meter.stop()
-    meter, since, pulled = Meter(hub_pid), 0, 0
+    meter, since, pulled = Meter(hub_pid, postgres), 0, 0
     while True:
         changes = await client.changes(DS, since, limit=page)
         pulled += len(changes.changes)
@@ -143,7 +162,8 @@ def main() -> None:
         code = prepare(db_url)
         proc, base = start_hub(db_url)
         try:
-            asyncio.run(run(base, code, args.ops, args.batch, args.page, proc.pid, args.v4))
+            asyncio.run(run(base, code, args.ops, args.batch, args.page, proc.pid, args.v4,
+                            args.db is not None))
         finally:
             proc.terminate()
             proc.wait(timeout=30)
