@@ -500,6 +500,7 @@ function toggleLanguage() {
   localStorage.setItem(LANG_KEY, ui.lang);
   applyTexts();
   if (Api.paired()) guarded(refreshAll);
+  if (Api.paired()) languageChanged(); // issues.js and record.js: their open panels again
 }
 
 async function loadInfo() {

@@ -86,6 +86,13 @@ async function resolveRecord(r, action, extra) {
   await loadIssues();
 }
 
+// The language changed: the open panel (and the open record) again, in the new one.
+function languageChanged() {
+  const open = settle.id && (ui.issues || []).find((r) => r.id === settle.id);
+  if (open) guarded(() => openSettle(open));
+  if (recordView.record) renderRecordView();
+}
+
 function closeSettle() {
   settle.id = null;
   $("settle").hidden = true;
