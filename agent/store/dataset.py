@@ -50,6 +50,7 @@ ALL = RecordQuery()  # no filter, the first page
 # on the records in key order (a page fills after a few rows: such a text is in most of them).
 SEARCH_INDEX_MIN = 3
 SEARCH_CANDIDATES = 2000  # above this many, the text is common: records read in key order
+SEARCH_TAIL = 6  # a longer text is first looked up by its last 6 characters (_search_candidates)
 
 
 class DatasetStore:
@@ -440,7 +441,7 @@ BULK_META = "bulk_load"  # meta: the SQL of what a first download dropped, to ma
 _BULK_DROPPED = ("records_key", "records_date", "records_unsynced", "records_fts_insert",
                  "records_fts_delete", "records_fts_update_data", "records_fts_update_key")
 _SEARCH_INDEXES = ("records_fts", "records_key_fts")
-_BULK_CACHE_KIB = 16 * 1024  # the writer's page cache while it loads (default: 2 MiB)
+_BULK_CACHE_KIB = 8 * 1024  # the writer's page cache while it loads (default: 2 MiB)
 
 
 def _fresh(conn: sqlite3.Connection) -> bool:
@@ -489,6 +490,19 @@ def _search_candidates(conn: sqlite3.Connection, text: str) -> list[int] | None:
     of any script match in either case, so the candidates are a superset of the matches."""
     if len(text) < SEARCH_INDEX_MIN or rows.get_meta(conn, BULK_META) is not None:
         return None  # during a first download the search indexes are built at its end
+    # The index reads one list of records per trigram of the pattern, and a trigram of a
+    # common phrase ("Công ty TNHH", "Dịch vụ Số ") lists most of them: the text's last
+    # characters alone (often the distinctive part: a number, a given name) are tried first;
+    # any record holding the whole text holds them too.
+    tail = text.rstrip()[-SEARCH_TAIL:]
+    for part in ([tail] if len(tail) >= SEARCH_INDEX_MIN and tail != text else []) + [text]:
+        found = _candidates(conn, part)
+        if found is not None:
+            return found
+    return None
+
+
+def _candidates(conn: sqlite3.Connection, text: str) -> list[int] | None:
     pattern = f"%{text}%"
     found: set[int] = set()
     for table, column in (("records_key_fts", "key"), ("records_fts", "data")):

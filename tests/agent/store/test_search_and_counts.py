@@ -103,6 +103,20 @@ async def test_search_equals_the_like_scan(store: DatasetStore, seed: int) -> No
         assert sorted(await _search(store, text)) == sorted(expected), text
 
 
+async def test_a_text_whose_end_is_common_is_looked_up_whole(store: DatasetStore) -> None:
+    from agent.store import dataset
+    for i, name in enumerate(["Hoa Mai", "Hoa Lan", "Bến Thành"] + [f"Số {i}" for i in range(20)]):
+        await store.create("customers", {"code": f"KH{i:03d}", "name": f"{name} chi nhánh"})
+    old = dataset.SEARCH_CANDIDATES
+    dataset.SEARCH_CANDIDATES = 10  # " nhánh" (its last 6 characters) is in all 23 records
+    try:
+        assert await _uses_index(store, "Hoa Mai chi nhánh")
+        assert await _search(store, "Hoa Mai chi nhánh") == ["KH000"]
+        assert await _search(store, "Bến Thành chi nhánh") == ["KH002"]
+    finally:
+        dataset.SEARCH_CANDIDATES = old
+
+
 async def test_a_common_text_is_read_in_key_order(store: DatasetStore) -> None:
     from agent.store import dataset
     for i in range(30):
