@@ -188,3 +188,14 @@ async def test_rejection_messages_follow_accept_language(node: Node) -> None:
     node.lang = "vi"
     [result] = await node.push(op("create", "customers", new_id(), customer("KH1")))
     assert result["error"]["message"] == "Khách hàng KH1 đã tồn tại. Vui lòng kiểm tra lại"
+
+
+async def test_a_key_with_quotes_commas_and_braces_is_found_again(node: Node) -> None:
+    """The key lookups send the keys as one array on PostgreSQL: a code holding the array
+    syntax's own characters is still the same key (a second create of it is a duplicate)."""
+    code = 'KH"1\\2,{3} 4'
+    first = await node.push(op("create", "customers", new_id(), customer(code)))
+    assert first[0]["status"] == "applied", first
+    again = await node.push(op("create", "customers", new_id(), customer(code)))
+    assert again[0]["status"] == "rejected"
+    assert again[0]["error"]["code"] == "DUPLICATE_KEY", again
