@@ -58,7 +58,8 @@ def server(request: pytest.FixtureRequest) -> Server:
     if request.param == "control":
         return Server("control", request.getfixturevalue("control"),
                       request.getfixturevalue("control_headers"),
-                      ("PUT", "/control/v1/online"), MIB, "/control/v1/")
+                      # loopback only: bodies up to an inbox file (officesync import posts it)
+                      ("PUT", "/control/v1/online"), 16 * MIB, "/control/v1/")
     return Server("hub", request.getfixturevalue("hub_client"),
                   {PROTOCOL_HEADER: str(PROTOCOL_VERSION)}, ("POST", "/v1/enroll"),
                   HUB_LIMIT, None)
