@@ -41,6 +41,7 @@ SERIES_LOW = 100        # lease more numbers when fewer than this are left
 SERIES_BLOCK = 1000     # numbers leased at a time
 SERIES_CHECK_S = 10.0
 PAGE = 1000              # changes per page of the hub's feed
+BULK_PAGE = 2500         # during a first download (the store's bulk load): fewer, larger pages
 
 
 def to_wire(op: PendingOp) -> Op:
@@ -324,7 +325,8 @@ class DatasetWorker:
             while True:
                 self.hub_seq = max(self.hub_seq, page.last_seq)
                 following = (asyncio.create_task(self.client.changes(
-                    self.dataset_id, since=page.last_seq, limit=PAGE, wait=0))
+                    self.dataset_id, since=page.last_seq,
+                    limit=BULK_PAGE if self.store.downloading else PAGE, wait=0))
                     if page.has_more else None)
                 if page.changes:
                     await asyncio.shield(self.store.apply_changes(page, self.node_id))
