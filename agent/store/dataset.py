@@ -385,14 +385,21 @@ class DatasetStore:
         writer = self.writer
 
         def run(conn: sqlite3.Connection) -> WriteResult:
-            if page.has_more and not self._bulk and _fresh(conn):
-                self._bulk = start_bulk(conn)
+            bulk = self._bulk
+            if page.has_more and not bulk and _fresh(conn):
+                bulk = start_bulk(conn)
             changed = syncing.apply_changes(conn, self.registry, page.changes,
                                             page.last_seq, node_id, now)
-            if self._bulk and not page.has_more:
-                finish_bulk(conn)
-                self._bulk = False
-            return self._records_changed(conn, changed, RecordAction.PULL)
+            if bulk and not page.has_more:
+                bulk = not finish_bulk(conn)
+            result = self._records_changed(conn, changed, RecordAction.PULL)
+
+            def after_commit() -> None:  # a rolled-back page changes nothing, the flag neither
+                self._bulk = bulk
+                if result.after_commit is not None:
+                    result.after_commit()
+
+            return WriteResult(result.value, after_commit)
 
         n: int = await writer.submit(run, heavy=True)
         return n
