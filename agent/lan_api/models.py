@@ -55,6 +55,9 @@ class SyncSummary(BaseModel):
     # The node's own check against the cloud: state ok|repaired|needs_person|never,
     # checked_at, through, full, message {vi, en} (agent/selfcheck.py).
     selfcheck: dict[str, Any] | None = None
+    # A first download under way: records received so far, the total when known, and
+    # message {vi, en} ("đang tải 420.000 bản ghi"); null otherwise.
+    download: dict[str, Any] | None = None
 
 
 class IssuesResponse(BaseModel):

@@ -17,6 +17,8 @@ from agent.lan_api.spec import ApiRoute, QueryParam
 from agent.selfcheck import read_result
 from agent.store import DatasetStore, conflicts
 from httpkit import json_response, read_model, request_lang
+from protocol.i18n import LANGUAGES
+from protocol.local import Download
 from protocol.merge import ConflictView
 from protocol.models import Record, RecordPage, RecordWrite, ResolveRequest
 from protocol.query import MAX_LIMIT, RecordQuery
@@ -108,8 +110,14 @@ async def get_conflict(request: web.Request) -> web.Response:
 
 async def sync_summary(request: web.Request) -> web.Response:
     ds = request.match_info["ds"]
-    counts = await _store(request).sync_counts()
+    store = _store(request)
+    counts = await store.sync_counts()
     sync = request.app[keys.SYNC]
+    download = None
+    if store.downloading:  # a first download: what the dashboard shows instead of waiting
+        progress = Download(done=sum(counts.values()))
+        download = {**progress.model_dump(),
+                    "message": {lang: progress.message_in(lang) for lang in LANGUAGES}}
     return json_response({
         "connectivity": sync.connectivity.value,
         "online": sync.online,
@@ -117,6 +125,7 @@ async def sync_summary(request: web.Request) -> web.Response:
         **sync.timestamps(ds),
         **sync.dataset_state(ds).as_json(),  # "state", "code", "message": {"vi","en"}|null
         "selfcheck": (await read_result(request.app[keys.NODE_DB], ds)).as_json(),
+        "download": download,
     })
 
 

@@ -404,6 +404,21 @@ class DatasetStore:
         n: int = await writer.submit(run, heavy=True)
         return n
 
+    async def finish_download(self) -> bool:
+        """End a first download whose last page brought nothing (the pull caught up): its
+        indexes are made now. False when none was under way."""
+        def run(conn: sqlite3.Connection) -> WriteResult:
+            done = finish_bulk(conn)
+
+            def after_commit() -> None:
+                if done:
+                    self._bulk = False
+
+            return WriteResult(done, after_commit)
+
+        finished: bool = await self.writer.submit(run, heavy=True)
+        return finished
+
     async def cursor(self) -> int:
         return int(await self.meta("cursor", 0))
 

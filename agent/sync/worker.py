@@ -336,6 +336,8 @@ class DatasetWorker:
                     self.bus.publish(SyncEvent.pulled(self.dataset_id, len(page.changes), cursor))
                 self.last_pull_at = utc_now()
                 if following is None:
+                    if self.store.downloading:  # caught up on an empty page: end it now
+                        await asyncio.shield(self.store.finish_download())
                     return cursor
                 page = await following
                 following = None

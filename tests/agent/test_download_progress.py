@@ -12,6 +12,7 @@ from agent.app import NodeContext
 from agent.cli import render_status
 from protocol.local import Download, parse_status
 from protocol.models import Change, ChangesPage
+from protocol.query import RecordQuery
 from tests.agent.conftest import DATASET, AppClient
 from tests.tray.helpers import status_doc
 from tray.viewmodel import build_menu
@@ -61,3 +62,33 @@ async def test_control_status_counts_a_first_download(
     status = await (await control.get(STATUS, headers=control_headers)).json()
     assert status["datasets"][0]["download"] is None
     assert status["datasets"][0]["counts"]["synced"] == 30
+
+
+async def test_the_dashboard_summary_words_a_first_download(
+    lan: AppClient, ctx: NodeContext, auth: dict[str, str]
+) -> None:
+    store = ctx.stores.get(DATASET)
+    changes = [Change(seq=i + 1, collection="customers", id=str(uuid.uuid4()), version=1,
+                      data={"code": f"KH{i}", "name": f"Công ty {i}"}) for i in range(1201)]
+    await store.apply_changes(ChangesPage(changes=changes[:1200], last_seq=1200,
+                                          has_more=True), "n")
+    url = f"/api/v1/datasets/{DATASET}/sync"
+    summary = await (await lan.get(url, headers=auth)).json()
+    assert summary["download"] == {
+        "done": 1200, "total": None,
+        "message": {"vi": "đang tải 1.200 bản ghi", "en": "downloading 1,200 records"}}
+    await store.apply_changes(ChangesPage(changes=changes[1200:], last_seq=1201,
+                                          has_more=False), "n")
+    assert (await (await lan.get(url, headers=auth)).json())["download"] is None
+
+
+async def test_a_download_whose_last_page_is_empty_ends_too(ctx: NodeContext) -> None:
+    store = ctx.stores.get(DATASET)
+    changes = [Change(seq=i + 1, collection="customers", id=str(uuid.uuid4()), version=1,
+                      data={"code": f"KH{i}", "name": f"Công ty {i}"}) for i in range(10)]
+    await store.apply_changes(ChangesPage(changes=changes, last_seq=10, has_more=True), "n")
+    assert store.downloading
+    assert await store.finish_download()  # what the pull does once it has caught up
+    assert not store.downloading
+    page = await store.query("customers", RecordQuery(q="Công ty 7"))
+    assert [r.key for r in page.items] == ["KH7"]

@@ -193,7 +193,8 @@ async def test_sync_summary_issues_and_sync_now(
                        "selfcheck": {"state": "never", "checked_at": None, "through": None,
                                      "full": False, "message": {
                                          "vi": "Chưa tự kiểm tra dữ liệu với Cloud",
-                                         "en": "Not checked against the cloud yet"}}}
+                                         "en": "Not checked against the cloud yet"}},
+                       "download": None}
     issues = await lan.get(f"/api/v1/datasets/{DATASET}/sync/issues", headers=auth)
     assert issues.status == 200 and (await issues.json()) == {"items": []}
 

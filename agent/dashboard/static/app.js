@@ -242,6 +242,9 @@ function renderSummary() {
   $("selfcheck").textContent = check.message
     ? t("selfcheck") + ": " + (check.message[ui.lang] || check.message.en) : "";
   $("selfcheck").dataset.state = check.state || "never";
+  // A first download: its progress, as the node words it in both languages.
+  $("download").textContent = s.download
+    ? (s.download.message[ui.lang] || s.download.message.en) : "";
   $("last-push").textContent = t("last_push") + ": " + formatTime(s.last_push_at);
   $("last-pull").textContent = t("last_pull") + ": " + formatTime(s.last_pull_at);
   renderDatasetState(s);
