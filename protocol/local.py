@@ -190,7 +190,7 @@ class SelfCheck(_Lenient):
 def _grouped(n: int, lang: str) -> str:
     """420000 as "420.000" (vi) or "420,000" (en)."""
     shown = f"{n:,}"
-    return shown.replace(",", ".") if lang == "vi" else shown
+    return Text(shown.replace(",", "."), shown).get(lang)
 
 
 class Download(_Lenient):
@@ -205,7 +205,7 @@ class Download(_Lenient):
         count = _grouped(self.done, lang)
         if self.total is not None:
             count += f" / {_grouped(self.total, lang)}"
-        return f"đang tải {count} bản ghi" if lang == "vi" else f"downloading {count} records"
+        return Text(f"đang tải {count} bản ghi", f"downloading {count} records").get(lang)
 
 
 class DatasetStatus(_Lenient):
