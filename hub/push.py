@@ -15,7 +15,7 @@ import orjson
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from protocol.accounting import ACCOUNTING_PACK
-from protocol.errors import ErrorCode, ProtocolError, render
+from protocol.errors import ErrorCode, ProtocolError, changed_words, render
 from protocol.i18n import Lang
 from protocol.models import Action, Op, OpStatus
 from protocol.schema import CollectionSchema, SchemaRegistry
@@ -133,7 +133,9 @@ def _named(row: Row) -> dict[str, Any]:
     own message from the details; these are for the hub's)."""
     if row.collection not in ACCOUNTING_PACK:
         return {}
-    return {"record": ACCOUNTING_PACK.get(row.collection).record_label(row.key).as_dict()}
+    schema = ACCOUNTING_PACK.get(row.collection)
+    return {"record": schema.record_label(row.key).as_dict(),
+            "changed": changed_words(schema.postable)}
 
 
 def _series_error(schema: CollectionSchema, data: dict[str, Any]) -> ProtocolError | None:

@@ -144,8 +144,8 @@ MESSAGES: dict[ErrorCode, Text] = {
     # {record}: the record as the accountant knows it ("Khách hàng KH100"); {hint}: what
     # differed and what to do (agent/store/conflicts.py).
     ErrorCode.STALE_VERSION: Text(
-        "{record} đã được sửa/bỏ ghi/xóa bởi người dùng khác{hint}",
-        "{record} was modified/unposted/deleted by another user.{hint}",
+        "{record} đã được {changed} bởi người dùng khác{hint}",
+        "{record} was {changed} by another user.{hint}",
     ),
     ErrorCode.RECORD_DELETED: Text(
         "{record} đã bị xóa bởi người dùng khác{hint}",
@@ -311,9 +311,17 @@ _OPTIONAL = frozenset({"hint"})
 
 # Parameters a template reads in a general way when the caller names nothing more precise.
 _DEFAULTS: dict[ErrorCode, dict[str, Any]] = {
-    ErrorCode.STALE_VERSION: {"record": Text("Bản ghi", "The record")},
+    ErrorCode.STALE_VERSION: {"record": Text("Bản ghi", "The record"),
+                              "changed": Text("sửa/bỏ ghi/xóa", "modified/unposted/deleted")},
     ErrorCode.RECORD_DELETED: {"record": Text("Bản ghi", "The record")},
 }
+
+
+def changed_words(postable: bool) -> dict[str, str]:
+    """``{changed}`` of ``STALE_VERSION``: a voucher can be unposted too, a customer only
+    modified ("Khách hàng KH100 đã được sửa", never "bỏ ghi")."""
+    return (_DEFAULTS[ErrorCode.STALE_VERSION]["changed"] if postable
+            else Text("sửa", "modified")).as_dict()
 
 
 def _with_defaults(code: ErrorCode, params: dict[str, Any] | None) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from agent.store import rows
 from agent.store.states import OutboxState
-from protocol.errors import ErrorCode, ProtocolError, render
+from protocol.errors import ErrorCode, ProtocolError, changed_words, render
 from protocol.i18n import Lang, Text
 from protocol.merge import (
     KIND_TEXT,
@@ -83,7 +83,8 @@ def conflict_params(schema: CollectionSchema, key: str, kind: str, fields: list[
         hint = (Text(". Cả hai văn phòng đã sửa: ", " Both offices changed: ")
                 + field_names(schema, fields) + Text(". Hãy chọn ", ". Choose ")
                 + _actions("take_cloud", "keep_local", "merge") + Text("", "."))
-    return {"record": record_name(schema, key).as_dict(), "hint": hint.as_dict()}
+    return {"record": record_name(schema, key).as_dict(), "hint": hint.as_dict(),
+            "changed": changed_words(schema.postable)}
 
 
 def merged_note(schema: CollectionSchema, result: MergeResult, cloud_version: int,

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from protocol.accounting import ACCOUNTING_PACK
 from protocol.connectivity import Connectivity
-from protocol.errors import MESSAGES, ErrorCode, ProtocolError, messages, render
+from protocol.errors import MESSAGES, ErrorCode, ProtocolError, changed_words, messages, render
 from protocol.i18n import pick_language
 from protocol.models import Op, PushRequest
 
@@ -38,6 +38,12 @@ def test_seed_messages_are_used() -> None:
         "Dữ liệu đã bị thay đổi, vui lòng thực hiện đồng bộ dữ liệu với máy chủ"
     )
     assert "sửa/bỏ ghi/xóa bởi người dùng khác" in render(ErrorCode.STALE_VERSION, "vi")
+    # a catalog entry is only modified: never "bỏ ghi" (unposted) for a customer
+    customer = {"record": "Khách hàng KH100", "changed": changed_words(postable=False)}
+    assert render(ErrorCode.STALE_VERSION, "vi", customer).startswith(
+        "Khách hàng KH100 đã được sửa bởi người dùng khác")
+    assert render(ErrorCode.STALE_VERSION, "en", customer).startswith(
+        "Khách hàng KH100 was modified by another user.")
     assert Connectivity.NO_NETWORK.messages()["vi"].startswith(
         "Không có kết nối mạng, hoặc làm việc ở chế độ offline"
     )
