@@ -167,9 +167,9 @@ def changes_page(conn: sa.Connection, dataset: str, since: int, limit: int) -> b
         }
         for r in rows[:limit]
     ]
-    return orjson.dumps(
-        {"changes": items, "last_seq": items[-1]["seq"], "has_more": has_more}
-    )
+    head = conn.execute(sa.select(datasets.c.last_seq).where(datasets.c.id == dataset)).scalar()
+    return orjson.dumps({"changes": items, "last_seq": items[-1]["seq"], "has_more": has_more,
+                         "head_seq": max(int(head or 0), items[-1]["seq"])})
 
 
 def get_record(conn: sa.Connection, dataset: str, collection: str, id: str) -> dict[str, Any]:

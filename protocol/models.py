@@ -150,6 +150,9 @@ class ChangesPage(BaseModel):
     changes: list[Change]
     last_seq: int
     has_more: bool
+    # The feed's head (the dataset's last seq) when the page was read; an older hub leaves
+    # it out. The node shows a first download's total from it.
+    head_seq: int | None = None
 
 
 class HubRecord(BaseModel):

@@ -17,7 +17,7 @@ from agent.selfcheck import read_result
 from protocol.connectivity import Connectivity
 from protocol.errors import ErrorCode, render
 from protocol.i18n import LANGUAGES
-from protocol.local import Counts, DatasetStatus, DatasetSync, Download, NodeStatus
+from protocol.local import Counts, DatasetStatus, DatasetSync, NodeStatus
 from protocol.version import PACKAGE_VERSION
 
 log = logging.getLogger("officesync.control")
@@ -37,8 +37,8 @@ async def _datasets(app: web.Application) -> list[DatasetStatus]:
                else await asyncio.to_thread(file_counts, stores.path_of(ds)))
         counts = Counts(**raw) if raw is not None else None
         # A first download: how many records have come so far (the counts' sum).
-        download = (Download(done=sum(raw.values()))
-                    if connected and raw is not None and stores.get(ds).downloading else None)
+        download = (stores.get(ds).download_progress(sum(raw.values()))
+                    if connected and raw is not None else None)
         found.append(DatasetStatus(id=ds, connected=connected, counts=counts, download=download,
                                    sync=DatasetSync.model_validate(
                                        sync.dataset_state(ds).as_json()),

@@ -18,7 +18,6 @@ from agent.selfcheck import read_result
 from agent.store import DatasetStore, conflicts
 from httpkit import json_response, read_model, request_lang
 from protocol.i18n import LANGUAGES
-from protocol.local import Download
 from protocol.merge import ConflictView
 from protocol.models import Record, RecordPage, RecordWrite, ResolveRequest
 from protocol.query import MAX_LIMIT, RecordQuery
@@ -114,8 +113,8 @@ async def sync_summary(request: web.Request) -> web.Response:
     counts = await store.sync_counts()
     sync = request.app[keys.SYNC]
     download = None
-    if store.downloading:  # a first download: what the dashboard shows instead of waiting
-        progress = Download(done=sum(counts.values()))
+    progress = store.download_progress(sum(counts.values()))
+    if progress is not None:  # a first download: what the dashboard shows instead of waiting
         download = {**progress.model_dump(),
                     "message": {lang: progress.message_in(lang) for lang in LANGUAGES}}
     return json_response({

@@ -92,3 +92,29 @@ async def test_a_download_whose_last_page_is_empty_ends_too(ctx: NodeContext) ->
     assert not store.downloading
     page = await store.query("customers", RecordQuery(q="Công ty 7"))
     assert [r.key for r in page.items] == ["KH7"]
+
+
+async def test_the_total_comes_from_the_feeds_head(
+    control: AppClient, lan: AppClient, ctx: NodeContext, control_headers: dict[str, str],
+    auth: dict[str, str]
+) -> None:
+    """A hub that says its head (``head_seq``): the records held out of those plus what the
+    feed holds past the page applied, on /status and the dashboard's summary."""
+    store = ctx.stores.get(DATASET)
+    changes = [Change(seq=i + 1, collection="customers", id=str(uuid.uuid4()), version=1,
+                      data={"code": f"KH{i}", "name": f"Công ty {i}"}) for i in range(3000)]
+    await store.apply_changes(ChangesPage(changes=changes[:1200], last_seq=1200,
+                                          has_more=True, head_seq=3000), "n")
+    status = await (await control.get(STATUS, headers=control_headers)).json()
+    assert status["datasets"][0]["download"] == {"done": 1200, "total": 3000}
+    summary = await (await lan.get(f"/api/v1/datasets/{DATASET}/sync", headers=auth)).json()
+    assert summary["download"]["message"] == {"vi": "đang tải 1.200 / 3.000 bản ghi",
+                                              "en": "downloading 1,200 / 3,000 records"}
+    await store.apply_changes(ChangesPage(changes=changes[1200:2500], last_seq=2500,
+                                          has_more=True, head_seq=3000), "n")
+    assert store.download_progress(2500) == Download(done=2500, total=3000)
+    await store.apply_changes(ChangesPage(changes=changes[2500:], last_seq=3000,
+                                          has_more=False, head_seq=3000), "n")
+    status = await (await control.get(STATUS, headers=control_headers)).json()
+    assert status["datasets"][0]["download"] is None
+    assert status["datasets"][0]["counts"]["synced"] == 3000
