@@ -457,6 +457,8 @@ def _refresh_cloud_copies(conn: sqlite3.Connection, registry: SchemaRegistry,
     ``take_cloud`` installed an outdated copy as ``synced``. A record still to be pushed keeps
     it too: its refusal may come back older than what the pull saw (the answer stored after
     the pull, or replayed after a lost answer), and then the newer copy wins."""
+    if conn.execute("SELECT 1 FROM outbox LIMIT 1").fetchone() is None:
+        return  # nothing waits (a first download): no record to look up
     waiting = _select_in(
         conn, "SELECT id, sync_details, sync_state, version FROM records r WHERE id IN ({}) "
         "AND EXISTS (SELECT 1 FROM outbox o WHERE o.record_id = r.id)", sorted(latest))
