@@ -4,10 +4,10 @@ benchmarks (the node side is in ``procs.py``)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from .procs import ManagedProcess, ProcessFailed, officesync_cmd, run_cli
+from .procs import NO_KEYRING, ManagedProcess, ProcessFailed, free_port, officesync_cmd, run_cli
 
 HUB_READY_RE = re.compile(r"officesync hub listening on (?P<url>http://\S+)")
 
@@ -52,3 +52,16 @@ def enroll_node(config: Path, hub: HubProcess, code: str, env: Mapping[str, str]
     done = run_cli("enroll", "--config", str(config), "--hub", hub.url, "--code", code, env=env)
     if done.returncode != 0:
         raise ProcessFailed(f"enroll failed: {done.stderr}")
+
+
+def hub_with(tmp: Path, *datasets: str) -> Iterator[HubProcess]:
+    """A SQLite hub process holding ``datasets`` on a free port, killed at the end: the body of
+    a test module's ``hub`` fixture (``yield from hub_with(tmp_path, DS)``)."""
+    proc = HubProcess(f"sqlite:///{tmp}/hub.db", free_port(), tmp / "logs", env=NO_KEYRING)
+    for dataset in datasets:
+        proc.create_dataset(dataset)
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.kill()

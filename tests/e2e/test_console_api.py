@@ -13,31 +13,20 @@ import pytest
 from tests.agent.sync.conftest import eventually
 from workstation.client import WorkstationClient
 
-from .hub_procs import HubProcess
-from .procs import NO_KEYRING, free_port
-from .test_sync_e2e import DS, Office, status, wait_online, workstation
+from .hub_procs import HubProcess, hub_with
+from .test_sync_e2e import DS, Office, status, two_offices, wait_online, workstation
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[HubProcess]:
-    proc = HubProcess(f"sqlite:///{tmp_path}/hub.db", free_port(), tmp_path / "logs",
-                      env=NO_KEYRING)
-    proc.create_dataset(DS)
-    proc.start()
-    yield proc
-    proc.kill()
+    yield from hub_with(tmp_path, DS)
 
 
 @pytest.fixture
 def offices(tmp_path: Path, hub: HubProcess) -> Iterator[tuple[Office, Office]]:
-    a, b = Office(tmp_path, "office-a", hub), Office(tmp_path, "office-b", hub)
-    a.node.start()
-    b.node.start()
-    yield a, b
-    a.node.kill()
-    b.node.kill()
+    yield from two_offices(tmp_path, hub)
 
 
 async def history(ws: WorkstationClient, collection: str, id: str) -> dict[str, Any]:

@@ -24,8 +24,8 @@ from tests.agent.sync.conftest import eventually
 from tests.agent.test_dashboard import CHROMIUM, CHROMIUM_ARGS
 from workstation.client import WorkstationError
 
-from .hub_procs import HubProcess, enroll_node
-from .procs import NO_KEYRING, NodeProcess, free_port, write_node_config
+from .hub_procs import HubProcess, enroll_node, hub_with
+from .procs import NO_KEYRING, NodeProcess, write_node_config
 from .test_repair_e2e import DAYS, books, synced
 from .test_sync_e2e import FAST_CLOUD, control, status, workstation
 
@@ -39,13 +39,7 @@ UI_TIMEOUT_MS = 15_000
 
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[HubProcess]:
-    proc = HubProcess(f"sqlite:///{tmp_path}/hub.db", free_port(), tmp_path / "logs",
-                      env=NO_KEYRING)
-    proc.create_dataset(DS)
-    proc.create_dataset(DS2)
-    proc.start()
-    yield proc
-    proc.kill()
+    yield from hub_with(tmp_path, DS, DS2)
 
 
 @pytest.fixture

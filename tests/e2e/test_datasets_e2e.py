@@ -16,8 +16,8 @@ from protocol.query import RecordQuery
 from tests.agent.sync.conftest import eventually
 from workstation.client import WorkstationError
 
-from .hub_procs import HubProcess, enroll_node
-from .procs import NO_KEYRING, NodeProcess, free_port, run_cli, write_node_config
+from .hub_procs import HubProcess, enroll_node, hub_with
+from .procs import NO_KEYRING, NodeProcess, run_cli, write_node_config
 from .test_sync_e2e import FAST_CLOUD, control, status, workstation
 
 pytestmark = pytest.mark.e2e
@@ -27,13 +27,7 @@ COMMENT = "# the second company's books (kept even while disconnected)"
 
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[HubProcess]:
-    proc = HubProcess(f"sqlite:///{tmp_path}/hub.db", free_port(), tmp_path / "logs",
-                      env=NO_KEYRING)
-    proc.create_dataset(DS1)
-    proc.create_dataset(DS2)
-    proc.start()
-    yield proc
-    proc.kill()
+    yield from hub_with(tmp_path, DS1, DS2)
 
 
 @pytest.fixture

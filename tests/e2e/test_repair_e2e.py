@@ -21,8 +21,8 @@ import pytest
 from tests.agent.sync.conftest import eventually
 from workstation.client import WorkstationClient
 
-from .hub_procs import HubProcess, enroll_node
-from .procs import NO_KEYRING, NodeProcess, free_port, run_cli, write_node_config
+from .hub_procs import HubProcess, enroll_node, hub_with
+from .procs import NO_KEYRING, NodeProcess, run_cli, write_node_config
 from .test_sync_e2e import FAST_CLOUD, control, status, workstation
 
 pytestmark = pytest.mark.e2e
@@ -45,12 +45,7 @@ def post(node: NodeProcess, path: str, body: Any) -> tuple[int, dict[str, Any]]:
 
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[HubProcess]:
-    proc = HubProcess(f"sqlite:///{tmp_path}/hub.db", free_port(), tmp_path / "logs",
-                      env=NO_KEYRING)
-    proc.create_dataset(DS)
-    proc.start()
-    yield proc
-    proc.kill()
+    yield from hub_with(tmp_path, DS)
 
 
 def make_node(tmp_path: Path, hub: HubProcess, **selfcheck: Any) -> NodeProcess:

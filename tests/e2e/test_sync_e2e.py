@@ -18,7 +18,7 @@ from protocol.query import RecordQuery
 from tests.agent.sync.conftest import eventually
 from workstation.client import WorkstationClient
 
-from .hub_procs import HubProcess, enroll_node
+from .hub_procs import HubProcess, enroll_node, hub_with
 from .procs import NO_KEYRING, NodeProcess, free_port, run_cli, write_node_config
 
 pytestmark = pytest.mark.e2e
@@ -62,24 +62,27 @@ class Office:
         self.node = NodeProcess(self.config, env=NO_KEYRING)
 
 
+def two_offices(tmp: Path, hub: HubProcess) -> Iterator[tuple[Office, Office]]:
+    """Offices A and B enrolled on ``hub``, both nodes running, killed at the end (the body of
+    an ``offices`` fixture: ``yield from two_offices(tmp_path, hub)``)."""
+    a, b = Office(tmp, "office-a", hub), Office(tmp, "office-b", hub)
+    a.node.start()
+    b.node.start()
+    try:
+        yield a, b
+    finally:
+        a.node.kill()
+        b.node.kill()
+
+
 @pytest.fixture
 def hub(tmp_path: Path) -> Iterator[HubProcess]:
-    proc = HubProcess(f"sqlite:///{tmp_path}/hub.db", free_port(), tmp_path / "logs",
-                      env=NO_KEYRING)
-    proc.create_dataset(DS)
-    proc.start()
-    yield proc
-    proc.kill()
+    yield from hub_with(tmp_path, DS)
 
 
 @pytest.fixture
 def offices(tmp_path: Path, hub: HubProcess) -> Iterator[tuple[Office, Office]]:
-    a, b = Office(tmp_path, "office-a", hub), Office(tmp_path, "office-b", hub)
-    a.node.start()
-    b.node.start()
-    yield a, b
-    a.node.kill()
-    b.node.kill()
+    yield from two_offices(tmp_path, hub)
 
 
 async def wait_online(node: NodeProcess) -> None:
