@@ -277,13 +277,10 @@ MESSAGES: dict[ErrorCode, Text] = {
         "Không thể xử lý {name} theo cách \"{action}\": {reason}",
         "{name} cannot be settled by \"{action}\": {reason}",
     ),
+    # {what}: discarded (a resolution) or deleted (a workstation's delete); {hint}: what to do.
     ErrorCode.HAS_DEPENDENTS: Text(
-        "Không thể bỏ {name}: {count} bản ghi khác đang dùng đến nó ({dependents}). Hãy liên "
-        "kết với bản trên Cloud (link_existing) hoặc đổi mã (rename) trước, hoặc bỏ luôn các "
-        "bản ghi đó (cascade)",
-        "{name} cannot be discarded: {count} other records refer to it ({dependents}). Link "
-        "it to the cloud's record (link_existing) or change its code (rename) first, or "
-        "discard those records too (cascade).",
+        "Không thể {what} {name}: {count} bản ghi khác đang dùng đến nó ({dependents}){hint}",
+        "{name} cannot be {what}: {count} other records refer to it ({dependents}).{hint}",
     ),
     ErrorCode.CSRF_REJECTED: Text(
         "Yêu cầu bị từ chối: nó không đến từ bảng điều khiển của máy chủ này ({reason}). "
@@ -311,6 +308,13 @@ _OPTIONAL = frozenset({"hint"})
 
 # Parameters a template reads in a general way when the caller names nothing more precise.
 _DEFAULTS: dict[ErrorCode, dict[str, Any]] = {
+    ErrorCode.HAS_DEPENDENTS: {
+        "what": Text("bỏ", "discarded"),
+        "hint": Text(". Hãy liên kết với bản trên Cloud (link_existing) hoặc đổi mã (rename) "
+                     "trước, hoặc bỏ luôn các bản ghi đó (cascade)",
+                     " Link it to the cloud's record (link_existing) or change its code "
+                     "(rename) first, or discard those records too (cascade)."),
+    },
     ErrorCode.STALE_VERSION: {"record": Text("Bản ghi", "The record"),
                               "changed": Text("sửa/bỏ ghi/xóa", "modified/unposted/deleted")},
     ErrorCode.RECORD_DELETED: {"record": Text("Bản ghi", "The record")},

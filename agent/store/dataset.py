@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 
 from agent.events import EventBus, RecordAction, RecordEvent, SyncEvent
-from agent.store import resolve, rows, syncing, writes
+from agent.store import duplicates, resolve, rows, syncing, writes
 from agent.store.states import FAILED_RECORDS, sql_in, sql_value
 from agent.store.writer import Readers, Writer, WriteResult
 from protocol.accounting import ACCOUNTING_PACK
@@ -220,10 +220,12 @@ class DatasetStore:
         schema = self.schema(collection)
         await self._path_id(schema, id)
         ctx = self._ctx()
-        return await self._write(
-            RecordAction.DELETE,
-            lambda conn: writes.delete(conn, schema, id, if_match, ctx, self.language),
-        )
+
+        def run(conn: sqlite3.Connection) -> Record:
+            duplicates.refuse_delete_in_use(conn, self.registry, schema, id)
+            return writes.delete(conn, schema, id, if_match, ctx, self.language)
+
+        return await self._write(RecordAction.DELETE, run)
 
     async def post(self, collection: str, id: str, *, if_match: int) -> Record:
         return await self._set_posted(collection, id, if_match, True)

@@ -327,7 +327,8 @@ def dependents(conn: sqlite3.Connection, registry: SchemaRegistry, record_id: st
 
 
 def _direct_dependents(conn: sqlite3.Connection, registry: SchemaRegistry, target: str,
-                       collection: str) -> Iterable[sqlite3.Row]:
+                       collection: str, queued: bool = True) -> Iterable[sqlite3.Row]:
+    """Records referring to ``target`` in their data and, with ``queued``, in a queued op."""
     referencing = _referencing(registry, collection)
     if not referencing:
         return []
@@ -340,7 +341,7 @@ def _direct_dependents(conn: sqlite3.Connection, registry: SchemaRegistry, targe
             ids.add(rid)
     for rid, name, text in conn.execute(
         f"SELECT record_id, collection, data FROM outbox WHERE collection IN ({marks}) "
-        "AND instr(data, ?) > 0", (*referencing, target)):
+        "AND instr(data, ?) > 0", (*referencing, target)) if queued else ():
         if _refers(referencing[name], rows.loads(text), target):
             ids.add(rid)
     return [r for r in (rows.fetch(conn, rid) for rid in sorted(ids)) if r is not None]
@@ -367,19 +368,39 @@ def discard(res: Resolution) -> list[str]:
     return [d["id"] for d in found]
 
 
+def refuse_delete_in_use(conn: sqlite3.Connection, registry: SchemaRegistry,
+                         schema: CollectionSchema, record_id: str) -> None:
+    """A workstation's delete of a record other live records refer to (a customer with
+    vouchers) is refused, naming them: deleting it would strand them (``MISSING_REFERENCE`` at
+    the hub, or vouchers pointing at nothing)."""
+    row = rows.fetch(conn, record_id)
+    if row is None or row["deleted"] or row["collection"] != schema.name:
+        return  # the delete itself answers NOT_FOUND
+    # What they hold now: a queued op of a voucher since moved to another customer is sent
+    # before this delete, so the hub sees it in order.
+    found = list(_direct_dependents(conn, registry, record_id, schema.name, queued=False))
+    if found:
+        raise _has_dependents(registry, schema, row, found, deleting=True)
+
+
 def _has_dependents(registry: SchemaRegistry, schema: CollectionSchema, row: sqlite3.Row,
-                    found: list[sqlite3.Row]) -> ProtocolError:
+                    found: list[sqlite3.Row], deleting: bool = False) -> ProtocolError:
     named = [_name_of(registry, d) for d in found]
     listed = Text.join(", ", named[:MAX_LISTED])
     if len(named) > MAX_LISTED:
         listed += Text(f", … (+{len(named) - MAX_LISTED})", f", … (+{len(named) - MAX_LISTED})")
+    params: dict[str, Any] = {"name": schema.record_label(row["key"]), "count": len(found),
+                              "dependents": listed}
+    if deleting:
+        params["what"] = Text("xóa", "deleted")
+        params["hint"] = Text(". Hãy sửa các bản ghi đó sang mã khác hoặc xóa chúng trước",
+                              " Change those records to another code, or delete them, first.")
     return ProtocolError(
-        ErrorCode.HAS_DEPENDENTS,
-        {"name": schema.record_label(row["key"]), "count": len(found), "dependents": listed},
+        ErrorCode.HAS_DEPENDENTS, params,
         {"collection": schema.name, "id": row["id"],
          "dependents": [{"id": d["id"], "collection": d["collection"], "key": d["key"],
                          "name": _name_of(registry, d).as_dict()} for d in found],
-         "choices": ["link_existing", "rename", "cascade"]},
+         "choices": [] if deleting else ["link_existing", "rename", "cascade"]},
     )
 
 
