@@ -108,20 +108,22 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def held(session: aiohttp.ClientSession, node: NodeProcess) -> int:
-    """How many records the node's status counts for the dataset (0 before it answers)."""
+async def held(session: aiohttp.ClientSession, node: NodeProcess
+               ) -> tuple[int, dict[str, Any] | None]:
+    """How many records the node's status counts for the dataset (0 before it answers), and
+    its first download's progress (``{"done","total"}``, None when none runs)."""
     headers = {"Authorization": f"Bearer {node.control_token()}"}
     try:
         async with session.get(f"{node.control_url}/control/v1/status", headers=headers) as r:
             if r.status != 200:
-                return 0
+                return 0, None
             status = await r.json()
     except (aiohttp.ClientError, OSError):
-        return 0
+        return 0, None
     for entry in status.get("datasets", []):
         if entry.get("id") == DS and entry.get("counts"):
-            return int(entry["counts"].get("synced", 0))
-    return 0
+            return int(entry["counts"].get("synced", 0)), entry.get("download")
+    return 0, None
 
 
 async def pair(session: aiohttp.ClientSession, node: NodeProcess) -> str:
@@ -218,13 +220,14 @@ async def main(args: argparse.Namespace) -> None:
         node.start()
         async with aiohttp.ClientSession() as session:
             last = 0.0
-            while (count := await held(session, node)) < total:
+            while (count := (answer := await held(session, node))[0]) < total:
                 if time.monotonic() - t0 > args.timeout:
                     raise TimeoutError(f"the node holds {count:,} of {total:,} records after "
                                        f"{args.timeout:.0f} s")
                 if time.monotonic() - last > 10:
                     last = time.monotonic()
-                    print(f"  node holds {count:,} ({last - t0:.0f} s)", flush=True)
+                    print(f"  node holds {count:,} ({last - t0:.0f} s; status download: "
+                          f"{answer[1]})", flush=True)
                 await asyncio.sleep(0.2)
             took = time.monotonic() - t0
             print(f"download: {total:,} records in {took:.1f} s = {total / took:,.0f} rec/s "
