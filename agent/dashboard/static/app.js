@@ -501,6 +501,10 @@ function connectEvents() {
 function toggleLanguage() {
   ui.lang = ui.lang === "vi" ? "en" : "vi";
   localStorage.setItem(LANG_KEY, ui.lang);
+  // What "Sync now" or a refused action said was worded by the node in the old language:
+  // it goes, rather than stay on a page that now speaks the other one.
+  $("sync-result").hidden = true;
+  clearError();
   applyTexts();
   if (Api.paired()) guarded(refreshAll);
   if (Api.paired()) languageChanged(); // issues.js and record.js: their open panels again
