@@ -248,6 +248,7 @@ async def _maybe_screenshot(page: Any) -> None:
     await page.select_option("#state-filter", "")
     await page.click("#lang-toggle")  # back to Vietnamese, the default
     await expect(page.locator("#sync-now")).not_to_have_attribute("data-done", "true")
-    await expect(page.locator("#records-body tr")).to_have_count(18)  # 21 made, 3 discarded with KH004
+    # 21 made, 3 discarded with KH004
+    await expect(page.locator("#records-body tr")).to_have_count(18)
     Path(target).parent.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=target, full_page=True)
