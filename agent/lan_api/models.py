@@ -24,6 +24,7 @@ class InfoResponse(BaseModel):
     protocol: int
     datasets: list[DatasetBrief]
     tls_fingerprint: str | None = None
+    language: Literal["vi", "en"] = "vi"  # the node's [node] language (the dashboard's default)
 
 
 class DatasetsResponse(BaseModel):

@@ -41,6 +41,7 @@ async def info(request: web.Request) -> web.Response:
         # public: ids and connected only (counts are for paired workstations, GET /datasets)
         "datasets": [{"id": d, "connected": c} for d, c in request.app[keys.STORES].hosted()],
         "tls_fingerprint": tls.fingerprint_sha256 if tls is not None else None,
+        "language": config.node.language,  # the dashboard's language until the user picks one
     })
 
 

@@ -122,6 +122,32 @@ async def _first_voucher_accounts(lan: AppClient, auth: dict[str, str]) -> dict[
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
                     "(scripts/system-deps.sh installs it)")
+async def test_a_node_set_to_english_opens_its_page_in_english(
+    lan: AppClient, ctx: NodeContext
+) -> None:
+    """``[node] language = "en"`` (``officesync --lang en demo``): the page speaks English until
+    the browser picks a language with the toggle; that choice then wins on the next visit."""
+    from playwright.async_api import async_playwright, expect
+
+    ctx.config.node.language = "en"
+    assert (await (await lan.get("/api/v1/info")).json())["language"] == "en"
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page()
+            page.set_default_timeout(UI_TIMEOUT_MS)
+            expect.set_options(timeout=UI_TIMEOUT_MS)
+            await page.goto(str(lan.make_url("/")))
+            await expect(page.locator("#pair-view h1")).to_have_text("Pair")
+            await expect(page.locator("html")).to_have_attribute("lang", "en")
+            await page.click("#lang-toggle")
+            await expect(page.locator("#pair-view h1")).to_have_text("Ghép nối")
+            await page.reload()
+            await expect(page.locator("#pair-view h1")).to_have_text("Ghép nối")
+        finally:
+            await browser.close()
+
+
 async def test_browser_pairs_and_follows_records_live(
     lan: AppClient, ctx: NodeContext, tmp_path: Path
 ) -> None:

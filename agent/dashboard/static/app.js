@@ -18,6 +18,7 @@ const PAGE_SIZE = 100;
 const REFRESH_DELAY_MS = 150;
 
 const ui = {
+  // The browser's own choice (the toggle), else the node's [node] language once /info says it.
   lang: localStorage.getItem(LANG_KEY) === "en" ? "en" : "vi",
   info: null,
   datasets: [],
@@ -513,6 +514,12 @@ function toggleLanguage() {
 async function loadInfo() {
   try {
     ui.info = await api("GET", "/info");
+    if (!localStorage.getItem(LANG_KEY) && (ui.info.language === "en" || ui.info.language === "vi")
+        && ui.info.language !== ui.lang) {
+      ui.lang = ui.info.language;  // a node set to English opens in English
+      applyTexts();
+      if (Api.paired()) languageChanged();
+    }
     $("node-name").textContent = ui.info.name;
     document.title = "OfficeSync — " + ui.info.name;
   } catch (err) {
@@ -550,7 +557,7 @@ async function init() {
     searchTimer = setTimeout(() => { ui.search = e.target.value.trim(); guarded(loadRecords); }, 250);
   });
   applyTexts();
-  loadInfo();
+  await loadInfo();
   guarded(async () => {
     if (await Api.restore()) await start();
     else showPair(null);
