@@ -22,8 +22,6 @@ from agent.cloud.client import HubClient
 from agent.config import CloudSection
 from agent.sync.api import SyncControl
 from agent.sync.engine import SyncEngine
-from hub import nodes
-from hub.app import create_app
 from protocol.query import RecordQuery
 from tests.agent.conftest import make_config
 from tests.agent.sync.conftest import (
@@ -32,8 +30,9 @@ from tests.agent.sync.conftest import (
     Node,
     enrolled_node,
     eventually,
+    serve_hub,
 )
-from tests.hub.helpers import admin, make_code
+from tests.hub.helpers import make_code
 from workstation.cli import ws
 from workstation.profile import HOME_ENV
 
@@ -73,13 +72,8 @@ async def _cli(home: Path, *args: str, stdin: str | None = None) -> Result:
 
 @pytest.fixture
 async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
-    db_url = f"sqlite:///{tmp_path}/hub.db"
-    admin(db_url, nodes.create_dataset, DS)
-    server = TestServer(create_app(db_url), host="127.0.0.1", port=0)
-    await server.start_server()
-    handle = Hub(db_url, server, server.port or 0)
-    yield handle
-    await handle.stop()
+    async for handle in serve_hub(tmp_path):
+        yield handle
 
 
 @pytest.fixture

@@ -72,15 +72,24 @@ class Node:
         await self.node_db.close()
 
 
-@pytest.fixture
-async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
-    db_url = f"sqlite:///{tmp_path}/hub.db"
+async def serve_hub(tmp: Path) -> AsyncIterator[Hub]:
+    """An in-process SQLite hub holding dataset ``DS`` on a free port, stopped at the end: the
+    body of a ``hub`` fixture (``async for handle in serve_hub(tmp_path): yield handle``)."""
+    db_url = f"sqlite:///{tmp}/hub.db"
     admin(db_url, nodes.create_dataset, DS)
     server = TestServer(create_app(db_url), host="127.0.0.1", port=0)
     await server.start_server()
     handle = Hub(db_url, server, server.port or 0)
-    yield handle
-    await handle.stop()
+    try:
+        yield handle
+    finally:
+        await handle.stop()
+
+
+@pytest.fixture
+async def hub(tmp_path: Path) -> AsyncIterator[Hub]:
+    async for handle in serve_hub(tmp_path):
+        yield handle
 
 
 async def enrolled_node(
