@@ -53,7 +53,7 @@ class CliFailure(Exception):
         super().__init__(message)
 
 
-def _fail(key: str, lang: Lang, **params: Any) -> CliFailure:
+def _fail(key: str, lang: Lang, /, **params: Any) -> CliFailure:
     return CliFailure(messages.code_of(key), messages.text(key, lang, **params))
 
 
@@ -352,27 +352,6 @@ def update(
 
 # --- settling what waits (S5, S6, S9) -----------------------------------------------------
 
-_RESOLVE_TEXTS: dict[str, tuple[ErrorCode, Text]] = {
-    "bad_action": (ErrorCode.VALIDATION_FAILED, Text(
-        "Cách xử lý {action} không có. Hãy chọn một trong: {actions}",
-        "There is no resolution {action}. Choose one of: {actions}",
-    )),
-    "bad_choice": (ErrorCode.VALIDATION_FAILED, Text(
-        "--choose {value} không đúng dạng: hãy viết TRƯỜNG=local hoặc TRƯỜNG=cloud "
-        "(local: giữ giá trị của văn phòng này, cloud: lấy giá trị trên Cloud)",
-        "--choose {value} is not usable: write FIELD=local or FIELD=cloud (local: keep this "
-        "office's value, cloud: take the cloud's)",
-    )),
-    "key_not_found": (ErrorCode.NOT_FOUND, Text(
-        "Không tìm thấy {label} có mã {key} trong dữ liệu {ds} (hãy xem: officesync ws "
-        "conflicts {ds})",
-        "No {label} with the key {key} in dataset {ds} (see: officesync ws conflicts {ds})",
-    )),
-    "key_ambiguous": (ErrorCode.VALIDATION_FAILED, Text(
-        "Có nhiều {label} mã {key} đang chờ xử lý: hãy dùng id của bản ghi ({ids})",
-        "Several {label} records with the key {key} wait: use the record's id ({ids})",
-    )),
-}
 
 # Labels of ``officesync ws conflicts``'s human output.
 _WAIT_LABELS: dict[str, Text] = {
@@ -392,11 +371,6 @@ _WAIT_LABELS: dict[str, Text] = {
                           "settle {blocker} first, this record then syncs by itself"),
     "dataset": Text("Dữ liệu {ds} chưa đồng bộ được", "Dataset {ds} does not sync"),
 }
-
-
-def _resolve_fail(what: str, lang: Lang, **params: Any) -> CliFailure:
-    code, text = _RESOLVE_TEXTS[what]
-    return CliFailure(code, text.get(lang).format(**params))
 
 
 def _wait_label(key: str, lang: Lang, **params: Any) -> str:
@@ -432,7 +406,7 @@ def _parse_choices(values: tuple[str, ...], lang: Lang) -> dict[str, str]:
         name, sep, side = value.partition("=")
         side = side.strip().lower()
         if not sep or not name.strip() or side not in ("local", "cloud"):
-            raise _resolve_fail("bad_choice", lang, value=value)
+            raise _fail("bad_choice", lang, value=value)
         choices[name.strip()] = side
     return choices
 
@@ -456,9 +430,9 @@ async def _record_id(client: WorkstationClient, ds: str, collection: str, typed:
     chosen = waiting or found
     label = _collection_label(collection, lang).lower()
     if not chosen:
-        raise _resolve_fail("key_not_found", lang, label=label, key=typed, ds=ds)
+        raise _fail("key_not_found", lang, label=label, key=typed, ds=ds)
     if len(chosen) > 1:
-        raise _resolve_fail("key_ambiguous", lang, label=label, key=typed,
+        raise _fail("key_ambiguous", lang, label=label, key=typed,
                             ids=", ".join(r.id for r in chosen))
     return chosen[0].id
 
@@ -496,7 +470,7 @@ def resolve(
     voucher). See officesync ws conflicts DATASET."""
     lang = _lang(ctx)
     if action not in RESOLVE_ACTIONS:
-        failure = _resolve_fail("bad_action", lang, action=action,
+        failure = _fail("bad_action", lang, action=action,
                                 actions=", ".join(RESOLVE_ACTIONS))
         _die(failure.code.value, failure.message)
     body = None if data is None else _parse_data(data, lang)

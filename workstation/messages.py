@@ -116,6 +116,26 @@ _MESSAGES: dict[str, tuple[ErrorCode, Text]] = {
         "Tìm thấy nhiều máy chủ: {found}. Hãy chọn một: --discover TÊN hoặc --node URL",
         "Several nodes found: {found}. Choose one: --discover NAME or --node URL",
     )),
+    # ws resolve / ws conflicts (S5, S6, S9)
+    "bad_action": (ErrorCode.VALIDATION_FAILED, Text(
+        "Cách xử lý {action} không có. Hãy chọn một trong: {actions}",
+        "There is no resolution {action}. Choose one of: {actions}",
+    )),
+    "bad_choice": (ErrorCode.VALIDATION_FAILED, Text(
+        "--choose {value} không đúng dạng: hãy viết TRƯỜNG=local hoặc TRƯỜNG=cloud "
+        "(local: giữ giá trị của văn phòng này, cloud: lấy giá trị trên Cloud)",
+        "--choose {value} is not usable: write FIELD=local or FIELD=cloud (local: keep this "
+        "office's value, cloud: take the cloud's)",
+    )),
+    "key_not_found": (ErrorCode.NOT_FOUND, Text(
+        "Không tìm thấy {label} có mã {key} trong dữ liệu {ds} (hãy xem: officesync ws "
+        "conflicts {ds})",
+        "No {label} with the key {key} in dataset {ds} (see: officesync ws conflicts {ds})",
+    )),
+    "key_ambiguous": (ErrorCode.VALIDATION_FAILED, Text(
+        "Có nhiều {label} mã {key} đang chờ xử lý: hãy dùng id của bản ghi ({ids})",
+        "Several {label} records with the key {key} wait: use the record's id ({ids})",
+    )),
 }
 
 # Labels of ``officesync ws discover``'s human output.
@@ -148,7 +168,7 @@ def label(key: str, lang: Lang) -> str:
     return _LABELS[key].get(lang)
 
 
-def text(key: str, lang: Lang, **params: Any) -> str:
+def text(key: str, lang: Lang, /, **params: Any) -> str:
     return _MESSAGES[key][1].get(lang).format(**params)
 
 
