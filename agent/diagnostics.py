@@ -50,9 +50,10 @@ from agent.config import Config
 from agent.events import ConnectivityEvent, DatasetEvent, EventBus, EventType
 from agent.logs import LineFormatter
 from agent.secrets import NodeSecrets
+from agent.store import rows
+from agent.store.states import FAILED_RECORDS
 from protocol.errors import ErrorCode, messages
 from protocol.local import read_control_token, read_runtime
-from protocol.models import SyncState
 from protocol.version import PACKAGE_VERSION, PROTOCOL_VERSION
 
 if TYPE_CHECKING:
@@ -199,18 +200,11 @@ def config_document(config: Config) -> dict[str, Any]:
 
 
 def _age_s(iso: str | None) -> float | None:
-    if not iso:
-        return None
-    try:
-        then = dt.datetime.fromisoformat(iso)
-    except ValueError:
-        return None
-    if then.tzinfo is None:
-        then = then.replace(tzinfo=dt.UTC)
-    return round((dt.datetime.now(dt.UTC) - then).total_seconds(), 1)
+    then = rows.parse_time(iso)
+    return None if then is None else round((dt.datetime.now(dt.UTC) - then).total_seconds(), 1)
 
 
-_FAILED = (SyncState.ERROR.value, SyncState.CONFLICT.value, SyncState.BLOCKED.value)
+_FAILED = tuple(state.value for state in FAILED_RECORDS)
 
 
 def dataset_report(path: Path) -> dict[str, Any]:

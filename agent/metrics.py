@@ -18,7 +18,6 @@ datasets are the hosted ones, codes and states closed enums, routes the app's te
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import sqlite3
 import time
@@ -36,6 +35,8 @@ from agent import keys
 from agent.jobs import ACTIVE
 from agent.lifecycle import LiveSync
 from agent.selfcheck import read_result
+from agent.store import rows
+from agent.store.states import FAILED_OPS, OutboxState, sql_in, sql_value
 from agent.sync.engine import SyncEngine
 from agent.sync.worker import DatasetWorker
 from httpkit.observe import latency_histogram, latency_middleware, metrics_response
@@ -51,7 +52,7 @@ PATH = "/metrics"
 READ_TIMEOUT_S = 5.0  # a dataset whose outbox cannot be read in this is left out of a scrape
 MAX_JOBS = 100
 SYNC_STATES = ("ok", "refused", "failing")
-_FAILED = "('error', 'conflict', 'blocked')"  # the outbox_failed partial index
+_FAILED = sql_in(FAILED_OPS)  # literal: the partial index outbox_failed must match it
 
 
 @dataclass(frozen=True)
@@ -82,22 +83,16 @@ class Snapshot:
 def read_queue(conn: sqlite3.Connection) -> QueueStats:
     ops = conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
     failed = conn.execute(f"SELECT count(*) FROM outbox WHERE state IN {_FAILED}").fetchone()[0]
-    oldest = conn.execute("SELECT created_at FROM outbox WHERE state = 'pending' "
+    oldest = conn.execute("SELECT created_at FROM outbox WHERE state = "
+                          f"{sql_value(OutboxState.PENDING)} "
                           "ORDER BY seq LIMIT 1").fetchone()
     return QueueStats(int(ops), int(failed), oldest[0] if oldest else None)
 
 
 def _timestamp(iso: str | None) -> float | None:
-    """Unix time of an ISO 8601 time the store wrote (UTC when it names no zone)."""
-    if iso is None:
-        return None
-    try:
-        at = dt.datetime.fromisoformat(iso)
-    except ValueError:
-        return None
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=dt.UTC)
-    return at.timestamp()
+    """Unix time of an ISO 8601 time the store wrote."""
+    at = rows.parse_time(iso)
+    return None if at is None else at.timestamp()
 
 
 def _age_s(iso: str | None, now: float) -> float | None:

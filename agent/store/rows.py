@@ -34,6 +34,18 @@ def utc_now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
+def parse_time(iso: str | None) -> dt.datetime | None:
+    """A time the store (or the hub) wrote, aware (UTC when it names no zone); None when
+    absent or unreadable — a diagnostic or a metric reads it, never fails on it."""
+    if not iso:
+        return None
+    try:
+        at = dt.datetime.fromisoformat(iso)
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
+
+
 def dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
