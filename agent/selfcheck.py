@@ -28,7 +28,7 @@ from agent.events import JobEvent
 from agent.jobs import hub_client
 from agent.repair import FIRST_DAY, LAST_DAY, Repair
 from protocol.connectivity import Connectivity
-from protocol.i18n import Text
+from protocol.i18n import Text, local_clock
 from protocol.local import SelfCheck, SelfCheckState
 
 if TYPE_CHECKING:
@@ -43,17 +43,12 @@ PAUSE_S = 0.05  # between two pages of the hub's records
 KIND = "selfcheck"
 
 
-def _local_time(iso: str) -> str:
-    """``HH:MM`` of an ISO time in the node's local time zone (what the office reads)."""
-    return dt.datetime.fromisoformat(iso).astimezone().strftime("%H:%M")
-
-
 def result_message(state: SelfCheckState, through: str | None, fixed: int = 0,
                    conflicts: int = 0) -> Text:
     """The line the tray, the dashboard and ``officesync status`` show for a dataset."""
     if state is SelfCheckState.NEVER or through is None:
         return Text("Chưa tự kiểm tra dữ liệu với Cloud", "Not checked against the cloud yet")
-    at = _local_time(through)
+    at = local_clock(through)
     if state is SelfCheckState.OK:
         return Text(f"Dữ liệu khớp với Cloud đến {at}", f"Data matches the cloud as of {at}")
     if state is SelfCheckState.REPAIRED:

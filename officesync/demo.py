@@ -46,7 +46,7 @@ from hub import nodes
 from hub.app import create_app
 from hub.db import create_schema
 from hub.store import HubStore
-from protocol.i18n import LANG_META_KEY, Lang, Text
+from protocol.i18n import LANG_META_KEY, Lang, Text, local_clock
 
 log = logging.getLogger("officesync.demo")
 
@@ -376,15 +376,6 @@ def try_commands(lan_url: str, code: str, config: Config, lang: Lang,
         f"{run} online --config {cfg}",
         f"{run} pair-code --config {cfg}",
     ]
-
-
-def local_clock(instant: str) -> str:
-    """``2026-12-02T04:40:31Z`` as the clock on this machine's wall shows it: ``11:40``."""
-    try:
-        moment = dt.datetime.fromisoformat(instant.replace("Z", "+00:00"))
-    except ValueError:
-        return instant
-    return moment.astimezone().strftime("%H:%M")
 
 
 def banner(lan_url: str, hub_url: str, code: str, expires_at: str, config: Config,

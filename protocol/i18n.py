@@ -3,6 +3,7 @@ bilingual message or label of the product."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -150,3 +151,16 @@ class Text:
             serialization=core_schema.plain_serializer_function_ser_schema(
                 lambda t: t.as_dict()),
         )
+
+
+def local_clock(instant: dt.datetime | str) -> str:
+    """A moment as the clock on this machine's wall shows it (``HH:MM`` in the local time
+    zone): ``2026-12-02T04:40:31Z`` on a machine in Hanoi is ``11:40``. A text that is not an
+    ISO time is given back as it is."""
+    if isinstance(instant, dt.datetime):
+        return instant.astimezone().strftime("%H:%M")
+    try:
+        moment = dt.datetime.fromisoformat(instant.replace("Z", "+00:00"))
+    except ValueError:
+        return instant
+    return moment.astimezone().strftime("%H:%M")

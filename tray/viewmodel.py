@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Final
 
 from protocol.connectivity import Connectivity
-from protocol.i18n import Lang
+from protocol.i18n import Lang, local_clock
 from protocol.local import DatasetStatus, NodeStatus, SelfCheckState
 from tray.texts import TEXTS, text
 
@@ -191,7 +191,7 @@ class PairingCode:
     def expires_text(self) -> str:
         if self.expires_at is None:
             return "?"
-        return self.expires_at.astimezone().strftime("%H:%M")
+        return local_clock(self.expires_at)
 
     def expired(self, now: datetime) -> bool:
         return self.expires_at is not None and now >= self.expires_at
