@@ -17,6 +17,7 @@ from protocol.errors import ErrorCode, ProtocolError
 from protocol.i18n import Text
 from protocol.models import (
     MAX_PUSH_OPS,
+    UUID_PATTERN,
     DigestRequest,
     EnrollRequest,
     LeaseRequest,
@@ -24,7 +25,7 @@ from protocol.models import (
 )
 from protocol.query import RecordQuery, parse_date
 from protocol.version import PROTOCOL_VERSION
-from protocol.wording import invalid, wire_labeller
+from protocol.wording import ID_EXAMPLE, invalid, wire_labeller
 
 MAX_WAIT = 60.0
 FALLBACK_POLL = 5.0  # re-check the feed even without a wake-up (lost NOTIFY, restarts)
@@ -115,6 +116,19 @@ async def changes(request: web.Request) -> web.Response:
             await asyncio.wait_for(woken.wait(), min(remaining, FALLBACK_POLL))
 
 
+async def snapshot(request: web.Request) -> web.Response:
+    """The dataset's records in id order at their latest versions (a first download)."""
+    after = request.query.get("after") or None
+    if after is not None and not re.fullmatch(UUID_PATTERN, after):
+        raise _invalid("after", "phải là mã định danh (id) của bản ghi cuối trang trước, dạng "
+                       + ID_EXAMPLE, "must be the id of the last record of the page before, "
+                       "such as " + ID_EXAMPLE)
+    limit = _int_param(request, "limit", 1000, 1, MAX_LIMIT)
+    page = await request.app[keys.STORE].snapshot(
+        bearer_token(request), request.match_info["ds"], after, limit)
+    return json_response(page)
+
+
 async def get_record(request: web.Request) -> web.Response:
     m = request.match_info
     ACCOUNTING_PACK.get(m["collection"])
@@ -187,6 +201,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/v1/datasets", datasets)
     app.router.add_post(f"{ds}/push", push)
     app.router.add_get(f"{ds}/changes", changes)
+    app.router.add_get(f"{ds}/snapshot", snapshot)
     app.router.add_get(f"{ds}/records/{{collection}}", list_records)
     app.router.add_get(f"{ds}/records/{{collection}}/{{id}}", get_record)
     app.router.add_get(f"{ds}/records/{{collection}}/{{id}}/history", record_history)

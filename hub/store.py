@@ -183,6 +183,10 @@ class HubStore:
                       limit: int) -> bytes | None:
         return await self.read(_scoped(records.changes_page), token, dataset, since, limit)
 
+    async def snapshot(self, token: str | None, dataset: str, after: str | None,
+                       limit: int) -> bytes:
+        return await self.read(_scoped(records.snapshot_page), token, dataset, after, limit)
+
     async def get_record(self, token: str | None, dataset: str, collection: str,
                          id: str) -> dict[str, Any]:
         return await self.read(_scoped(records.get_record), token, dataset, collection, id)

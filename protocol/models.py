@@ -155,6 +155,18 @@ class ChangesPage(BaseModel):
     head_seq: int | None = None
 
 
+class SnapshotPage(BaseModel):
+    """A page of the hub's snapshot: the dataset's records in id order at their latest
+    versions (tombstones too; ``seq`` is each record's latest). ``next`` is the last id, the
+    next page's ``after`` (``None``: no more). ``head_seq`` is the feed's head read before
+    the page; ``total`` the dataset's records, on the first page only."""
+
+    records: list[Change]
+    next: str | None = None
+    head_seq: int
+    total: int | None = None
+
+
 class HubRecord(BaseModel):
     """A record as the hub stores it."""
 
