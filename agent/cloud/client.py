@@ -32,6 +32,7 @@ from protocol.models import (
     OpResult,
     OpStatus,
     PushResponse,
+    SnapshotPage,
 )
 from protocol.query import RecordQuery
 from protocol.version import PROTOCOL_HEADER, PROTOCOL_VERSION
@@ -270,6 +271,23 @@ class HubClient:
             "GET", f"/v1/datasets/{dataset}/changes", params=params, seconds=wait + self.timeout
         )
         return _parse(ChangesPage, body)
+
+    async def snapshot(self, dataset: str, after: str | None = None,
+                       limit: int = 1000) -> SnapshotPage | None:
+        """A page of the dataset's records in id order at their latest versions (a first
+        download); ``None`` from a hub without the route (an older one answers 404
+        ``NOT_FOUND``: the node then reads the feed from 0)."""
+        params: dict[str, Any] = {"limit": limit}
+        if after is not None:
+            params["after"] = after
+        try:
+            _, body = await self._request(
+                "GET", f"/v1/datasets/{dataset}/snapshot", params=params)
+        except HubRejected as err:
+            if err.status == 404 and err.code is ErrorCode.NOT_FOUND:
+                return None
+            raise
+        return _parse(SnapshotPage, body)
 
     async def get_record(self, dataset: str, collection: str, id: str) -> HubRecord | None:
         try:

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import re
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -32,6 +33,7 @@ from protocol.models import (
     Record,
     RecordPage,
     ResolveRequest,
+    SnapshotPage,
     SyncState,
 )
 from protocol.query import DEFAULT_LIMIT, RecordQuery
@@ -75,12 +77,14 @@ class DatasetStore:
         self._readers: Readers | None = None
         self._bulk = False  # a first download in progress (apply_changes)
         self._download_left: int | None = None  # changes the feed holds past the last page
+        self._snapshot_total: int | None = None  # the hub's records, while a snapshot loads
 
     async def open(self) -> None:
         self._writer = await Writer.open(self.path)
         self._readers = Readers(self.path)
         # A first download cut short (a restart, a crash): its indexes are made now, and the
-        # pull goes on as an ordinary one.
+        # pull goes on as an ordinary one (a snapshot cut short resumes where it was, in a
+        # bulk load again from its next page: apply_snapshot).
         await self._writer.submit(finish_bulk, heavy=True)
 
     @property
@@ -94,6 +98,8 @@ class DatasetStore:
         counts a later version of a record held twice, exact once caught up)."""
         if not self._bulk:
             return None
+        if self._snapshot_total is not None:  # workstations' new records may pass it
+            return Download(done=done, total=max(done, self._snapshot_total))
         left = self._download_left
         return Download(done=done, total=None if left is None else done + left)
 
@@ -419,6 +425,67 @@ class DatasetStore:
         n: int = await writer.submit(run, heavy=True)
         return n
 
+    async def snapshot_due(self) -> SnapshotProgress | None:
+        """Where the pull's first download through the hub's snapshot stands: the one cut
+        short (its ``since``, ``after`` and ``total``), a new one for a fresh store (all
+        None), or None: the store has pulled before, the feed goes on from its cursor."""
+        def run(conn: sqlite3.Connection) -> SnapshotProgress | None:
+            saved = rows.get_meta(conn, SNAPSHOT_META)
+            if isinstance(saved, dict):
+                return SnapshotProgress(int(saved["since"]), str(saved["after"]),
+                                        None if saved.get("total") is None
+                                        else int(saved["total"]))
+            return SnapshotProgress() if _fresh(conn) else None
+
+        return await self.readers.run(run)
+
+    async def apply_snapshot(self, page: SnapshotPage, node_id: str, since: int,
+                             total: int | None) -> int:
+        """Apply one page of the hub's snapshot through the pull's upsert (a record with ops
+        waiting keeps them, an older version never replaces a newer one); the cursor stays.
+
+        In the page's transaction: the snapshot's progress (``since``: the first page's
+        ``head_seq``, ``after``: this page's last id, ``total``) so a restart resumes from
+        the next page; with the last page, the progress is dropped and the cursor set to
+        ``since`` (the feed goes on from there). With more pages to come, the store is in a
+        bulk load (:func:`start_bulk`), ended when the feed after it catches up."""
+        now = rows.utc_now()
+
+        def run(conn: sqlite3.Connection) -> WriteResult:
+            bulk = self._bulk
+            if page.next is not None and not bulk:
+                bulk = start_bulk(conn)
+            cursor = int(rows.get_meta(conn, "cursor", 0))  # stays where it is (0)
+            changed = syncing.apply_changes(conn, self.registry, page.records, cursor,
+                                            node_id, now)
+            if page.next is not None:
+                rows.set_meta(conn, SNAPSHOT_META,
+                              {"since": since, "after": page.next, "total": total})
+            else:
+                conn.execute("DELETE FROM meta WHERE key = ?", (SNAPSHOT_META,))
+                rows.set_meta(conn, "cursor", since)
+            result = self._records_changed(conn, changed, RecordAction.PULL)
+
+            def after_commit() -> None:  # a rolled-back page changes nothing, the flag neither
+                self._bulk = bulk
+                self._snapshot_total = total if page.next is not None else None
+                # what the feed holds past ``since`` is still to come
+                self._download_left = max(0, page.head_seq - since)
+                if result.after_commit is not None:
+                    result.after_commit()
+
+            return WriteResult(result.value, after_commit)
+
+        n: int = await self.writer.submit(run, heavy=True)
+        return n
+
+    async def abandon_snapshot(self) -> None:
+        """Forget a snapshot cut short (the hub no longer has the route): the feed from 0
+        brings everything again, the upsert keeping what is not older."""
+        await self.writer.submit(
+            lambda conn: conn.execute("DELETE FROM meta WHERE key = ?", (SNAPSHOT_META,)))
+        self._snapshot_total = None
+
     async def finish_download(self) -> bool:
         """End a first download whose last page brought nothing (the pull caught up): its
         indexes are made now. False when none was under way."""
@@ -473,6 +540,18 @@ def _check_id(value: str) -> str:
 # -- the first download as a bulk load --------------------------------------------------------
 
 BULK_META = "bulk_load"  # meta: the SQL of what a first download dropped, to make it again
+SNAPSHOT_META = "snapshot"  # meta: a first download through the snapshot, page by page
+
+
+@dataclass(frozen=True)
+class SnapshotProgress:
+    """A snapshot under way: the feed's head when it began (``since``: the cursor once it
+    ends), the last id applied (``after``) and the hub's count of records (``total``); all
+    None for one not begun."""
+
+    since: int | None = None
+    after: str | None = None
+    total: int | None = None
 # Made again at the end of a first download rather than kept up row by row. The PRIMARY KEY
 # and the sync_counts triggers stay (a count is cheap and must stay exact).
 _BULK_DROPPED = ("records_key", "records_date", "records_unsynced", "records_fts_insert",

@@ -21,6 +21,7 @@ from agent.cloud.client import (
     HubError,
     HubRateLimited,
     HubRejected,
+    invalid_response,
 )
 from agent.connectivity.monitor import ConnectivityMonitor
 from agent.events import EventBus, SyncEvent
@@ -33,7 +34,7 @@ from agent.sync.ordering import assign_base_versions, order_batch
 from agent.sync.state import REFUSAL_CODES, DatasetSyncState, combine, failing, refused
 from protocol.backoff import Backoff
 from protocol.errors import ErrorCode
-from protocol.models import Action, ChangesPage, Op, OpResult, OpStatus
+from protocol.models import Action, ChangesPage, Op, OpResult, OpStatus, SnapshotPage
 
 log = logging.getLogger("officesync.sync")
 
@@ -300,10 +301,14 @@ class DatasetWorker:
         cursor = await self.store.cursor()
         self.cursor = cursor
         caught_up = False
+        snapshot = cursor == 0  # a first download reads the hub's snapshot, then the feed
         while True:
             await self.monitor.wait_online()
             self._pull_wake.clear()
             try:
+                if snapshot:
+                    cursor = await self.download_snapshot()
+                    snapshot = False
                 cursor = await self.catch_up(cursor, wait=self.long_poll if caught_up else 0)
             except HubError as err:
                 caught_up = False
@@ -312,6 +317,52 @@ class DatasetWorker:
             backoff.reset()
             self._succeeded("pull", hub_answered=True)
             caught_up = True
+
+    async def download_snapshot(self) -> int:
+        """A first download (a fresh store, or a snapshot cut short): the hub's records in id
+        order at their latest versions, a page of ``BULK_PAGE`` at a time, the next one
+        fetched while this one is applied; return the cursor the feed goes on from (the
+        first page's ``head_seq``; 0 when the store has pulled before or the hub has no
+        snapshot, whose feed is then read from 0)."""
+        progress = await self.store.snapshot_due()
+        if progress is None:
+            return await self.store.cursor()
+        page = await self.client.snapshot(self.dataset_id, progress.after, BULK_PAGE)
+        if page is None:  # an older hub: the feed from 0 brings everything
+            self.log.info("the hub has no snapshot: downloading through the feed")
+            if progress.after is not None:
+                await self.store.abandon_snapshot()
+            return 0
+        self.monitor.report_success()
+        resumed = progress.since is not None
+        since = progress.since if progress.since is not None else page.head_seq
+        total = progress.total if resumed else page.total
+        if resumed:
+            self.log.info("resuming the first download after record %s", progress.after)
+        following: asyncio.Task[SnapshotPage | None] | None = None
+        try:
+            while True:
+                self.hub_seq = max(self.hub_seq, page.head_seq)
+                following = (asyncio.create_task(self.client.snapshot(
+                    self.dataset_id, page.next, BULK_PAGE)) if page.next is not None else None)
+                await asyncio.shield(self.store.apply_snapshot(page, self.node_id, since,
+                                                               total))
+                self.pulled += len(page.records)
+                self.last_pull_at = utc_now()
+                if page.records:
+                    self.bus.publish(SyncEvent.pulled(self.dataset_id, len(page.records), 0))
+                if following is None:
+                    break
+                fetched = await following
+                following = None
+                if fetched is None:  # the hub lost the route midway (a downgrade)
+                    raise invalid_response("the snapshot route went away")
+                page = fetched
+        finally:
+            if following is not None:
+                following.cancel()
+        self.cursor = since
+        return since
 
     async def catch_up(self, cursor: int, wait: float) -> int:
         """Follow the feed from ``cursor`` until it has nothing more; return the new cursor.

@@ -11,7 +11,7 @@ from rich.console import Console
 from agent.app import NodeContext
 from agent.cli import render_status
 from protocol.local import Download, parse_status
-from protocol.models import Change, ChangesPage
+from protocol.models import Change, ChangesPage, SnapshotPage
 from protocol.query import RecordQuery
 from tests.agent.conftest import DATASET, AppClient
 from tests.tray.helpers import status_doc
@@ -118,3 +118,30 @@ async def test_the_total_comes_from_the_feeds_head(
     status = await (await control.get(STATUS, headers=control_headers)).json()
     assert status["datasets"][0]["download"] is None
     assert status["datasets"][0]["counts"]["synced"] == 3000
+
+
+async def test_a_snapshot_download_counts_out_of_the_hubs_total(
+    control: AppClient, ctx: NodeContext, control_headers: dict[str, str]
+) -> None:
+    """Through the hub's snapshot the total is the hub's count of records (its first page);
+    the cursor stays until the last page, which sets it to the first page's head."""
+    store = ctx.stores.get(DATASET)
+    ids = sorted(str(uuid.uuid4()) for _ in range(30))
+    changes = [Change(seq=i + 1, collection="customers", id=rid, version=1,
+                      data={"code": f"KH{i}", "name": f"Công ty {i}"})
+               for i, rid in enumerate(ids)]
+    first = SnapshotPage(records=changes[:20], next=ids[19], head_seq=30, total=30)
+    await store.apply_snapshot(first, "n", 30, 30)
+    status = await (await control.get(STATUS, headers=control_headers)).json()
+    assert status["datasets"][0]["download"] == {"done": 20, "total": 30}
+    assert await store.cursor() == 0 and store.downloading
+    last = SnapshotPage(records=changes[20:], next=None, head_seq=34)
+    await store.apply_snapshot(last, "n", 30, 30)
+    assert await store.cursor() == 30
+    # the feed after the snapshot still holds 4 changes: the download goes on until then
+    assert store.download_progress(30) == Download(done=30, total=34)
+    await store.apply_changes(ChangesPage(changes=[], last_seq=34, has_more=False), "n")
+    assert not store.downloading
+    status = await (await control.get(STATUS, headers=control_headers)).json()
+    assert status["datasets"][0]["download"] is None
+    assert status["datasets"][0]["counts"]["synced"] == 30

@@ -3,9 +3,9 @@
 
 * :class:`FaultServer` — a TCP listener that resets every connection, holds it open without
   answering (a hung hub), or answers HTTP 500 to every request; or nothing at all (refused).
-* :class:`FakeHub` — speaks enough of the hub protocol (health, datasets, lease, push, changes)
-  for a node to go online, with switches to hang pushes or pulls, slow a drain down, or feed
-  an endless change feed (a node that is always pulling).
+* :class:`FakeHub` — speaks enough of the hub protocol (health, datasets, lease, push, an
+  empty snapshot, changes) for a node to go online, with switches to hang pushes or pulls,
+  slow a drain down, or feed an endless change feed (a node that is always pulling).
 
 And :func:`fake_enroll`, which makes a node's data dir look enrolled (node.db hub setting,
 token file) without a hub, so its sync engine runs against these.
@@ -158,6 +158,7 @@ class FakeHub:
         app.router.add_get("/v1/datasets", self._datasets)
         app.router.add_post("/v1/datasets/{ds}/series/{series}/lease", self._lease)
         app.router.add_post("/v1/datasets/{ds}/push", self._push)
+        app.router.add_get("/v1/datasets/{ds}/snapshot", self._snapshot)
         app.router.add_get("/v1/datasets/{ds}/changes", self._changes)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
@@ -196,6 +197,10 @@ class FakeHub:
                             "version": (op["base_version"] or 0) + 1, "seq": self.seq})
         self.pushed += len(results)
         return web.json_response({"results": results})
+
+    async def _snapshot(self, request: web.Request) -> web.Response:
+        # no records: a node's first download goes on through the feed from 0
+        return web.json_response({"records": [], "next": None, "head_seq": 0, "total": 0})
 
     async def _changes(self, request: web.Request) -> web.Response:
         if self.hang_pull:

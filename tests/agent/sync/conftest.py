@@ -104,19 +104,31 @@ async def enrolled_node(
         enroll = await enroller.enroll(make_code(db_url, DS), name)
     finally:
         await enroller.close()
+    node = await start_node(tmp, name, via or hub_url, enroll.token, enroll.node_id,
+                            online=online, batch_size=batch_size, long_poll=long_poll,
+                            client_timeout=client_timeout)
+    return node, enroll.token
+
+
+async def start_node(
+    tmp: Path, name: str, url: str, token: str, node_id: str, *, online: bool = True,
+    batch_size: int = 100, long_poll: float = 1.0, client_timeout: float = 5,
+) -> Node:
+    """The node ``name`` (an enrolled one: its hub token and node id) on its data folder
+    under ``tmp``, as it was left, syncing with the hub at ``url``; started (a restart)."""
     bus = EventBus()
     node_db = NodeDB(tmp / name / "node.db")
     await node_db.open()
     stores = StoreManager(tmp / name, bus=bus, language="en", local_numbering=False)
     await stores.open([DS])
     engine = SyncEngine(
-        stores, node_db, bus, HubClient(via or hub_url, enroll.token, timeout=client_timeout),
+        stores, node_db, bus, HubClient(url, token, timeout=client_timeout),
         CloudSection(probe_interval_s=0.1, probe_timeout_s=1.0, batch_size=batch_size,
                      long_poll_s=long_poll, max_backoff_s=0.3),
-        hub_node_id=enroll.node_id, online=online,
+        hub_node_id=node_id, online=online,
     )
     await engine.start()
-    return Node(name, stores, engine, node_db, bus), enroll.token
+    return Node(name, stores, engine, node_db, bus)
 
 
 @pytest.fixture

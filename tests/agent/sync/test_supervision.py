@@ -25,7 +25,7 @@ from agent.sync.engine import SyncEngine
 from agent.sync.worker import SERIES_CHECK_S
 from protocol.connectivity import Connectivity
 from protocol.errors import ErrorCode
-from protocol.models import ChangesPage, Health, LeaseResponse, Op, OpResult
+from protocol.models import ChangesPage, Health, LeaseResponse, Op, OpResult, SnapshotPage
 from tests.agent.sync.conftest import DS, eventually
 
 UNEXPECTED = (RuntimeError("Connection closed."), ValueError("bad"), KeyError("k"),
@@ -194,6 +194,12 @@ class FakeHub:
         self.pushed += [op.op_id for op in ops]
         return [OpResult(op_id=op.op_id, status="applied", version=(op.base_version or 0) + 1,
                          seq=len(self.pushed)) for op in ops]
+
+    async def snapshot(self, dataset: str, after: str | None = None,
+                       limit: int = 1000) -> SnapshotPage | None:
+        await asyncio.sleep(0)
+        self._enter("snapshot")
+        return SnapshotPage(records=[], next=None, head_seq=0, total=0)  # no records
 
     async def changes(self, dataset: str, since: int, limit: int = 1000,
                       wait: float = 0) -> ChangesPage:
