@@ -88,6 +88,7 @@ class GuardedHandler(web.RequestHandler):
         self._guard = guard
         self._raw: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._deadline: float | None = None  # when the headers being awaited are late
         self._started = False  # aiohttp's side was told about the connection
         self._in_request = False
         self._tls_buffer: list[bytes] | None = None
@@ -143,6 +144,7 @@ class GuardedHandler(web.RequestHandler):
             super().connection_lost(exc)
 
     def _forget(self) -> None:
+        self._deadline = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -159,16 +161,30 @@ class GuardedHandler(web.RequestHandler):
             self._tls_task.cancel()
 
     # --- the header timer ----------------------------------------------------------------
+    # A deadline per request, one timer per connection: the timer is not cancelled when the
+    # headers arrive (that was a timer made and cancelled per request); when it fires, it
+    # either finds no deadline (nothing awaited: it stops), a later one (a later request's
+    # clock: it waits for that) or a deadline passed (it closes the connection).
 
     def _arm(self) -> None:
         timeout = self._guard.limits.header_timeout_s
-        if self._timer is None and timeout > 0:
-            self._timer = asyncio.get_running_loop().call_later(timeout, self._headers_late)
+        if self._deadline is not None or timeout <= 0:
+            return  # the clock runs from the first byte, not the last
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.time() + timeout
+        if self._timer is None:
+            self._timer = loop.call_at(self._deadline, self._headers_late)
 
     def _headers_late(self) -> None:
         self._timer = None
-        if self._in_request:
+        deadline = self._deadline
+        if self._in_request or deadline is None:
             return
+        loop = asyncio.get_running_loop()
+        if deadline - loop.time() > 0.001:  # a later request's clock
+            self._timer = loop.call_at(deadline, self._headers_late)
+            return
+        self._deadline = None
         self._guard.table.stats.header_timeouts += 1
         log.debug("%s: request headers not received in %gs, closing", self._guard.name,
                   self._guard.limits.header_timeout_s)
@@ -183,9 +199,7 @@ class GuardedHandler(web.RequestHandler):
         super().data_received(data)
 
     def request_started(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._deadline = None  # the timer, if it fires, finds nothing to do
         self._in_request = True
         self._guard.table.started(self)
 
@@ -260,7 +274,9 @@ def body_timeout_middleware(timeout_s: float) -> Middleware:
     @web.middleware
     async def read_body(request: web.Request, handler: Handler) -> web.StreamResponse:
         conn = _guarded(request)
-        if request.body_exists:
+        if request.body_exists and request.content.is_eof():
+            await request.read()  # all in already (a small body comes with its headers)
+        elif request.body_exists:
             try:
                 async with asyncio.timeout(timeout_s):
                     await request.read()  # kept by aiohttp for the handler's own read()

@@ -39,6 +39,10 @@ AfterCommit = Callable[[], None]
 
 log = logging.getLogger("officesync.store")
 MAX_GROUP = 512
+# A dataset's writer runs this before each COMMIT, on the commit thread: the records the group
+# inserted enter the search indexes (migration 0008: a trigger indexes each row as it leaves
+# the queue). One statement for the whole group, with the GIL released while SQLite tokenizes.
+INDEX_QUEUED = "DELETE FROM search_pending"
 
 
 class WriteResult:
@@ -63,9 +67,11 @@ class _Job:
 
 
 class Writer:
-    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+    def __init__(self, path: Path, conn: sqlite3.Connection,
+                 before_commit: str | None = None) -> None:
         self.path = path
         self._conn = conn
+        self._before_commit = before_commit  # SQL run in each group's transaction, last
         self._queue: collections.deque[_Job] = collections.deque()
         self._ready = asyncio.Event()
         self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"writer:{path.stem}")
@@ -81,7 +87,7 @@ class Writer:
     @classmethod
     async def open(cls, path: Path) -> Writer:
         conn = await asyncio.to_thread(connect_writer, path)  # migrations run here
-        return cls(path, conn)
+        return cls(path, conn, INDEX_QUEUED)
 
     async def submit(self, fn: WriteFn, *, heavy: bool = False) -> Any:
         """Run ``fn`` in the next group; return its result once the group is durable."""
@@ -170,6 +176,8 @@ class Writer:
             return  # BEGIN failed: every job already carries the error
         started = time.perf_counter()
         try:
+            if self._before_commit is not None:
+                conn.execute(self._before_commit)
             conn.execute("COMMIT")
             self.commits += 1
             self.writes += len(group)

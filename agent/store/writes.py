@@ -75,34 +75,32 @@ def missing_reference(schema: CollectionSchema, ref: Reference, value: str,
     )
 
 
-def resolve_codes(
-    conn: sqlite3.Connection, schema: CollectionSchema, data: dict[str, Any], registry_label: Any
-) -> None:
-    """Replace, in place, each reference holding the target's code (``"customer": "KH001"``,
-    a line's ``"debit": "131"``) by the id of the record with that key (not deleted);
-    ``MISSING_REFERENCE`` naming the code when none has it. Ids are left as they are."""
-    for ref in schema.references:
-        def to_id(value: str, ref: Reference = ref) -> str:
-            if is_id(value):
-                return value
-            row = rows.find_by_key(conn, ref.target, fold_code(value))
-            if row is None:
-                raise missing_reference(schema, ref, value, registry_label, key=value,
-                                        reason="unknown_code")
-            found: str = row["id"]
-            return found
-
-        ref.map(data, to_id)
-
-
 def check_references(
     conn: sqlite3.Connection, schema: CollectionSchema, data: dict[str, Any], registry_label: Any
 ) -> None:
-    resolve_codes(conn, schema, data, registry_label)
-    refs = schema.refs_of(data)
-    if not refs:
+    """Every reference of ``data`` names a live record of its target collection. A reference
+    holding the target's code (``"customer": "KH001"``, a line's ``"debit": "131"``) is first
+    replaced, in place, by the id of the record with that key (not deleted):
+    ``MISSING_REFERENCE`` naming the code when none has it. Then each id held must be a record
+    of the target that is not deleted (``MISSING_REFERENCE`` otherwise). One pass over the
+    references, one query for all the ids."""
+    held: list[tuple[Reference, str]] = []
+    for ref in schema.references:
+        outer, inner = ref.parts
+        value = data.get(outer)
+        if inner is None:
+            if isinstance(value, str):
+                data[outer] = value = _to_id(conn, schema, ref, value, registry_label)
+                held.append((ref, value))
+        elif isinstance(value, list):
+            for item in value:
+                one = item.get(inner) if isinstance(item, dict) else None
+                if isinstance(one, str):
+                    item[inner] = one = _to_id(conn, schema, ref, one, registry_label)
+                    held.append((ref, one))
+    if not held:
         return
-    wanted = sorted({value for _, value in refs})
+    wanted = sorted({value for _, value in held})
     found = {
         row[0]: (row[1], row[2])
         for row in conn.execute(
@@ -111,10 +109,32 @@ def check_references(
             wanted,
         )
     }
-    for ref, value in refs:
+    for ref, value in held:
         row = found.get(value)
         if row is None or row[0] != ref.target or row[1]:
             raise missing_reference(schema, ref, value, registry_label)
+
+
+def _to_id(conn: sqlite3.Connection, schema: CollectionSchema, ref: Reference, value: str,
+           registry_label: Any) -> str:
+    """``value`` when it is an id, else the id of the live record of ``ref.target`` whose key
+    is that code."""
+    if is_id(value):
+        return value
+    row = rows.find_by_key(conn, ref.target, fold_code(value))
+    if row is None:
+        raise missing_reference(schema, ref, value, registry_label, key=value,
+                                reason="unknown_code")
+    found: str = row["id"]
+    return found
+
+
+def _key_taken(conn: sqlite3.Connection, collection: str, key: str) -> bool:
+    """Whether a live record of ``collection`` has ``key``."""
+    return conn.execute(
+        "SELECT 1 FROM records WHERE collection = ? AND key = ? AND deleted = 0 LIMIT 1",
+        (collection, key),
+    ).fetchone() is not None
 
 
 def assign_number(
@@ -198,7 +218,7 @@ def create(
         if not numbered:
             check_unique(conn, schema, key, None)
             break
-        if rows.find_by_key(conn, schema.name, key) is None:
+        if not _key_taken(conn, schema.name, key):
             break
         assert schema.series is not None  # a number was assigned: the schema has a series
         del data[schema.series.number_field]

@@ -196,6 +196,30 @@ async def test_trickled_headers_do_not_extend_the_deadline(
             await task
 
 
+async def test_each_request_on_a_kept_connection_has_its_own_header_clock(
+    node: tuple[NodeContext, int, Guard]
+) -> None:
+    _ctx, port, guard = node
+    reader, writer = await _served(port, "127.0.0.1")  # the connection's clock stopped
+    started = time.monotonic()
+    for _ in range(3):  # 0.9 s of complete requests on one connection: none is late
+        await asyncio.sleep(0.3)
+        writer.write(b"GET /api/v1/info HTTP/1.1\r\nHost: node\r\n\r\n")
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200"), head
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length")))
+        await reader.readexactly(length)
+    assert time.monotonic() - started > LIMITS["header_timeout_s"]
+    assert guard.stats["header_timeouts"] == 0
+    await asyncio.sleep(0.3)
+    writer.write(PARTIAL)  # then a request whose headers never end: late from its first byte
+    sent = time.monotonic()
+    assert await _closed_within(reader, 3.0)
+    assert 0.3 < time.monotonic() - sent < 1.5
+    assert guard.stats["header_timeouts"] == 1
+
+
 async def test_a_slow_body_gets_408_json(node: tuple[NodeContext, int, Guard]) -> None:
     _ctx, port, guard = node
     reader, writer = await _open(port)
