@@ -1,6 +1,13 @@
 """Benchmark: sync between nodes and a real hub process (docs/benchmarks.md).
 
     python bench/sync.py [--ops 100000] [--drain 10000] [--writes 1000] [--only push,pull,...]
+    python bench/sync.py --only batch [--batches 10] [--profile FILE]
+
+- batch: no hub. The node's own cost of a push batch of 1,000, in-process on a fresh store,
+         stage by stage as the push loop runs them: take the next ops while a batch is in
+         flight (``syncing.take_batch``, its commit), serialise a batch, parse the hub's answer,
+         store it (``syncing.store_results``, its commit); for creates, then for updates of the
+         same (synced) records. ``--profile FILE`` writes a cProfile of those stages.
 
 - push:  a node (in this process) with ``--ops`` queued creates is toggled online; ops/s until
          the outbox is empty and every record is ``synced``.
@@ -16,6 +23,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -24,15 +33,24 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.e2e helpers
 
-from agent.cloud.client import HubClient
+from agent.cloud.client import HubClient, push_body
 from agent.config import CloudSection
 from agent.events import EventBus
-from agent.store import DatasetStore, StoreManager
+from agent.store import DatasetStore, StoreManager, syncing, writes
 from agent.store.node import NodeDB
+from agent.store.sqlite import connect_writer
+from agent.store.syncing import PendingOp
 from agent.sync.engine import SyncEngine
+from agent.sync.ordering import assign_base_versions, order_batch
+from agent.sync.worker import to_wire
 from bench.samples import customer
+from protocol.accounting import ACCOUNTING_PACK
+from protocol.ids import new_id
+from protocol.models import PushResponse
 from tests.e2e.hub_procs import HubProcess, enroll_node
 from tests.e2e.procs import NO_KEYRING, NodeProcess, free_port, write_node_config
 from workstation.client import WorkstationClient
@@ -184,6 +202,103 @@ async def _first_event(ws_a: WorkstationClient, ready: asyncio.Event) -> None:
     await ready.wait()
 
 
+BATCH = 1000
+
+
+def _in_transaction(conn: sqlite3.Connection, fn: Any) -> tuple[Any, float, float]:
+    """``fn(conn)`` in its own transaction: its result, its seconds and the commit's."""
+    conn.execute("BEGIN IMMEDIATE")
+    t = time.perf_counter()
+    value = fn(conn)
+    run = time.perf_counter() - t
+    conn.execute("COMMIT")
+    return value, run, time.perf_counter() - t - run
+
+
+def _answer(batch: list[PendingOp], versions: dict[str, int | None], seq: int) -> bytes:
+    """The hub's answer to a push of ``batch`` (every op applied), as the hub sends it."""
+    return orjson.dumps({"results": [
+        {"op_id": op.op_id, "status": "applied", "replayed": False,
+         "version": (versions.get(op.record_id) or 0) + 1, "seq": seq + i, "error": None}
+        for i, op in enumerate(batch, 1)]})
+
+
+def bench_batch(root: Path, batches: int, profile: str | None) -> None:
+    """The node's side of push batches of :data:`BATCH` ops as :meth:`DatasetWorker.drain`
+    runs them, with no hub and no HTTP: the next batch is taken while one is in flight (its
+    records left out), then the answer to the one in flight is parsed and stored."""
+    conn = connect_writer(root / "batch.db")
+    schema = ACCOUNTING_PACK.get("customers")
+    ctx = writes.WriteContext(now="2026-12-02T00:00:00Z", local_numbering=False)
+    ids = [new_id() for _ in range(batches * BATCH)]
+
+    def labels(collection: str) -> dict[str, str]:
+        return writes.label(ACCOUNTING_PACK.get(collection))
+
+    def fill(conn: sqlite3.Connection) -> None:
+        for i, record_id in enumerate(ids):
+            writes.create(conn, schema, record_id, customer(i), ctx, labels)
+
+    def edit(conn: sqlite3.Connection) -> None:
+        for i, record_id in enumerate(ids):
+            data = customer(i) | {"phone": f"029{i:08d}"}
+            writes.update(conn, schema, record_id, data, 1, ctx, labels, "en")
+
+    def take(in_flight: frozenset[str]) -> tuple[Any, float, float]:
+        def run(c: sqlite3.Connection) -> Any:
+            batch, versions, _ = syncing.take_batch(c, ACCOUNTING_PACK, BATCH, in_flight)
+            ordered = order_batch(batch)
+            assign_base_versions(ordered, versions)
+            return ordered, versions
+
+        return _in_transaction(conn, run)
+
+    profiler = cProfile.Profile() if profile else None
+    seq = 0
+    for kind, queue in (("creates", fill), ("updates", edit)):
+        _in_transaction(conn, queue)
+        figures: dict[str, list[float]] = {
+            "take": [], "take's commit": [], "serialise": [], "parse the answer": [],
+            "store": [], "store's commit": []}
+        (batch, versions), _, _ = take(frozenset())
+        while batch:
+            if profiler is not None:
+                profiler.enable()
+            t = time.perf_counter()
+            push_body([to_wire(op) for op in batch])
+            figures["serialise"].append(time.perf_counter() - t)
+            (following, next_versions), run, commit = take(
+                frozenset(op.record_id for op in batch))
+            figures["take"].append(run)
+            figures["take's commit"].append(commit)
+            body = _answer(batch, versions, seq)
+            seq += len(batch)
+            t = time.perf_counter()
+            results = PushResponse.model_validate(orjson.loads(body)).results
+            figures["parse the answer"].append(time.perf_counter() - t)
+
+            def store(c: sqlite3.Connection, ops: Any = batch, answers: Any = results) -> Any:
+                return syncing.store_results(c, ACCOUNTING_PACK, ops, answers, ctx.now)
+
+            _, run, commit = _in_transaction(conn, store)
+            figures["store"].append(run)
+            figures["store's commit"].append(commit)
+            if profiler is not None:
+                profiler.disable()
+            assert len(batch) == BATCH, len(batch)
+            batch, versions = following, next_versions
+        left = conn.execute("SELECT count(*) FROM outbox").fetchone()[0]
+        assert left == 0, left
+        medians = {name: statistics.median(v) * 1000 for name, v in figures.items()}
+        print(f"batch of {BATCH} {kind} (median of {len(figures['take'])}): " + ", ".join(
+            f"{name} {ms:.1f} ms" for name, ms in medians.items())
+            + f"; total {sum(medians.values()):.1f} ms")
+    conn.close()
+    if profiler is not None and profile:
+        profiler.dump_stats(profile)
+        print(f"profile written to {profile}")
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -191,6 +306,12 @@ def pct(values: list[float], q: float) -> float:
 
 async def main(args: argparse.Namespace) -> None:
     only = set(args.only.split(",")) if args.only else {"push", "pull", "drain", "propagation"}
+    if "batch" in only:
+        with tempfile.TemporaryDirectory(prefix="officesync-bench-") as tmp:
+            bench_batch(Path(tmp), args.batches, args.profile)
+        only.discard("batch")
+        if not only:
+            return
     with tempfile.TemporaryDirectory(prefix="officesync-bench-") as tmp:
         root = Path(tmp)
         hub = HubProcess(f"sqlite:///{root}/hub.db", free_port(), root / "logs", env=NO_KEYRING)
@@ -225,5 +346,7 @@ if __name__ == "__main__":
     parser.add_argument("--drain", type=int, default=10_000)
     parser.add_argument("--writes", type=int, default=1000)
     parser.add_argument("--only", default="")
+    parser.add_argument("--batches", type=int, default=10, help="batch: batches of 1,000")
+    parser.add_argument("--profile", default=None, help="batch: write a cProfile here")
     asyncio.run(main(parser.parse_args()))
     sys.exit(0)

@@ -393,6 +393,33 @@ class DatasetStore:
         n: int = await self.writer.submit(run, heavy=True)
         return n
 
+    async def store_results_and_take(
+        self, ops: list[PendingOp], results: list[OpResult], limit: int,
+        in_flight: frozenset[str],
+    ) -> tuple[int, list[PendingOp], dict[str, int | None]]:
+        """:meth:`store_results` then :meth:`take_batch`, in one transaction: the push
+        stores the answer to one batch and takes the one after the batch in flight with one
+        commit. Returns what each of them returns."""
+        now = rows.utc_now()
+
+        def run(conn: sqlite3.Connection) -> WriteResult:
+            touched = syncing.store_results(conn, self.registry, ops, results, now)
+            stored = self._records_changed(conn, touched, RecordAction.SYNC)
+            batch, versions, blocked = syncing.take_batch(conn, self.registry, limit,
+                                                          in_flight)
+            taken = self._records_changed(conn, blocked, RecordAction.SYNC)
+
+            def after_commit() -> None:
+                for result in (stored, taken):
+                    if result.after_commit is not None:
+                        result.after_commit()
+
+            return WriteResult((stored.value, batch, versions), after_commit)
+
+        done: tuple[int, list[PendingOp], dict[str, int | None]] = (
+            await self.writer.submit(run, heavy=True))
+        return done
+
     async def apply_changes(self, page: ChangesPage, node_id: str) -> int:
         """Apply one page of the hub's feed; the cursor moves in the same transaction.
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import literal_column, text
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -23,7 +24,7 @@ from agent.store.states import FAILED_OPS, FAILED_RECORDS, RESOLVABLE, OutboxSta
 from protocol.errors import ErrorCode
 from protocol.i18n import Text
 from protocol.models import Action, Change, OpResult, OpStatus, SyncState
-from protocol.schema import SchemaRegistry
+from protocol.schema import CollectionSchema, SchemaRegistry
 
 # What an office can do with a record the hub refused as a duplicate (S6), after the seed's
 # "… đã tồn tại. Vui lòng kiểm tra lại".
@@ -138,56 +139,84 @@ def take_batch(
         if r[1] != _BLOCKED}
     failed_creates = _failed_creates(conn)
     held: set[str] = stuck | in_flight
-    candidates = conn.execute(
-        "SELECT o.seq, o.op_id, o.record_id, o.collection, o.action, o.data, o.state, "
-        "r.version, o.workstation FROM outbox o JOIN records r ON r.id = o.record_id "
-        "WHERE o.state IN (?, ?) ORDER BY o.seq LIMIT ?",
-        (_PENDING, _BLOCKED, limit * 3 + len(held)),
-    ).fetchall()
     batch: list[PendingOp] = []
     newly_blocked: list[str] = []
     versions: dict[str, int | None] = {}
-    for row in candidates:
-        record_id = row["record_id"]
-        if record_id in held:
-            continue
-        data = rows.loads(row["data"])
-        refs: tuple[str, ...] = ()
-        if data and row["collection"] in registry:
-            refs = tuple(v for _, v in registry.get(row["collection"]).refs_of(data))
-        blocker = next((r for r in refs if r in failed_creates and r != record_id), None)
-        if blocker is not None:
-            if row["state"] != _BLOCKED:
-                _mark_blocked(conn, registry, row["seq"], record_id, blocker)
-                newly_blocked.append(record_id)
-            held.add(record_id)
-            failed_creates.add(record_id)
-            continue
-        op_id = row["op_id"]
-        if row["state"] == _BLOCKED:
-            # It was refused (or never sent) while its dependency failed. The hub remembers a
-            # refused op id and would replay the refusal, so the retry gets a fresh one. It is
-            # pending again: an edit made while it is in flight is queued behind it, not
-            # folded into it (its answer would then take the edit out of the outbox unsent).
-            op_id = str(uuid.uuid4())
-            conn.execute("UPDATE outbox SET op_id = ?, state = ? WHERE seq = ?",
-                         (op_id, _PENDING, row["seq"]))
-        batch.append(PendingOp(row["seq"], op_id, record_id, row["collection"],
-                               Action(row["action"]), data, refs,
-                               workstation=row["workstation"]))
-        versions[record_id] = row["version"]
-        if len(batch) >= limit:
-            break
+    blocks: list[tuple[int, str, str]] = []  # (seq, record, its failed dependency)
+    renewed: list[tuple[str, str, int]] = []  # blocked ops going again: fresh op ids
+    schemas: dict[str, CollectionSchema] = {}
+    # Rows read one by one as plain tuples, up to the batch's last op (not the whole LIMIT);
+    # the writes they call for wait until the read is over. The held records' ops (those of
+    # the batch in flight come first in the outbox) are left out by SQLite, before the join.
+    candidates = conn.cursor()
+    candidates.row_factory = None
+    try:
+        candidates.execute(_CANDIDATES, (_PENDING, _BLOCKED, _json_list(held), limit * 3))
+        for seq, op_id, record_id, collection, action, raw, state, version, by in candidates:
+            if record_id in held:
+                continue
+            data = None if raw is None else orjson.loads(raw)
+            refs: tuple[str, ...] = ()
+            if data:
+                schema = schemas.get(collection)
+                if schema is None and collection in registry:
+                    schema = schemas[collection] = registry.get(collection)
+                if schema is not None and schema.references:
+                    refs = tuple(v for _, v in schema.refs_of(data))
+            blocker = next((r for r in refs if r in failed_creates and r != record_id),
+                           None) if refs and failed_creates else None
+            if blocker is not None:
+                if state != _BLOCKED:
+                    blocks.append((seq, record_id, blocker))
+                    newly_blocked.append(record_id)
+                held.add(record_id)
+                failed_creates.add(record_id)
+                continue
+            if state == _BLOCKED:
+                # It was refused (or never sent) while its dependency failed. The hub
+                # remembers a refused op id and would replay the refusal, so the retry gets
+                # a fresh one. It is pending again: an edit made while it is in flight is
+                # queued behind it, not folded into it (its answer would then take the edit
+                # out of the outbox unsent).
+                op_id = str(uuid.uuid4())
+                renewed.append((op_id, _PENDING, seq))
+            batch.append(PendingOp(seq, op_id, record_id, collection, _ACTIONS[action], data,
+                                   refs, None, by))
+            versions[record_id] = version
+            if len(batch) >= limit:
+                break
+    finally:
+        candidates.close()
+    for seq, record_id, blocker in blocks:
+        _mark_blocked(conn, registry, seq, record_id, blocker)
+    if renewed:
+        conn.executemany("UPDATE outbox SET op_id = ?, state = ? WHERE seq = ?", renewed)
     if not batch:
         return [], {}, newly_blocked
-    ordered = batch
     # The ops themselves stay pending in the outbox: only one push per dataset is in flight,
     # and after a crash everything unanswered is simply sent again (op ids make that safe).
-    conn.executemany(
-        "UPDATE records SET sync_state = ?, sync_code = NULL, sync_params = NULL, "
-        f"blocked_by = NULL, sync_details = {KEEP_CLOUD_COPY} WHERE id = ?",
-        [(SyncState.SYNCING, rid) for rid in {op.record_id for op in ordered}])
-    return ordered, versions, newly_blocked
+    # One statement for the batch (the ids as a JSON array): executemany's per-row round
+    # trip cost as much as the update itself.
+    conn.execute(_MARK_SYNCING, (SyncState.SYNCING, _json_list(versions)))
+    return batch, versions, newly_blocked
+
+
+_ACTIONS = {action.value: action for action in Action}
+_CANDIDATES = (
+    "SELECT o.seq, o.op_id, o.record_id, o.collection, o.action, o.data, o.state, "
+    "r.version, o.workstation FROM outbox o JOIN records r ON r.id = o.record_id "
+    "WHERE o.state IN (?, ?) AND o.record_id NOT IN (SELECT value FROM json_each(?)) "
+    "ORDER BY o.seq LIMIT ?")
+# ``IN (SELECT value FROM json_each(?))``: SQLite looks each id of the list up by the primary
+# key (EXPLAIN QUERY PLAN: SEARCH records USING … sqlite_autoindex_records_1 (id=?)).
+_IN_LIST = "IN (SELECT value FROM json_each(?))"
+_MARK_SYNCING = (
+    "UPDATE records SET sync_state = ?, sync_code = NULL, sync_params = NULL, "
+    f"blocked_by = NULL, sync_details = {KEEP_CLOUD_COPY} WHERE id {_IN_LIST}")
+
+
+def _json_list(values: Iterable[Any]) -> str:
+    return orjson.dumps(list(values)).decode()
 
 
 def _mark_blocked(conn: sqlite3.Connection, registry: SchemaRegistry, seq: int,
@@ -253,7 +282,7 @@ def store_results(
     by_op = {r.op_id: r for r in results}
     failed: set[str] = set()
     failed_creates = _failed_creates(conn)
-    applied: list[tuple[int]] = []
+    applied: list[int] = []
     versions: dict[str, int] = {}
     back_to_pending: list[int] = []
     refused_again: list[tuple[str, int]] = []
@@ -264,7 +293,7 @@ def store_results(
         if result is None:
             back_to_pending.append(op.seq)
         elif result.status is OpStatus.APPLIED:
-            applied.append((op.seq,))
+            applied.append(op.seq)
             if result.version is not None:
                 versions[op.record_id] = max(result.version, versions.get(op.record_id, 0))
         elif op.record_id in failed:
@@ -276,7 +305,8 @@ def store_results(
             _store_rejection(conn, registry, op, result, failed_creates)
             if op.action is Action.CREATE:
                 failed_creates.add(op.record_id)
-    conn.executemany("DELETE FROM outbox WHERE seq = ?", applied)
+    if applied:
+        conn.execute(f"DELETE FROM outbox WHERE seq {_IN_LIST}", (_json_list(applied),))
     conn.executemany("UPDATE outbox SET state = ? WHERE seq = ?",
                      [(_PENDING, seq) for seq in back_to_pending])
     conn.executemany("UPDATE outbox SET state = ?, op_id = ? WHERE seq = ?",
@@ -348,20 +378,17 @@ def settle_records(conn: sqlite3.Connection, record_ids: Sequence[str],
     versions = versions or {}
     if not record_ids:
         return
+    ids = list(dict.fromkeys(record_ids))
     heads: dict[str, OutboxState] = {}
-    for chunk in _chunks(list(record_ids)):
-        marks = ",".join("?" * len(chunk))
-        for rid, state in conn.execute(
-            f"SELECT record_id, state FROM outbox WHERE record_id IN ({marks}) ORDER BY seq DESC",
-            list(chunk),
-        ):
-            heads[rid] = OutboxState(state)  # descending: the last one is the lowest seq
-    synced = [(versions.get(rid), versions.get(rid), SyncState.SYNCED, rid)
-              for rid in record_ids if rid not in heads]
-    conn.executemany(
-        f"UPDATE records SET version = {_RAISE_VERSION}, sync_state = ?, "
-        "sync_code = NULL, sync_params = NULL, blocked_by = NULL, "
-        f"sync_details = {_KEEP_MERGE_NOTE}, base_data = data WHERE id = ?", synced)
+    for rid, state in conn.execute(
+        f"SELECT record_id, state FROM outbox WHERE record_id {_IN_LIST} ORDER BY seq DESC",
+        (_json_list(ids),),
+    ):
+        heads[rid] = OutboxState(state)  # descending: the last one is the lowest seq
+    synced = [(rid, versions.get(rid)) for rid in ids if rid not in heads]
+    if synced:
+        # One statement for all of them, the (id, version) pairs as a JSON array.
+        conn.execute(_SETTLE_SYNCED, (SyncState.SYNCED, _json_list(synced)))
     conn.executemany(
         f"UPDATE records SET version = {_RAISE_VERSION}, sync_state = CASE WHEN sync_state "
         "IN (?, ?, ?) THEN sync_state ELSE ? END WHERE id = ?",
@@ -371,6 +398,14 @@ def settle_records(conn: sqlite3.Connection, record_ids: Sequence[str],
         f"UPDATE records SET version = {_RAISE_VERSION} WHERE id = ?",
         [(versions[rid], versions[rid], rid) for rid, state in heads.items()
          if rid in versions and state is not _PENDING])
+
+
+_SETTLE_SYNCED = (
+    "UPDATE records SET version = CASE WHEN j.v > coalesce(records.version, 0) THEN j.v "
+    "ELSE records.version END, sync_state = ?, sync_code = NULL, sync_params = NULL, "
+    f"blocked_by = NULL, sync_details = {_KEEP_MERGE_NOTE}, base_data = data "
+    "FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS v "
+    "FROM json_each(?)) AS j WHERE records.id = j.id")  # UPDATE … FROM: SQLite 3.33
 
 
 _PULLED_COLUMNS = rows.RECORD_FIELDS  # a pulled record sets every column

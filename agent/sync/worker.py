@@ -11,9 +11,10 @@ A refusal of the dataset by the hub (404 ``DATASET_NOT_FOUND``, 403 ``FORBIDDEN`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from agent.cloud.client import (
     HubAuthFailed,
@@ -219,9 +220,24 @@ class DatasetWorker:
 
     async def _take(self, in_flight: frozenset[str]) -> list[PendingOp]:
         batch, versions = await self.store.take_batch(self.batch_size, in_flight)
+        return self._ordered(batch, versions)
+
+    @staticmethod
+    def _ordered(batch: list[PendingOp], versions: dict[str, int | None]) -> list[PendingOp]:
         ordered = order_batch(batch)
         assign_base_versions(ordered, versions)
         return ordered
+
+    async def _store_and_take(self, batch: list[PendingOp], results: list[OpResult],
+                              in_flight: list[PendingOp]) -> list[PendingOp]:
+        """Store the answer to ``batch`` and, when a batch is in flight, take the one after
+        it, in one transaction (one commit for both)."""
+        if not in_flight:
+            await self.store.store_results(batch, results)
+            return []
+        _, taken, versions = await self.store.store_results_and_take(
+            batch, results, self.batch_size, frozenset(op.record_id for op in in_flight))
+        return self._ordered(taken, versions)
 
     async def _send(self, batch: list[PendingOp]) -> list[OpResult]:
         self.bus.publish(SyncEvent.syncing(self.dataset_id, len(batch)))
@@ -230,25 +246,38 @@ class DatasetWorker:
     async def drain(self) -> int:
         """Push until nothing is ready; return how many ops went (0: nothing to send).
 
-        Two stages overlap: while the hub works on one batch, the node takes the next one
-        and stores the previous answer. Batches are still sent one after another, so the
-        hub applies them in outbox order; a batch never holds a record of the one in flight.
-        An op leaves the outbox only when its answer is stored; a push that gets no answer
-        puts its records back to pending (sending again is safe: op ids replay)."""
-        batch = await self._take(frozenset())
-        if not batch:
-            return 0
+        Two stages overlap: while the hub works on one batch, the node stores the answer to
+        the previous one and takes the next one (one transaction for both). Batches are still
+        sent one after another, so the hub applies them in outbox order; a batch never holds
+        a record of the one in flight. An op leaves the outbox only when its answer is
+        stored; a push that gets no answer puts its records back to pending (sending again
+        is safe: op ids replay), and so does one cancelled while the store takes a batch."""
+        unsettled: list[list[PendingOp]] = []
+        step: asyncio.Future[list[PendingOp]] | None = None
+
+        async def settled(work: Awaitable[list[PendingOp]]) -> list[PendingOp]:
+            """Run a step of the store that takes a batch to its end even if the drain is
+            cancelled meanwhile; the batch taken is unsettled until its answer is stored."""
+            nonlocal step
+            step = asyncio.ensure_future(work)
+            taken = await asyncio.shield(step)
+            step = None
+            if taken:
+                unsettled.append(taken)
+            return taken
+
+        task: asyncio.Task[list[OpResult]] | None = None
         total = 0
-        unsettled: list[list[PendingOp]] = [batch]
-        task: asyncio.Task[list[OpResult]] | None = asyncio.create_task(self._send(batch))
         try:
+            batch = await settled(self._take(frozenset()))
+            if not batch:
+                return 0
+            task = asyncio.create_task(self._send(batch))
+            following = await settled(self._take(frozenset(op.record_id for op in batch)))
             while task is not None:
-                following = await self._take(frozenset(op.record_id for op in batch))
-                if following:
-                    unsettled.append(following)
                 results = await task
                 task = asyncio.create_task(self._send(following)) if following else None
-                await asyncio.shield(self.store.store_results(batch, results))
+                after = await settled(self._store_and_take(batch, results, following))
                 unsettled.remove(batch)
                 self.monitor.report_success()
                 applied = sum(1 for r in results if r.status is OpStatus.APPLIED)
@@ -258,11 +287,16 @@ class DatasetWorker:
                 self.last_push_at = utc_now()
                 self.bus.publish(SyncEvent.pushed(self.dataset_id, applied,
                                                   len(results) - applied))
-                batch = following
+                batch, following = following, after
             return total
         except BaseException:
             if task is not None:
                 task.cancel()
+            if step is not None:  # interrupted while the store took a batch: it still may
+                with contextlib.suppress(Exception):
+                    taken = await asyncio.shield(step)
+                    if taken:
+                        unsettled.append(taken)
             for pending in unsettled:
                 await asyncio.shield(self.store.requeue(pending))
             raise
