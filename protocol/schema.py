@@ -62,9 +62,11 @@ class Reference:
         value = data.get(outer)
         changed = False
         if inner is None:
-            if isinstance(value, str) and fn(value) != value:
-                data[outer] = fn(value)
-                changed = True
+            if isinstance(value, str):
+                new = fn(value)  # once: fn may look the code up
+                if new != value:
+                    data[outer] = new
+                    changed = True
             return changed
         if isinstance(value, list):
             for item in value:

@@ -86,18 +86,12 @@ def check_references(
     references, one query for all the ids."""
     held: list[tuple[Reference, str]] = []
     for ref in schema.references:
-        outer, inner = ref.parts
-        value = data.get(outer)
-        if inner is None:
-            if isinstance(value, str):
-                data[outer] = value = _to_id(conn, schema, ref, value, registry_label)
-                held.append((ref, value))
-        elif isinstance(value, list):
-            for item in value:
-                one = item.get(inner) if isinstance(item, dict) else None
-                if isinstance(one, str):
-                    item[inner] = one = _to_id(conn, schema, ref, one, registry_label)
-                    held.append((ref, one))
+        def to_id(value: str, ref: Reference = ref) -> str:
+            found = _to_id(conn, schema, ref, value, registry_label)
+            held.append((ref, found))
+            return found
+
+        ref.map(data, to_id)
     if not held:
         return
     wanted = sorted({value for _, value in held})
