@@ -139,6 +139,7 @@ def _write_plan(conn: sa.Connection, dataset: str, plan: Plan, in_db: set[str],
     )
 
 
+_HEAD = "SELECT last_seq FROM hub_datasets WHERE id = {m}"  # the feed's head
 _CHANGES_PAGE = (
     "SELECT seq, collection, id, version, deleted, data, op_id, node_id FROM hub_changes"
     " WHERE dataset = {m} AND seq > {m} ORDER BY seq LIMIT {m}"
@@ -167,7 +168,7 @@ def changes_page(conn: sa.Connection, dataset: str, since: int, limit: int) -> b
         }
         for r in rows[:limit]
     ]
-    head = conn.execute(sa.select(datasets.c.last_seq).where(datasets.c.id == dataset)).scalar()
+    head = conn.exec_driver_sql(_HEAD.format(m=bulk.marker(conn)), (dataset,)).scalar()
     return orjson.dumps({"changes": items, "last_seq": items[-1]["seq"], "has_more": has_more,
                          "head_seq": max(int(head or 0), items[-1]["seq"])})
 
@@ -176,7 +177,6 @@ _SNAPSHOT_PAGE = (
     "SELECT seq, collection, id, version, deleted, data FROM hub_records"
     " WHERE dataset = {m} AND id > {m} ORDER BY id LIMIT {m}"
 )
-_HEAD = "SELECT last_seq FROM hub_datasets WHERE id = {m}"
 _COUNT = "SELECT count(*) FROM hub_records WHERE dataset = {m}"
 
 
