@@ -7,7 +7,8 @@
    half as many receipt vouchers (their lines reference the accounts; dates over a year).
    The default makes 1,000,002 records. The seeding is not timed.
 2. Starts a fresh node process (``officesync serve``, enrolled, nothing held) and times it from
-   its start until its status shows every record synced: the download time. The node's peak
+   its start until its status shows every record synced and no first download under way
+   (its secondary and search indexes made): the download time. The node's peak
    RSS is its ``VmHWM`` (Linux /proc) after the download and the queries.
 3. Pairs a workstation and times ``--requests`` LAN requests of each kind, one at a time:
    key lookup (``?key=``), search (``?q=``: a customer's name or a substring of a tax code),
@@ -220,7 +221,9 @@ async def main(args: argparse.Namespace) -> None:
         node.start()
         async with aiohttp.ClientSession() as session:
             last = 0.0
-            while (count := (answer := await held(session, node))[0]) < total:
+            # every record held, and the download's end (its indexes made) in the status
+            while ((count := (answer := await held(session, node))[0]) < total
+                   or answer[1] is not None):
                 if time.monotonic() - t0 > args.timeout:
                     raise TimeoutError(f"the node holds {count:,} of {total:,} records after "
                                        f"{args.timeout:.0f} s")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple, Protocol
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from protocol.errors import ErrorCode
@@ -155,16 +159,89 @@ class ChangesPage(BaseModel):
     head_seq: int | None = None
 
 
-class SnapshotPage(BaseModel):
+class FeedEntry(Protocol):
+    """What the node reads of a record's version from the hub, a feed's :class:`Change` or a
+    snapshot's :class:`SnapshotRecord`."""
+
+    @property
+    def seq(self) -> int: ...  # noqa: D102
+    @property
+    def collection(self) -> str: ...  # noqa: D102
+    @property
+    def id(self) -> str: ...  # noqa: D102
+    @property
+    def version(self) -> int: ...  # noqa: D102
+    @property
+    def deleted(self) -> bool: ...  # noqa: D102
+    @property
+    def data(self) -> dict[str, Any] | None: ...  # noqa: D102
+    @property
+    def op_id(self) -> str | None: ...  # noqa: D102
+    @property
+    def node_id(self) -> str | None: ...  # noqa: D102
+
+
+class SnapshotRecord(NamedTuple):
+    """A record of a snapshot page at its latest version (no op or node: not a change)."""
+
+    seq: int
+    collection: str
+    id: str
+    version: int
+    deleted: bool
+    data: dict[str, Any] | None
+    op_id: str | None = None
+    node_id: str | None = None
+
+
+_UUID = re.compile(UUID_PATTERN)
+
+
+@dataclass(frozen=True)
+class SnapshotPage:
     """A page of the hub's snapshot: the dataset's records in id order at their latest
     versions (tombstones too; ``seq`` is each record's latest). ``next`` is the last id, the
     next page's ``after`` (``None``: no more). ``head_seq`` is the feed's head read before
-    the page; ``total`` the dataset's records, on the first page only."""
+    the page; ``total`` the dataset's records, on the first page only.
 
-    records: list[Change]
+    Not a pydantic model: a first download reads a million records, and a page of 2,500
+    checked field by field here (:meth:`from_json`) took 9 ms against 22 ms through
+    ``model_validate`` (most of it building 2,500 models)."""
+
+    records: Sequence[FeedEntry]
     next: str | None = None
-    head_seq: int
+    head_seq: int = 0
     total: int | None = None
+
+    @classmethod
+    def from_json(cls, body: bytes | str) -> SnapshotPage:
+        """The page of a hub's answer; ``ValueError`` naming the first thing that is not
+        what the protocol says."""
+        raw = orjson.loads(body)
+        if not isinstance(raw, dict):
+            raise ValueError("a snapshot page is a JSON object")
+        items, after, head, total = (raw.get("records"), raw.get("next"), raw.get("head_seq"),
+                                     raw.get("total"))
+        if not isinstance(items, list):
+            raise ValueError("records: not a list")
+        if after is not None and type(after) is not str:
+            raise ValueError("next: not a string")
+        if type(head) is not int or (total is not None and type(total) is not int):
+            raise ValueError("head_seq / total: not integers")
+        records: list[SnapshotRecord] = []
+        for n, item in enumerate(items):
+            try:
+                seq, collection, rid, version = (item["seq"], item["collection"], item["id"],
+                                                 item["version"])
+                deleted, data = item.get("deleted", False), item.get("data")
+            except (TypeError, KeyError, AttributeError) as err:
+                raise ValueError(f"records[{n}]: missing {err}") from None
+            if not (type(seq) is int and type(collection) is str and type(rid) is str
+                    and _UUID.match(rid) and type(version) is int and type(deleted) is bool
+                    and (data is None or type(data) is dict)):
+                raise ValueError(f"records[{n}]: a field of the wrong type or form")
+            records.append(SnapshotRecord(seq, collection, rid, version, deleted, data))
+        return cls(records, after, head, total)
 
 
 class HubRecord(BaseModel):

@@ -287,7 +287,11 @@ class HubClient:
             if err.status == 404 and err.code is ErrorCode.NOT_FOUND:
                 return None
             raise
-        return _parse(SnapshotPage, body)
+        try:
+            return SnapshotPage.from_json(body)
+        except Exception as err:  # JSON, a field's type, or anything a mangled body may cause
+            raise invalid_response(str(err).splitlines()[0] if str(err) else
+                                   type(err).__name__) from err
 
     async def get_record(self, dataset: str, collection: str, id: str) -> HubRecord | None:
         try:

@@ -23,7 +23,7 @@ from agent.store.models import RECORDS
 from agent.store.states import FAILED_OPS, FAILED_RECORDS, RESOLVABLE, OutboxState, sql_in
 from protocol.errors import ErrorCode
 from protocol.i18n import Text
-from protocol.models import Action, Change, OpResult, OpStatus, SyncState
+from protocol.models import Action, FeedEntry, OpResult, OpStatus, SyncState
 from protocol.schema import CollectionSchema, SchemaRegistry
 
 # What an office can do with a record the hub refused as a duplicate (S6), after the seed's
@@ -443,14 +443,18 @@ PULLED_UPSERT = _pulled_upsert()
 
 def apply_changes(
     conn: sqlite3.Connection, registry: SchemaRegistry,
-    changes: Sequence[Change], last_seq: int, node_id: str, now: str,
+    changes: Sequence[FeedEntry], last_seq: int, node_id: str, now: str,
+    count_new: bool = False,
 ) -> list[str]:
     """Apply a page of the hub's feed and save the cursor, in the caller's transaction.
 
     The echo of this node's own op confirms it (removes it from the outbox: the hub applied
     it even if its answer to the push was lost). Returns the ids the page touched.
+
+    ``count_new``: the records this page adds are counted here in ``sync_counts``, not by
+    its insert trigger (a bulk load: :func:`agent.store.dataset.start_bulk`).
     """
-    latest: dict[str, Change] = {}
+    latest: dict[str, FeedEntry] = {}
     for change in changes:
         latest[change.id] = change  # a page may hold several versions of one record
     own = [c for c in changes if c.node_id == node_id and c.op_id]
@@ -477,15 +481,24 @@ def apply_changes(
     # the node no longer holds (a data dir restored from an older backup) comes back.
     rows_in = [_row_of(registry, c, now) for rid, c in latest.items() if rid not in skip]
     if rows_in:
+        held_before = (conn.execute(_HELD, (_json_list(r[0] for r in rows_in),)).fetchone()[0]
+                       if count_new else len(rows_in))
         conn.executemany(PULLED_UPSERT, rows_in)
+        if held_before < len(rows_in):  # every pulled record is new as synced (_row_of)
+            conn.execute(_COUNT_SYNCED, (SyncState.SYNCED, len(rows_in) - held_before))
     _refresh_cloud_copies(conn, registry, latest)
     rows.set_meta(conn, "cursor", last_seq)
     rows.set_meta(conn, "last_pull_at", now)
     return [rid for rid in latest if rid not in skip]
 
 
+_HELD = "SELECT count(*) FROM records WHERE id IN (SELECT value FROM json_each(?))"
+_COUNT_SYNCED = ("INSERT INTO sync_counts (state, n) VALUES (?, ?) "
+                 "ON CONFLICT (state) DO UPDATE SET n = n + excluded.n")
+
+
 def _refresh_cloud_copies(conn: sqlite3.Connection, registry: SchemaRegistry,
-                          latest: dict[str, Change]) -> None:
+                          latest: dict[str, FeedEntry]) -> None:
     """A record with ops waiting in the outbox keeps the hub's newest version as the cloud's
     copy (``sync_details.current``). The upsert leaves such a record alone while the cursor
     moves on, so without this a change the hub made after the refusal was never seen again and
@@ -546,7 +559,7 @@ def _existing(conn: sqlite3.Connection, sql: str, values: Sequence[Any]) -> set[
     return found
 
 
-def _row_of(registry: SchemaRegistry, change: Change, now: str) -> tuple[Any, ...]:
+def _row_of(registry: SchemaRegistry, change: FeedEntry, now: str) -> tuple[Any, ...]:
     data = change.data or {}
     key, date = "", None
     if change.collection in registry:

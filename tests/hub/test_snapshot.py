@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import event
@@ -54,7 +55,7 @@ async def test_pages_in_id_order_to_the_end(node: Node) -> None:
     first = seen[0]
     assert set(first) == {"seq", "collection", "id", "version", "deleted", "data"}
     assert first["collection"] == "customers" and first["data"]["code"].startswith("K")
-    assert SnapshotPage.model_validate(await snapshot(node, limit=4)).total == 11
+    assert SnapshotPage.from_json(orjson.dumps(await snapshot(node, limit=4))).total == 11
 
 
 async def test_latest_version_only_and_tombstones(node: Node) -> None:
@@ -182,7 +183,7 @@ def test_pg_page_is_read_along_the_primary_key(pg_url: str) -> None:
         event.remove(store.engine, "before_cursor_execute", explain)
         store.engine.dispose()
     for page in (first, middle, analyzed):
-        assert SnapshotPage.model_validate_json(page).next is not None
+        assert SnapshotPage.from_json(page).next is not None
     assert len(plans) == 3
     for plan in plans:
         assert "Index Scan using hub_records_pkey" in plan and "Index Cond" in plan, plan

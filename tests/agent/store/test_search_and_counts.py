@@ -366,3 +366,53 @@ async def test_a_first_download_cut_short_gets_its_indexes_at_the_next_start(
         await _assert_counts_exact(store)
     finally:
         await mgr.close()
+
+
+async def test_counts_stay_exact_page_by_page_through_a_bulk_load(tmp_path: Path) -> None:
+    """While a first download loads, the pulled records are counted by each page and the
+    workstations' new ones by the insert trigger: the status's counts equal a COUNT(*) after
+    every page, through the feed's bulk load (later versions of records already held) and
+    the snapshot's (a page resumed after a restart)."""
+    changes = _feed(300)
+    mgr = StoreManager(tmp_path)
+    await mgr.open(["cty-abc"])
+    store = mgr.get("cty-abc")
+    try:
+        for n, start in enumerate(range(0, len(changes), 60)):
+            chunk = changes[start:start + 60]
+            await store.apply_changes(ChangesPage(
+                changes=chunk, last_seq=chunk[-1].seq,
+                has_more=start + 60 < len(changes)), "me")
+            if start + 60 < len(changes):
+                assert store.downloading
+                await store.create("customers", {"code": f"KH-WS{n}", "name": "Máy trạm"})
+            await _assert_counts_exact(store)
+        assert not store.downloading
+    finally:
+        await mgr.close()
+
+    from protocol.models import SnapshotPage, SnapshotRecord
+    ids = sorted(str(uuid.uuid4()) for _ in range(90))
+    records = [SnapshotRecord(i + 1, "customers", rid, 1, i % 9 == 4,
+                              None if i % 9 == 4 else {"code": f"KS{i:03d}", "name": "Hub"})
+               for i, rid in enumerate(ids)]
+    mgr = StoreManager(tmp_path / "snap")
+    await mgr.open(["cty-abc"])
+    store = mgr.get("cty-abc")
+    try:
+        for start in range(0, 90, 30):
+            last = start + 30 >= 90
+            await store.apply_snapshot(
+                SnapshotPage(records=records[start:start + 30],
+                             next=None if last else ids[start + 29], head_seq=90),
+                "me", since=90, total=90)
+            if not last:
+                await store.create("customers", {"code": f"KS-WS{start}", "name": "Máy trạm"})
+            await _assert_counts_exact(store)
+        assert store.downloading  # until the feed after it catches up (the pull's)
+        assert await store.finish_download()
+        await _assert_counts_exact(store)
+        assert (await store.sync_counts())["synced"] == 90  # tombstones count, as always
+        assert not store.downloading
+    finally:
+        await mgr.close()
