@@ -108,14 +108,18 @@ def push(
     owners = _load_key_owners(conn, dataset, batch.keys, rows)
     in_db = set(rows)
     plan = Planner(node_id, rows, owners, replays, last_seq, lang).run(batch)
-    _write_plan(conn, dataset, plan, in_db, {op.op_id: op.workstation for op in ops})
-    if plan.changes and postgres:
-        conn.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, dataset)))
+    _write_plan(conn, dataset, plan, in_db, {op.op_id: op.workstation for op in ops}, postgres)
     return plan.results
 
 
+# PostgreSQL: the feed's new head and the wake-up of every hub instance (delivered at
+# commit), one statement.
+_HEAD_AND_NOTIFY = ("WITH d AS (UPDATE hub_datasets SET last_seq = %s WHERE id = %s"
+                    " RETURNING id) SELECT pg_notify(%s, d.id) FROM d")
+
+
 def _write_plan(conn: sa.Connection, dataset: str, plan: Plan, in_db: set[str],
-                workstations: dict[str, str | None]) -> None:
+                workstations: dict[str, str | None], postgres: bool) -> None:
     """The plan in one ``executemany`` per table (and one for updated records); each feed
     row keeps the workstation named on its op and when it was applied (the history)."""
     bulk.insert_many(conn, op_results, _RESULT_COLS,
@@ -134,6 +138,9 @@ def _write_plan(conn: sa.Connection, dataset: str, plan: Plan, in_db: set[str],
     at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     bulk.insert_many(conn, changes, _CHANGE_COLS,
                      [(dataset, *c, workstations.get(c[6]), at) for c in plan.changes])
+    if postgres:
+        conn.exec_driver_sql(_HEAD_AND_NOTIFY, (plan.last_seq, dataset, NOTIFY_CHANNEL))
+        return
     conn.execute(
         datasets.update().where(datasets.c.id == dataset).values(last_seq=plan.last_seq)
     )
