@@ -205,6 +205,8 @@ def render_status(status: NodeStatus | dict[str, Any], lang: Lang, console: Cons
         if ds.download is not None:  # a first download: "đang tải 420.000 bản ghi"
             counts = ds.download.message_in(lang)
         console.print(f"{ds.id}: {counts}", highlight=False, markup=False)
+        if (indexing := ds.search_message_in(lang)) is not None:
+            console.print(f"{ds.id}: {indexing}", highlight=False, markup=False)
     for ds in status.datasets:  # a dataset the hub refuses, or whose sync keeps failing
         message = ds.sync.message_in(lang)
         if message:

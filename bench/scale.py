@@ -8,7 +8,8 @@
    The default makes 1,000,002 records. The seeding is not timed.
 2. Starts a fresh node process (``officesync serve``, enrolled, nothing held) and times it from
    its start until its status shows every record synced and no first download under way
-   (its secondary and search indexes made): the download time. The node's peak
+   (its secondary indexes made): the download time; then until the search indexes hold
+   every record (status ``search_backlog`` null). The node's peak
    RSS is its ``VmHWM`` (Linux /proc) after the download and the queries.
 3. Pairs a workstation and times ``--requests`` LAN requests of each kind, one at a time:
    key lookup (``?key=``), search (``?q=``: a customer's name or a substring of a tax code),
@@ -110,21 +111,23 @@ def peak_rss_mb(pid: int) -> float:
 
 
 async def held(session: aiohttp.ClientSession, node: NodeProcess
-               ) -> tuple[int, dict[str, Any] | None]:
-    """How many records the node's status counts for the dataset (0 before it answers), and
-    its first download's progress (``{"done","total"}``, None when none runs)."""
+               ) -> tuple[int, dict[str, Any] | None, int | None]:
+    """How many records the node's status counts for the dataset (0 before it answers), its
+    first download's progress (``{"done","total"}``, None when none runs) and how many
+    records still wait for the search indexes (None: none)."""
     headers = {"Authorization": f"Bearer {node.control_token()}"}
     try:
         async with session.get(f"{node.control_url}/control/v1/status", headers=headers) as r:
             if r.status != 200:
-                return 0, None
+                return 0, None, None
             status = await r.json()
     except (aiohttp.ClientError, OSError):
-        return 0, None
+        return 0, None, None
     for entry in status.get("datasets", []):
         if entry.get("id") == DS and entry.get("counts"):
-            return int(entry["counts"].get("synced", 0)), entry.get("download")
-    return 0, None
+            return (int(entry["counts"].get("synced", 0)), entry.get("download"),
+                    entry.get("search_backlog"))
+    return 0, None, None
 
 
 async def pair(session: aiohttp.ClientSession, node: NodeProcess) -> str:
@@ -235,6 +238,15 @@ async def main(args: argparse.Namespace) -> None:
             took = time.monotonic() - t0
             print(f"download: {total:,} records in {took:.1f} s = {total / took:,.0f} rec/s "
                   f"(from the node's start); peak RSS so far {peak_rss_mb(node.pid):.0f} MB",
+                  flush=True)
+            # then the search indexes take in what the download left them (the search reads
+            # the records meanwhile): the queries are timed once they have
+            while (answer := await held(session, node))[2] is not None:
+                if time.monotonic() - last > 10:
+                    last = time.monotonic()
+                    print(f"  search backlog: {answer[2]:,} records", flush=True)
+                await asyncio.sleep(0.2)
+            print(f"search indexes ready {time.monotonic() - t0:.1f} s from the node's start",
                   flush=True)
             await queries(session, node, args.customers, args.requests)
         disk = sum(f.stat().st_size for f in node.data_dir.rglob("*") if f.is_file())

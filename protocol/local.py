@@ -218,6 +218,19 @@ class DatasetStatus(_Lenient):
     sync: DatasetSync = Field(default_factory=DatasetSync)
     selfcheck: SelfCheck = Field(default_factory=SelfCheck)
     download: Download | None = None  # a first download under way (null otherwise)
+    # After a first download: records still to enter the search indexes (null: none). The
+    # search finds them meanwhile, reading the records (slower).
+    search_backlog: int | None = None
+
+    def search_message_in(self, lang: str) -> str | None:
+        """"đang lập chỉ mục tìm kiếm: còn 420.000 bản ghi" while the search indexes take in
+        what a first download left them; None otherwise."""
+        if not self.search_backlog:
+            return None
+        left = _grouped(self.search_backlog, lang)
+        return Text(f"đang lập chỉ mục tìm kiếm: còn {left} bản ghi (vẫn tìm được, chậm hơn)",
+                    f"building the search index: {left} records to go (search works, "
+                    "slower)").get(lang)
 
     @field_validator("sync", mode="before")
     @classmethod

@@ -39,7 +39,9 @@ async def _datasets(app: web.Application) -> list[DatasetStatus]:
         # A first download: how many records have come so far (the counts' sum).
         download = (stores.get(ds).download_progress(sum(raw.values()))
                     if connected and raw is not None else None)
+        backlog = stores.get(ds).search_backlog if connected else None
         found.append(DatasetStatus(id=ds, connected=connected, counts=counts, download=download,
+                                   search_backlog=backlog,
                                    sync=DatasetSync.model_validate(
                                        sync.dataset_state(ds).as_json()),
                                    selfcheck=await read_result(app[keys.NODE_DB], ds)))
@@ -73,7 +75,9 @@ async def node_status(app: web.Application) -> NodeStatus:
         "pending_restart": ctx.pending_restart,
         "config_error": ctx.config_error,
         # Background tasks in a failure streak (restarted with backoff): [] when all is well.
-        "failing_tasks": [*sync.failing_tasks(), *ctx.supervisor.failing()],
+        "failing_tasks": [*sync.failing_tasks(), *ctx.supervisor.failing(),
+                          *(t for store in app[keys.STORES].connected()
+                            for t in store.tasks.failing())],
     })
 
 

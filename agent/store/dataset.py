@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import re
 import sqlite3
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ import orjson
 from agent.events import EventBus, RecordAction, RecordEvent, SyncEvent
 from agent.store import duplicates, resolve, rows, syncing, writes
 from agent.store.states import FAILED_RECORDS, sql_in, sql_value
-from agent.store.writer import Readers, Writer, WriteResult
+from agent.store.writer import SEARCH_BACKLOG, Readers, Writer, WriteResult
+from agent.supervisor import Supervisor
 from protocol.accounting import ACCOUNTING_PACK
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.i18n import Lang, Text
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
 
 # Literals, not parameters: the partial index records_unsynced (sync_state <> 'synced') is
 # used only for a constant condition that implies it.
+log = logging.getLogger("officesync.store")
 _SYNCED = sql_value(SyncState.SYNCED)
 _FAILED = sql_in(FAILED_RECORDS)
 EVENT_DETAIL_LIMIT = 100  # above this many records, one summary event instead of one each
@@ -78,6 +81,8 @@ class DatasetStore:
         self._bulk = False  # a first download in progress (apply_changes)
         self._download_left: int | None = None  # changes the feed holds past the last page
         self._snapshot_total: int | None = None  # the hub's records, while a snapshot loads
+        self.search_backlog: int | None = None  # records still to enter the search indexes
+        self.tasks = Supervisor(cap=30.0)  # the search indexes' backlog (index_backlog)
 
     async def open(self) -> None:
         self._writer = await Writer.open(self.path)
@@ -86,6 +91,39 @@ class DatasetStore:
         # pull goes on as an ordinary one (a snapshot cut short resumes where it was, in a
         # bulk load again from its next page: apply_snapshot).
         await self._writer.submit(finish_bulk, heavy=True)
+        left = await self.readers.run(_backlog_left)
+        if left:
+            self._index_backlog_soon(left)
+
+    def _index_backlog_soon(self, left: int) -> None:
+        self.search_backlog = left or None
+        if left:
+            self.tasks.spawn(self._backlog_task, self.index_backlog)
+
+    @property
+    def _backlog_task(self) -> str:
+        return f"search-index:{self.dataset_id}"
+
+    async def search_indexed(self) -> None:
+        """Wait until the records a first download left to the search indexes are in them
+        (at once when none are)."""
+        running = self.tasks.get(self._backlog_task)
+        if running is not None and running.task is not None:
+            await asyncio.shield(running.task)
+
+    async def index_backlog(self) -> None:
+        """Index the records a first download left to the search indexes, a slice of
+        ``BACKLOG_SLICE`` per transaction (each a fraction of a second, so workstations'
+        writes go between two), until none is left. The search reads the records without
+        the indexes meanwhile (slower, the same answers)."""
+        started = asyncio.get_running_loop().time()
+        while True:
+            left: int = await self.writer.submit(_index_slice, heavy=True)
+            self.search_backlog = left or None
+            if not left:
+                break
+        log.info("search indexes ready (%.1f s)", asyncio.get_running_loop().time() - started,
+                 extra={"dataset": self.dataset_id})
 
     @property
     def downloading(self) -> bool:
@@ -104,6 +142,7 @@ class DatasetStore:
         return Download(done=done, total=None if left is None else done + left)
 
     async def close(self) -> None:
+        await self.tasks.stop()
         if self._writer is not None:
             await self._writer.close()
             self._writer = None
@@ -436,12 +475,15 @@ class DatasetStore:
                 bulk = start_bulk(conn)
             changed = syncing.apply_changes(conn, self.registry, page.changes,
                                             page.last_seq, node_id, now, count_new=bulk)
-            if bulk and not page.has_more:
-                bulk = not finish_bulk(conn)
+            finished = bulk and not page.has_more and finish_bulk(conn)
+            bulk = bulk and not finished
+            backlog = _backlog_left(conn) if finished else 0
             result = self._records_changed(conn, changed, RecordAction.PULL)
 
             def after_commit() -> None:  # a rolled-back page changes nothing, the flag neither
                 self._bulk = bulk
+                if finished:
+                    self._index_backlog_soon(backlog)
                 self._download_left = (None if page.head_seq is None
                                        else max(0, page.head_seq - page.last_seq))
                 if result.after_commit is not None:
@@ -518,10 +560,12 @@ class DatasetStore:
         indexes are made now. False when none was under way."""
         def run(conn: sqlite3.Connection) -> WriteResult:
             done = finish_bulk(conn)
+            backlog = _backlog_left(conn) if done else 0
 
             def after_commit() -> None:
                 if done:
                     self._bulk = False
+                    self._index_backlog_soon(backlog)
 
             return WriteResult(done, after_commit)
 
@@ -619,21 +663,56 @@ def start_bulk(conn: sqlite3.Connection) -> bool:
 
 
 def finish_bulk(conn: sqlite3.Connection) -> bool:
-    """Make again what :func:`start_bulk` dropped and rebuild the search indexes from the
-    records (also those workstations wrote meanwhile); False when no bulk load was open."""
+    """Make again what :func:`start_bulk` dropped and queue every record for the search
+    indexes (also those workstations wrote meanwhile): :func:`_index_slice` indexes them
+    after this commit, a slice at a time. False when no bulk load was open.
+
+    Rebuilding the search indexes here (``'rebuild'``) cost 30 s for a million records, all
+    in the download's last transaction: every workstation's write waited for it."""
     saved = rows.get_meta(conn, BULK_META)
     if saved is None:
         return False
     for kind, name, sql in saved:  # sync_counts_insert: the load's own is replaced
         conn.execute(f'DROP {"INDEX" if kind == "index" else "TRIGGER"} IF EXISTS "{name}"')
         conn.execute(sql)
-    for table in _SEARCH_INDEXES:
+    for table in _SEARCH_INDEXES:  # empty after a load (its triggers were dropped)
+        conn.execute(f"INSERT INTO {table} ({table}) VALUES ('delete-all')")
         _set_fts(conn, table, _REBUILD_MERGE)
-        conn.execute(f"INSERT INTO {table} ({table}) VALUES ('rebuild')")
-        _set_fts(conn, table, _DEFAULT_MERGE)
+    conn.execute("INSERT OR IGNORE INTO search_pending (record_rowid) SELECT rowid FROM records")
+    top = conn.execute("SELECT max(record_rowid) FROM search_pending").fetchone()[0]
+    if top is not None:
+        rows.set_meta(conn, SEARCH_BACKLOG, int(top))
     conn.execute("DELETE FROM meta WHERE key = ?", (BULK_META,))
     conn.execute("PRAGMA cache_size = -2000")
     return True
+
+
+BACKLOG_SLICE = 10_000  # records indexed per transaction after a first download
+
+
+def _backlog_left(conn: sqlite3.Connection) -> int:
+    """How many records still wait for the search indexes after a first download."""
+    top = rows.get_meta(conn, SEARCH_BACKLOG)
+    return 0 if top is None else int(conn.execute(
+        "SELECT count(*) FROM search_pending WHERE record_rowid <= ?", (int(top),)).fetchone()[0])
+
+
+def _index_slice(conn: sqlite3.Connection) -> int:
+    """Index the next slice of the backlog; return how many records are left in it (0: the
+    backlog is over, the search reads the indexes again)."""
+    top = rows.get_meta(conn, SEARCH_BACKLOG)
+    if top is None:
+        return 0
+    conn.execute(  # the trigger of migration 0008 indexes each row as it leaves the queue
+        "DELETE FROM search_pending WHERE record_rowid IN (SELECT record_rowid FROM "
+        "search_pending WHERE record_rowid <= ? ORDER BY record_rowid LIMIT ?)",
+        (int(top), BACKLOG_SLICE))
+    left = _backlog_left(conn)
+    if not left:
+        conn.execute("DELETE FROM meta WHERE key = ?", (SEARCH_BACKLOG,))
+        for table in _SEARCH_INDEXES:
+            _set_fts(conn, table, _DEFAULT_MERGE)
+    return left
 
 
 # FTS5's merging of its segments during the rebuild: with up to 16 segments of a level
@@ -657,8 +736,9 @@ def _search_candidates(conn: sqlite3.Connection, text: str) -> list[int] | None:
 
     In a LIKE on an FTS5 trigram table ``%`` and ``_`` of the text are wildcards and letters
     of any script match in either case, so the candidates are a superset of the matches."""
-    if len(text) < SEARCH_INDEX_MIN or rows.get_meta(conn, BULK_META) is not None:
-        return None  # during a first download the search indexes are built at its end
+    if len(text) < SEARCH_INDEX_MIN or conn.execute(
+            "SELECT 1 FROM meta WHERE key IN (?, ?)", (BULK_META, SEARCH_BACKLOG)).fetchone():
+        return None  # during a first download and its backlog, the indexes are not whole
     # The index reads one list of records per trigram of the pattern, and a trigram of a
     # common phrase ("Công ty TNHH", "Dịch vụ Số ") lists most of them: the text's last
     # characters alone (often the distinctive part: a number, a given name) are tried first;

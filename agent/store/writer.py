@@ -42,7 +42,12 @@ MAX_GROUP = 512
 # A dataset's writer runs this before each COMMIT, on the commit thread: the records the group
 # inserted enter the search indexes (migration 0008: a trigger indexes each row as it leaves
 # the queue). One statement for the whole group, with the GIL released while SQLite tokenizes.
-INDEX_QUEUED = "DELETE FROM search_pending"
+# After a first download every record held waits in the same queue, up to the rowid kept in
+# meta SEARCH_BACKLOG: those are indexed slice by slice (DatasetStore.index_backlog), not here.
+SEARCH_BACKLOG = "search_backlog"
+INDEX_QUEUED = (
+    "DELETE FROM search_pending WHERE record_rowid > coalesce("
+    f"(SELECT CAST(value AS INTEGER) FROM meta WHERE key = '{SEARCH_BACKLOG}'), 0)")
 
 
 class WriteResult:

@@ -74,7 +74,7 @@ async def test_status_shape(
             "selfcheck": {"state": "never", "checked_at": None, "through": None, "full": False,
                           "message": {"vi": "Chưa tự kiểm tra dữ liệu với Cloud",
                                       "en": "Not checked against the cloud yet"}},
-            "download": None}],
+            "download": None, "search_backlog": None}],
         "workstations": 1,
         "version": status["version"],
         "hub": {"url": None, "node_id": None, "token_store": None},

@@ -47,6 +47,41 @@ def test_status_and_tray_lines_show_the_download() -> None:
     assert not any("downloading" in entry.text for entry in build_menu(plain, "en"))
 
 
+def test_status_shows_the_search_backlog_in_both_languages() -> None:
+    doc = status_doc(datasets={"cty-abc": {"synced": 1_000_000}})
+    doc["datasets"][0]["search_backlog"] = 420_000  # type: ignore[index]
+    status = parse_status(doc)
+    for lang, line in (("vi", "cty-abc: đang lập chỉ mục tìm kiếm: còn 420.000 bản ghi"),
+                       ("en", "cty-abc: building the search index: 420,000 records to go")):
+        out = io.StringIO()
+        render_status(status, lang, Console(file=out, width=200))
+        assert line in out.getvalue()
+    out = io.StringIO()
+    render_status(parse_status(status_doc(datasets={"cty-abc": {"synced": 3}})), "en",
+                  Console(file=out, width=200))
+    assert "search index" not in out.getvalue()
+
+
+async def test_control_status_shows_the_search_backlog_until_it_is_indexed(
+    control: AppClient, ctx: NodeContext, control_headers: dict[str, str]
+) -> None:
+    store = ctx.stores.get(DATASET)
+    changes = [Change(seq=i + 1, collection="customers", id=str(uuid.uuid4()), version=1,
+                      data={"code": f"KH{i}", "name": f"Công ty {i}"}) for i in range(30)]
+    await store.apply_changes(ChangesPage(changes=changes[:20], last_seq=20, has_more=True),
+                              "node")
+    await store.apply_changes(ChangesPage(changes=changes[20:], last_seq=30, has_more=False),
+                              "node")
+    # the download is over; its 30 records wait for the search indexes (the first slice is
+    # only queued to the writer when the page's write returns)
+    assert store.search_backlog == 30
+    await store.search_indexed()
+    status = await (await control.get(STATUS, headers=control_headers)).json()
+    assert status["datasets"][0]["search_backlog"] is None
+    found = await store.query("customers", RecordQuery(q="Công ty 17"))
+    assert [r.key for r in found.items] == ["KH17"]
+
+
 async def test_control_status_counts_a_first_download(
     control: AppClient, ctx: NodeContext, control_headers: dict[str, str]
 ) -> None:

@@ -323,6 +323,7 @@ async def test_a_first_download_in_bulk_equals_the_ordinary_pull(tmp_path: Path)
         await _download(b, changes[:1], 1)
         await _download(b, changes[1:], 100)
         assert not b.downloading
+        await a.search_indexed()  # the records the download left to the search indexes
         snap_a = await a.readers.run(_snapshot)
         snap_b = await b.readers.run(_snapshot)
         assert snap_a == snap_b
@@ -358,7 +359,8 @@ async def test_a_first_download_cut_short_gets_its_indexes_at_the_next_start(
     try:
         store = mgr.get("cty-abc")
         assert not store.downloading
-        assert await _search(store, "mở trong lúc") == ["KH-NEW"]
+        assert await _search(store, "mở trong lúc") == ["KH-NEW"]  # read without the index
+        await store.search_indexed()
         assert await _uses_index(store, "mở trong lúc")
         assert await _search(store, "Công ty Số 150") == ["KH00150"]
         await _download(store, changes[200:], 100)  # the rest, as an ordinary pull
@@ -414,5 +416,63 @@ async def test_counts_stay_exact_page_by_page_through_a_bulk_load(tmp_path: Path
         await _assert_counts_exact(store)
         assert (await store.sync_counts())["synced"] == 90  # tombstones count, as always
         assert not store.downloading
+    finally:
+        await mgr.close()
+
+
+async def test_the_search_backlog_follows_every_write_and_survives_a_restart(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a first download every record waits for the search indexes (the backlog), a
+    slice per transaction. Records changed, deleted or added meanwhile, and a restart in the
+    middle of it: the search finds what the LIKE scan finds, before, during and after."""
+    from agent.store import dataset
+    monkeypatch.setattr(dataset, "BACKLOG_SLICE", 40)
+    monkeypatch.setattr(DatasetStore, "_index_backlog_soon", lambda self, left: None)
+    changes = _feed(300)
+    mgr = StoreManager(tmp_path)
+    await mgr.open(["cty-abc"])
+    store = mgr.get("cty-abc")
+    texts = ("Công ty Số 1", "Đổi tên", "KH0025", "Sửa lúc chờ", "Mới lúc chờ", "Số 29")
+
+    async def same_as_the_scan() -> None:
+        for text in texts:
+            like = await store.readers.run(lambda conn, t=text: _like(conn, "customers", t))
+            assert await _search(store, text) == like, text
+
+    await _download(store, changes, 100)
+    assert store.search_backlog is None  # not begun (held back here)
+    assert not await _uses_index(store, "Công ty Số 1")
+    await same_as_the_scan()
+    left = await store.writer.submit(dataset._index_slice, heavy=True)  # one slice of 40
+    assert 0 < left < 300
+    page = await store.query("customers", RecordQuery(q="Công ty Số 2", limit=500))
+    for r in page.items[:5]:  # indexed or still waiting: both kinds are edited
+        await store.update("customers", r.id, {"code": r.key, "name": "Sửa lúc chờ"},
+                           if_match=r.local_rev)
+    for r in page.items[5:8]:
+        await store.delete("customers", r.id, if_match=r.local_rev)
+    await store.create("customers", {"code": "KH-MOI", "name": "Mới lúc chờ"})
+    await same_as_the_scan()
+    await mgr.close()  # a restart in the middle of the backlog
+
+    monkeypatch.undo()
+    monkeypatch.setattr(dataset, "BACKLOG_SLICE", 40)
+    mgr = StoreManager(tmp_path)
+    await mgr.open(["cty-abc"])
+    store = mgr.get("cty-abc")
+    try:
+        await store.search_indexed()  # it goes on by itself at the start
+        assert store.search_backlog is None
+
+        def fts_check(conn: sqlite3.Connection) -> int:  # FTS5: the indexes = the records
+            for table in ("records_fts", "records_key_fts"):
+                conn.execute(f"INSERT INTO {table} ({table}, rank) VALUES ('integrity-check', 1)")
+            return int(conn.execute("SELECT count(*) FROM search_pending").fetchone()[0])
+
+        assert await store.writer.submit(fts_check) == 0
+        assert await _uses_index(store, "Sửa lúc chờ")
+        await same_as_the_scan()
+        assert await _search(store, "Sửa lúc chờ") == sorted(r.key for r in page.items[:5])
+        await _assert_counts_exact(store)
     finally:
         await mgr.close()
