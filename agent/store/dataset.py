@@ -83,8 +83,10 @@ class DatasetStore:
         self._snapshot_total: int | None = None  # the hub's records, while a snapshot loads
         self.search_backlog: int | None = None  # records still to enter the search indexes
         self.tasks = Supervisor(cap=30.0)  # the search indexes' backlog (index_backlog)
+        self._closing = False
 
     async def open(self) -> None:
+        self._closing = False
         self._writer = await Writer.open(self.path)
         self._readers = Readers(self.path)
         # A first download cut short (a restart, a crash): its indexes are made now, and the
@@ -97,7 +99,9 @@ class DatasetStore:
 
     def _index_backlog_soon(self, left: int) -> None:
         self.search_backlog = left or None
-        if left:
+        # A store closing (a write of its last group may end a download): the backlog stays
+        # in meta and goes on at the next open.
+        if left and not self._closing:
             self.tasks.spawn(self._backlog_task, self.index_backlog)
 
     @property
@@ -142,6 +146,7 @@ class DatasetStore:
         return Download(done=done, total=None if left is None else done + left)
 
     async def close(self) -> None:
+        self._closing = True
         await self.tasks.stop()
         if self._writer is not None:
             await self._writer.close()

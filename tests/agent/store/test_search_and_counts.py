@@ -476,3 +476,32 @@ async def test_the_search_backlog_follows_every_write_and_survives_a_restart(
         await _assert_counts_exact(store)
     finally:
         await mgr.close()
+
+
+async def test_a_download_that_ends_while_its_store_closes_leaves_the_backlog_to_the_next_open(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The last page is still in the writer when the store closes (the node stopping): the
+    page commits, and its backlog waits in meta; no task starts on a closed store (it failed
+    with "store is closed" and was restarted in a loop)."""
+    import asyncio
+    changes = _feed(120)
+    mgr = StoreManager(tmp_path)
+    await mgr.open(["cty-abc"])
+    store = mgr.get("cty-abc")
+    await _download(store, changes[:100], 50, more=True)
+    last = asyncio.ensure_future(store.apply_changes(ChangesPage(
+        changes=changes[100:], last_seq=changes[-1].seq, has_more=False), "me"))
+    await asyncio.sleep(0)  # the page is queued to the writer
+    await mgr.close()
+    await last
+    assert store.tasks.tasks == {}
+    assert "failed" not in caplog.text
+    mgr = StoreManager(tmp_path)
+    await mgr.open(["cty-abc"])
+    try:
+        store = mgr.get("cty-abc")
+        await store.search_indexed()
+        assert await _uses_index(store, "Công ty Số 110")
+        assert await _search(store, "Công ty Số 110") == ["KH00110"]
+    finally:
+        await mgr.close()
