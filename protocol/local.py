@@ -208,6 +208,17 @@ class Download(_Lenient):
         return Text(f"đang tải {count} bản ghi", f"downloading {count} records").get(lang)
 
 
+def search_backlog_message(left: int | None, lang: str) -> str | None:
+    """What the node says while the search indexes take in ``left`` records after a first
+    download; None when none are left."""
+    if not left:
+        return None
+    count = _grouped(left, lang)
+    return Text(f"đang lập chỉ mục tìm kiếm: còn {count} bản ghi (vẫn tìm được, chậm hơn)",
+                f"building the search index: {count} records to go (search works, "
+                "slower)").get(lang)
+
+
 class DatasetStatus(_Lenient):
     """One hosted dataset; a disconnected one's ``counts`` are those its kept file holds
     (null when it has no file)."""
@@ -225,12 +236,7 @@ class DatasetStatus(_Lenient):
     def search_message_in(self, lang: str) -> str | None:
         """"đang lập chỉ mục tìm kiếm: còn 420.000 bản ghi" while the search indexes take in
         what a first download left them; None otherwise."""
-        if not self.search_backlog:
-            return None
-        left = _grouped(self.search_backlog, lang)
-        return Text(f"đang lập chỉ mục tìm kiếm: còn {left} bản ghi (vẫn tìm được, chậm hơn)",
-                    f"building the search index: {left} records to go (search works, "
-                    "slower)").get(lang)
+        return search_backlog_message(self.search_backlog, lang)
 
     @field_validator("sync", mode="before")
     @classmethod

@@ -229,6 +229,8 @@ def _dataset_line(ds: DatasetStatus, lang: Lang) -> str:
         line += text("menu.dataset_blocked", lang, blocked=counts.blocked)
     if not ds.connected:
         line += text("menu.dataset_disconnected", lang)
+    elif (indexing := ds.search_message_in(lang)) is not None:
+        line += f" · {indexing}"  # after a first download, for a minute or so
     return line
 
 

@@ -59,6 +59,9 @@ class SyncSummary(BaseModel):
     # A first download under way: records received so far, the total when known, and
     # message {vi, en} ("đang tải 420.000 bản ghi"); null otherwise.
     download: dict[str, Any] | None = None
+    # After a first download, while the search indexes take in its records: left (how many)
+    # and message {vi, en} ("đang lập chỉ mục tìm kiếm: còn 420.000 bản ghi …"); else null.
+    search_backlog: dict[str, Any] | None = None
 
 
 class IssuesResponse(BaseModel):

@@ -18,6 +18,7 @@ from agent.selfcheck import read_result
 from agent.store import DatasetStore, conflicts
 from httpkit import json_response, read_model, request_lang
 from protocol.i18n import LANGUAGES
+from protocol.local import search_backlog_message
 from protocol.merge import ConflictView
 from protocol.models import Record, RecordPage, RecordWrite, ResolveRequest
 from protocol.query import MAX_LIMIT, RecordQuery
@@ -125,6 +126,11 @@ async def sync_summary(request: web.Request) -> web.Response:
         **sync.dataset_state(ds).as_json(),  # "state", "code", "message": {"vi","en"}|null
         "selfcheck": (await read_result(request.app[keys.NODE_DB], ds)).as_json(),
         "download": download,
+        # after a first download: the records still to enter the search indexes
+        "search_backlog": None if not store.search_backlog else {
+            "left": store.search_backlog,
+            "message": {lang: search_backlog_message(store.search_backlog, lang)
+                        for lang in LANGUAGES}},
     })
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import uuid
 
+import pytest
 from rich.console import Console
 
 from agent.app import NodeContext
@@ -56,6 +57,8 @@ def test_status_shows_the_search_backlog_in_both_languages() -> None:
         out = io.StringIO()
         render_status(status, lang, Console(file=out, width=200))
         assert line in out.getvalue()
+        tray = [entry.text for entry in build_menu(status, lang)]  # the tray's dataset line
+        assert any(t.startswith("cty-abc: ") and line[len("cty-abc: "):] in t for t in tray)
     out = io.StringIO()
     render_status(parse_status(status_doc(datasets={"cty-abc": {"synced": 3}})), "en",
                   Console(file=out, width=200))
@@ -88,8 +91,13 @@ async def test_control_status_counts_a_first_download(
 
 
 async def test_the_dashboard_summary_words_a_first_download(
-    lan: AppClient, ctx: NodeContext, auth: dict[str, str]
+    lan: AppClient, ctx: NodeContext, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from agent.store import DatasetStore
+    held: list[int] = []  # the search backlog is held back here, to be read before it ends
+    monkeypatch.setattr(DatasetStore, "_index_backlog_soon",
+                        lambda self, left: (held.append(left),
+                                            setattr(self, "search_backlog", left)))
     store = ctx.stores.get(DATASET)
     changes = [Change(seq=i + 1, collection="customers", id=str(uuid.uuid4()), version=1,
                       data={"code": f"KH{i}", "name": f"Công ty {i}"}) for i in range(1201)]
@@ -102,7 +110,12 @@ async def test_the_dashboard_summary_words_a_first_download(
         "message": {"vi": "đang tải 1.200 bản ghi", "en": "downloading 1,200 records"}}
     await store.apply_changes(ChangesPage(changes=changes[1200:], last_seq=1201,
                                           has_more=False), "n")
-    assert (await (await lan.get(url, headers=auth)).json())["download"] is None
+    summary = await (await lan.get(url, headers=auth)).json()
+    assert summary["download"] is None
+    assert held == [1201]
+    assert summary["search_backlog"] == {"left": 1201, "message": {
+        "vi": "đang lập chỉ mục tìm kiếm: còn 1.201 bản ghi (vẫn tìm được, chậm hơn)",
+        "en": "building the search index: 1,201 records to go (search works, slower)"}}
 
 
 async def test_a_download_whose_last_page_is_empty_ends_too(ctx: NodeContext) -> None:

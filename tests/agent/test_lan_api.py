@@ -194,7 +194,7 @@ async def test_sync_summary_issues_and_sync_now(
                                      "full": False, "message": {
                                          "vi": "Chưa tự kiểm tra dữ liệu với Cloud",
                                          "en": "Not checked against the cloud yet"}},
-                       "download": None}
+                       "download": None, "search_backlog": None}
     issues = await lan.get(f"/api/v1/datasets/{DATASET}/sync/issues", headers=auth)
     assert issues.status == 200 and (await issues.json()) == {"items": []}
 

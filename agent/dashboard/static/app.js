@@ -244,8 +244,10 @@ function renderSummary() {
     ? t("selfcheck") + ": " + (check.message[ui.lang] || check.message.en) : "";
   $("selfcheck").dataset.state = check.state || "never";
   // A first download: its progress, as the node words it in both languages.
-  $("download").textContent = s.download
-    ? (s.download.message[ui.lang] || s.download.message.en) : "";
+  // Then, for a minute or so, the search indexes taking in what it brought.
+  const shown = s.download || s.search_backlog;
+  $("download").textContent = shown
+    ? (shown.message[ui.lang] || shown.message.en) : "";
   $("last-push").textContent = t("last_push") + ": " + formatTime(s.last_push_at);
   $("last-pull").textContent = t("last_pull") + ": " + formatTime(s.last_pull_at);
   renderDatasetState(s);
