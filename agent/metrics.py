@@ -178,11 +178,16 @@ class _NodeCollector(Collector):
         sync_state = GaugeMetricFamily("officesync_node_sync_state",
                                        "Each dataset's sync state: 1 for the current one",
                                        labels=["dataset", "state"])
-        for ds in sorted(s.dataset_id for s in ctx.stores.connected()):
+        backlog = GaugeMetricFamily("officesync_node_search_backlog_records",
+                                    "Records a first download left to the search indexes, "
+                                    "still to enter them (0: none)", labels=["dataset"])
+        for store in sorted(ctx.stores.connected(), key=lambda s: s.dataset_id):
+            ds = store.dataset_id
             now_state = ctx.sync.dataset_state(ds).state
             for state_name in SYNC_STATES:
                 sync_state.add_metric([ds, state_name], 1 if now_state == state_name else 0)
-        return [online, connectivity, sync_state]
+            backlog.add_metric([ds], store.search_backlog or 0)
+        return [online, connectivity, sync_state, backlog]
 
     @staticmethod
     def _jobs(snap: Snapshot) -> Iterable[Metric]:

@@ -234,3 +234,13 @@ async def test_job_progress_and_selfcheck_result(node: NodeContext, control: App
     assert value(found, "officesync_node_selfcheck_state", dataset=DS, state="never") == 0
     assert value(found, "officesync_node_selfcheck_checked_timestamp_seconds",
                  dataset=DS) == 1796180400.0
+
+
+async def test_the_search_backlog_after_a_first_download(node: NodeContext,
+                                                         control: AppClient) -> None:
+    store = node.stores.get(DS)
+    assert value(await scrape(control, node), "officesync_node_search_backlog_records",
+                 dataset=DS) == 0
+    store.search_backlog = 420_000  # as a first download's end leaves it
+    assert value(await scrape(control, node), "officesync_node_search_backlog_records",
+                 dataset=DS) == 420_000
