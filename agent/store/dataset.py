@@ -93,15 +93,16 @@ class DatasetStore:
         # pull goes on as an ordinary one (a snapshot cut short resumes where it was, in a
         # bulk load again from its next page: apply_snapshot).
         await self._writer.submit(finish_bulk, heavy=True)
-        left = await self.readers.run(_backlog_left)
-        if left:
-            self._index_backlog_soon(left)
+        if await self.meta(SEARCH_BACKLOG) is not None:  # even if nothing is left in it
+            self._index_backlog_soon(await self.readers.run(_backlog_left))
 
     def _index_backlog_soon(self, left: int) -> None:
+        """A backlog is open (``meta.search_backlog``): index it, its first slice ending it
+        at once when nothing is left (its records deleted meanwhile)."""
         self.search_backlog = left or None
         # A store closing (a write of its last group may end a download): the backlog stays
         # in meta and goes on at the next open.
-        if left and not self._closing:
+        if not self._closing:
             self.tasks.spawn(self._backlog_task, self.index_backlog)
 
     @property

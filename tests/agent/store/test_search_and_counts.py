@@ -505,3 +505,30 @@ async def test_a_download_that_ends_while_its_store_closes_leaves_the_backlog_to
         assert await _search(store, "Công ty Số 110") == ["KH00110"]
     finally:
         await mgr.close()
+
+
+async def test_a_backlog_whose_records_were_all_purged_still_ends(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every record the download left to the search indexes removed before it ran (a purge
+    of the rows, not tombstones), then a restart: the backlog still ends (the search reads
+    the indexes again, not the records)."""
+    monkeypatch.setattr(DatasetStore, "_index_backlog_soon", lambda self, left: None)
+    changes = _feed(60)
+    mgr = StoreManager(tmp_path)
+    await mgr.open(["cty-abc"])
+    store = mgr.get("cty-abc")
+    await _download(store, changes, 30)
+    await store.writer.submit(lambda conn: conn.execute("DELETE FROM records"))
+    await mgr.close()
+    monkeypatch.undo()
+    mgr = StoreManager(tmp_path)
+    await mgr.open(["cty-abc"])
+    try:
+        store = mgr.get("cty-abc")
+        await store.search_indexed()
+        assert store.search_backlog is None
+        await store.create("customers", {"code": "KH-SAU", "name": "Sau khi xóa hết"})
+        assert await _uses_index(store, "Sau khi xóa")
+        assert await _search(store, "Sau khi xóa") == ["KH-SAU"]
+    finally:
+        await mgr.close()
