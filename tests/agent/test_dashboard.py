@@ -249,6 +249,15 @@ async def test_browser_pairs_and_follows_records_live(
             ctx.sync.dataset_state = lambda ds: ok_state(ds)  # type: ignore[method-assign]
             ctx.bus.publish(SyncEvent.changed(DATASET, ok_state(DATASET)))
             await expect(page.locator("#dataset-sync")).to_be_hidden()
+
+            # After a first download, the search indexes taking in its records: said, then gone.
+            store.search_backlog = 420_000
+            ctx.bus.publish(SyncEvent.changed(DATASET, ok_state(DATASET)))
+            await expect(page.locator("#download")).to_have_text(
+                "building the search index: 420,000 records to go (search works, slower)")
+            store.search_backlog = None
+            ctx.bus.publish(SyncEvent.changed(DATASET, ok_state(DATASET)))
+            await expect(page.locator("#download")).to_have_text("")
             # Back to Vietnamese: the English answer of "Sync now" does not stay on the page.
             await page.click("#lang-toggle")
             await expect(page.locator("#sync-now")).to_have_text("Đồng bộ ngay")
