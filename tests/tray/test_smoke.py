@@ -229,13 +229,25 @@ def test_without_gtk_bindings_xorg_says_so_and_a_click_opens_the_dashboard(
             tray.wait(lambda: "has no menu: a click opens the dashboard" in tray.log(), 20,
                       "the no-menu warning")
             tray.icon_shows(TrayState.NOT_CONFIGURED)
-            x, y, w, h = tray.icon_box()
-            session.xdotool("mousemove", "--sync", str(x + w // 2), str(y + h // 2),
-                            "click", "1")
-            tray.wait(opened.exists, 15, "the click to open the dashboard")
+            # A click can be lost while the tray manager still lays the icon out (seen once
+            # in CI: the icon painted, the one click never reached it): a person clicks
+            # again, and so does this test, up to three times.
+            for attempt in range(3):
+                x, y, w, h = tray.icon_box()
+                session.xdotool("mousemove", "--sync", str(x + w // 2), str(y + h // 2),
+                                "click", "1")
+                if attempt == 2:
+                    tray.wait(opened.exists, 15, "the click to open the dashboard")
+                    break
+                try:
+                    wait_until(opened.exists, 5, "the click to open the dashboard")
+                    break
+                except TimeoutError:
+                    continue
         finally:
             tray.stop()
-    assert opened.read_text(encoding="utf-8").strip() == node.lan_url.rstrip("/") + "/"
+    first = opened.read_text(encoding="utf-8").splitlines()[0].strip()
+    assert first == node.lan_url.rstrip("/") + "/"
     assert "OfficeSync: khay không có menu" in [n.title for n in session.notes.notes]
     assert "notification: OfficeSync: Chưa cấu hình Cloud" not in tray.log()  # baseline only
 
