@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import errno
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import aiohttp
@@ -38,6 +38,7 @@ from protocol.query import RecordQuery
 from protocol.version import PROTOCOL_HEADER, PROTOCOL_VERSION
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 _NO_NETWORK_ERRNOS = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN})
 
 
@@ -159,8 +160,13 @@ def invalid_response(reason: str) -> HubUnreachable:
 
 
 def _parse(model: type[M], body: bytes) -> M:
+    return _checked(lambda: model.model_validate(orjson.loads(body)))
+
+
+def _checked(read: Callable[[], T]) -> T:
+    """``read()`` of a hub's answer; anything it raises makes the answer invalid."""
     try:
-        return model.model_validate(orjson.loads(body))
+        return read()
     except Exception as err:  # JSON, validation, or anything a mangled body may cause
         first = (str(err).splitlines() or [type(err).__name__])[0]
         raise invalid_response(first) from err
@@ -287,11 +293,7 @@ class HubClient:
             if err.status == 404 and err.code is ErrorCode.NOT_FOUND:
                 return None
             raise
-        try:
-            return SnapshotPage.from_json(body)
-        except Exception as err:  # JSON, a field's type, or anything a mangled body may cause
-            raise invalid_response(str(err).splitlines()[0] if str(err) else
-                                   type(err).__name__) from err
+        return _checked(lambda: SnapshotPage.from_json(body))
 
     async def get_record(self, dataset: str, collection: str, id: str) -> HubRecord | None:
         try:

@@ -443,7 +443,8 @@ async def test_the_search_backlog_follows_every_write_and_survives_a_restart(
     assert store.search_backlog is None  # not begun (held back here)
     assert not await _uses_index(store, "Công ty Số 1")
     await same_as_the_scan()
-    left = await store.writer.submit(dataset._index_slice, heavy=True)  # one slice of 40
+    left = await store.writer.submit(lambda conn: dataset._index_slice(conn, 300),
+                                     heavy=True)  # one slice of 40, out of the 300
     assert 0 < left < 300
     page = await store.query("customers", RecordQuery(q="Công ty Số 2", limit=500))
     for r in page.items[:5]:  # indexed or still waiting: both kinds are edited
