@@ -99,15 +99,21 @@ def _copy_sql(table: str, columns: tuple[str, ...]) -> str:
 def insert_many(conn: sa.Connection, table: sa.Table, columns: tuple[str, ...],
                 rows: list[tuple[Any, ...]]) -> None:
     """``rows`` (tuples in ``columns`` order) into ``table``: one ``executemany`` on SQLite,
-    one ``COPY … FROM STDIN`` on PostgreSQL (in the caller's transaction)."""
+    one ``COPY … FROM STDIN`` on PostgreSQL (in the caller's transaction). A row whose key is
+    there already raises :class:`sqlalchemy.exc.IntegrityError` on both."""
     if not rows:
         return
     if conn.dialect.name == "postgresql":
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        dbapi = conn.connection.dbapi_connection
+        sql = _copy_sql(table.name, columns)
+        cursor = dbapi.cursor()  # type: ignore[union-attr]
         try:
-            with cursor.copy(_copy_sql(table.name, columns)) as copy:
+            with cursor.copy(sql) as copy:
                 for row in rows:
                     copy.write_row(row)
+        except conn.dialect.dbapi.IntegrityError as err:  # type: ignore[union-attr]
+            # the raw cursor is outside SQLAlchemy: wrapped as its own statements' errors are
+            raise sa.exc.IntegrityError(sql, None, err) from err
         finally:
             cursor.close()
         return

@@ -64,9 +64,12 @@ class Prepared:
 @dataclass
 class Batch:
     items: list[Prepared]
-    ids: set[str]
+    ids: set[str]  # every record the batch names: its ops' and their references'
     keys: dict[str, set[str]]  # collection -> keys wanted
     op_ids: list[str]
+    # The records an optimistic push still looks up: those of updates, deletes, posts and the
+    # references. A create's own id is left to the primary key (see hub.records.push).
+    checked_ids: set[str]
 
 
 # One feed entry: (seq, collection, id, version, deleted, data JSON, op_id, node_id).
@@ -211,14 +214,18 @@ def prepare_batch(ops: list[Op], registry: SchemaRegistry = ACCOUNTING_PACK) -> 
     for collection, group in groups.items():
         _validate_group(registry.get(collection), group)
     ids: set[str] = set()
+    checked: set[str] = set()
     keys: dict[str, set[str]] = {}
     for item in items:
         ids.add(item.op.id)
+        if item.op.action is not _CREATE:
+            checked.add(item.op.id)
         for _, ref_id, _ in item.refs:
             ids.add(ref_id)
+            checked.add(ref_id)
         if item.key is not None:
             keys.setdefault(item.op.collection, set()).add(item.key)
-    return Batch(items, ids, keys, [op.op_id for op in ops])
+    return Batch(items, ids, keys, [op.op_id for op in ops], checked)
 
 
 class Planner:

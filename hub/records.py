@@ -89,26 +89,47 @@ def _load_replays(conn: sa.Connection, dataset: str,
             for r in bulk.select_in(conn, _REPLAYS, (dataset,), op_ids, _REPLAYS_PG)}
 
 
+class AlreadyThere(Exception):
+    """An optimistic push (:func:`push`) met a primary key its lookups had skipped: an op id
+    answered before, or a create of an id the hub holds. Raised before anything of the batch
+    is kept (the caller's transaction rolls back); push the batch again with ``optimistic``
+    off."""
+
+
 def push(
     conn: sa.Connection, dataset: str, node_id: str, ops: list[Op], lang: Lang, postgres: bool,
-    batch: Batch | None = None,
+    batch: Batch | None = None, optimistic: bool = False,
 ) -> list[PushResult]:
     """Apply ``ops`` in order inside the caller's transaction; answer one result per op.
 
     ``batch`` is ``prepare_batch(ops)`` when the caller validated it already (the store does,
-    off the writer thread, so one batch is validated while the last one commits)."""
+    off the writer thread, so one batch is validated while the last one commits).
+
+    ``optimistic`` skips the two lookups that almost never find anything: the op ids among
+    the answers given before (a replay: the node lost an answer and sends the batch again) and
+    the ids of the creates among the records (the node makes a fresh UUID for each). The
+    primary keys of ``hub_op_results`` and ``hub_records`` are those checks then: a row
+    already there fails the insert, and :class:`AlreadyThere` is raised for the caller to
+    push again with every lookup, which answers exactly as it always did. On PostgreSQL the
+    two lookups were a quarter of the push's time (1,000 index probes each)."""
     batch = prepare_batch(ops) if batch is None else batch
     last_seq = lock_dataset(conn, dataset)
     if postgres:
         # The lookups below are index scans whatever the statistics say (bulk.select_in):
         # never a scan of the whole dataset, whose cost grows with it.
         conn.exec_driver_sql(_INDEX_ONLY_PLANS)
-    replays = _load_replays(conn, dataset, batch.op_ids)
-    rows = _load_rows(conn, dataset, batch.ids)
+    replays = {} if optimistic else _load_replays(conn, dataset, batch.op_ids)
+    rows = _load_rows(conn, dataset, batch.checked_ids if optimistic else batch.ids)
     owners = _load_key_owners(conn, dataset, batch.keys, rows)
     in_db = set(rows)
     plan = Planner(node_id, rows, owners, replays, last_seq, lang).run(batch)
-    _write_plan(conn, dataset, plan, in_db, {op.op_id: op.workstation for op in ops}, postgres)
+    workstations = {op.op_id: op.workstation for op in ops}
+    try:
+        _write_plan(conn, dataset, plan, in_db, workstations, postgres)
+    except sa.exc.IntegrityError as err:
+        if optimistic:
+            raise AlreadyThere from err
+        raise
     return plan.results
 
 

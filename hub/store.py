@@ -175,7 +175,12 @@ class HubStore:
         # runs on a reader thread, after the token's check, while the writer may still be
         # committing an earlier batch; the writer then only looks up, plans and writes.
         batch = await self.read(_prepare, token, dataset, ops)
-        results = await self.write(_push, token, dataset, ops, lang, self.postgres, batch)
+        try:
+            results = await self.write(_push, token, dataset, ops, lang, self.postgres, batch,
+                                       True)
+        except records.AlreadyThere:  # a replay, or a create of an id the hub holds
+            results = await self.write(_push, token, dataset, ops, lang, self.postgres, batch,
+                                       False)
         self._note_growth(sum(1 for r in results if r.applied and not r.replayed))
         return results
 
@@ -213,9 +218,9 @@ def _prepare(conn: sa.Connection, token: str | None, dataset: str, ops: list[Op]
 
 
 def _push(conn: sa.Connection, token: str | None, dataset: str, ops: list[Op], lang: Lang,
-          postgres: bool, batch: Batch) -> list[PushResult]:
+          postgres: bool, batch: Batch, optimistic: bool) -> list[PushResult]:
     node = nodes.authorize(conn, token, dataset)  # again: revoked meanwhile is refused
-    return records.push(conn, dataset, node.id, ops, lang, postgres, batch)
+    return records.push(conn, dataset, node.id, ops, lang, postgres, batch, optimistic)
 
 
 def _scoped(fn: Callable[..., T]) -> Callable[..., T]:
