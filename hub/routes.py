@@ -11,7 +11,7 @@ from aiohttp import web
 from httpkit import bearer_token, json_response, read_json, read_model, request_lang, validate
 from hub import history, keys
 from hub.metrics import METRICS
-from hub.records import DEFAULT_LIMIT
+from hub.records import DEFAULT_LIMIT, SNAPSHOT_ROWS
 from protocol.accounting import ACCOUNTING_PACK
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.i18n import Text
@@ -124,8 +124,12 @@ async def snapshot(request: web.Request) -> web.Response:
                        + ID_EXAMPLE, "must be the id of the last record of the page before, "
                        "such as " + ID_EXAMPLE)
     limit = _int_param(request, "limit", 1000, 1, MAX_LIMIT)
+    form = request.query.get("form") or None
+    if form is not None and form != SNAPSHOT_ROWS:
+        raise _invalid("form", f"chỉ nhận '{SNAPSHOT_ROWS}' (hoặc bỏ trống)",
+                       f"must be '{SNAPSHOT_ROWS}' (or left out)")
     page = await request.app[keys.STORE].snapshot(
-        bearer_token(request), request.match_info["ds"], after, limit)
+        bearer_token(request), request.match_info["ds"], after, limit, form)
     return json_response(page)
 
 

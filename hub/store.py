@@ -189,8 +189,9 @@ class HubStore:
         return await self.read(_scoped(records.changes_page), token, dataset, since, limit)
 
     async def snapshot(self, token: str | None, dataset: str, after: str | None,
-                       limit: int) -> bytes:
-        return await self.read(_scoped(records.snapshot_page), token, dataset, after, limit)
+                       limit: int, form: str | None = None) -> bytes:
+        return await self.read(_scoped(records.snapshot_page), token, dataset, after, limit,
+                               form)
 
     async def get_record(self, token: str | None, dataset: str, collection: str,
                          id: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from protocol.errors import ErrorCode
+from protocol.text import KEY_FORM
 
 # A record or op id: a UUID in its lower-case, hyphenated text form.
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
@@ -194,6 +195,55 @@ class SnapshotRecord(NamedTuple):
     node_id: str | None = None
 
 
+class SnapshotRow(NamedTuple):
+    """A record of a snapshot page in the ``rows`` form: its data as the JSON text the hub
+    stores (``text``), with the key and date the hub holds for it (``key`` None when the hub's
+    keys are in another form than this node's: the node folds it from the data then)."""
+
+    seq: int
+    collection: str
+    id: str
+    version: int
+    deleted: bool
+    key: str | None
+    date: str | None
+    text: str
+    op_id: str | None = None
+    node_id: str | None = None
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The data, parsed (only a record with ops waiting needs it)."""
+        value: dict[str, Any] = orjson.loads(self.text)
+        return value
+
+
+SNAPSHOT_ROWS = "rows"  # the snapshot's form this node asks for (?form=rows)
+
+
+def _snapshot_rows(items: Any, key_form: Any) -> list[SnapshotRow]:
+    """The ``rows`` of a snapshot page, each checked: ``[seq, collection, id, version,
+    deleted, key, date, data]``, ``data`` a string holding a JSON object (its braces are
+    checked here; that it parses is checked off the event loop, see
+    :func:`agent.cloud.client.first_bad_text`)."""
+    if not isinstance(items, list):
+        raise ValueError("rows: not a list")
+    ours = key_form == KEY_FORM
+    out: list[SnapshotRow] = []
+    for n, item in enumerate(items):
+        if type(item) is not list or len(item) != 8:
+            raise ValueError(f"rows[{n}]: not an array of 8")
+        seq, collection, rid, version, deleted, key, date, text = item
+        if not (type(seq) is int and type(collection) is str and type(rid) is str
+                and _UUID.match(rid) and type(version) is int and type(deleted) is bool
+                and type(key) is str and (date is None or type(date) is str)
+                and type(text) is str and text[:1] == "{" and text[-1:] == "}"):
+            raise ValueError(f"rows[{n}]: a field of the wrong type or form")
+        out.append(SnapshotRow(seq, collection, rid, version, deleted, key if ours else None,
+                               date, text))
+    return out
+
+
 _UUID = re.compile(UUID_PATTERN)
 
 
@@ -222,12 +272,15 @@ class SnapshotPage:
             raise ValueError("a snapshot page is a JSON object")
         items, after, head, total = (raw.get("records"), raw.get("next"), raw.get("head_seq"),
                                      raw.get("total"))
-        if not isinstance(items, list):
-            raise ValueError("records: not a list")
         if after is not None and type(after) is not str:
             raise ValueError("next: not a string")
         if type(head) is not int or (total is not None and type(total) is not int):
             raise ValueError("head_seq / total: not integers")
+        if raw.get("form") == SNAPSHOT_ROWS:  # a hub that knows the form the node asked for
+            return cls(_snapshot_rows(raw.get("rows"), raw.get("key_form")), after, head,
+                       total)
+        if not isinstance(items, list):
+            raise ValueError("records: not a list")
         records: list[SnapshotRecord] = []
         for n, item in enumerate(items):
             try:

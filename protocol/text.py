@@ -66,6 +66,12 @@ def _nfc(value: str) -> str:
     return value if value.isascii() else unicodedata.normalize("NFC", value)
 
 
+# The form of the keys ``fold_code`` makes, numbered: a hub stores its records' keys in it and
+# says which form its snapshot's keys are in; a node takes them as they come only in its own
+# form (it folds each record's key itself otherwise). A change of ``fold_code`` is a new form.
+KEY_FORM = "1"  # codes NFKC, trimmed, upper-cased, invisible characters dropped
+
+
 def fold_code(value: str) -> str:
     """The comparison form of a code, never raising: NFKC, invisible characters dropped,
     trimmed, upper-cased. Used for keys already stored and for search input."""

@@ -47,6 +47,7 @@ WIRE_LABELS: dict[str, Text] = {
     "limit": Text("Số bản ghi mỗi trang (limit)", "Page size (limit)"),
     "sync_state": Text("Trạng thái đồng bộ (sync_state)", "Sync state (sync_state)"),
     "after": Text("Con trỏ trang (after)", "Page cursor (after)"),
+    "form": Text("Dạng trang (form)", "Page form (form)"),
     "key": Text("Mã (key)", "Key"),
 }
 

@@ -23,7 +23,7 @@ from agent.store.models import RECORDS
 from agent.store.states import FAILED_OPS, FAILED_RECORDS, RESOLVABLE, OutboxState, sql_in
 from protocol.errors import ErrorCode
 from protocol.i18n import Text
-from protocol.models import Action, FeedEntry, OpResult, OpStatus, SyncState
+from protocol.models import Action, FeedEntry, OpResult, OpStatus, SnapshotRow, SyncState
 from protocol.schema import CollectionSchema, SchemaRegistry
 
 # What an office can do with a record the hub refused as a duplicate (S6), after the seed's
@@ -560,6 +560,14 @@ def _existing(conn: sqlite3.Connection, sql: str, values: Sequence[Any]) -> set[
 
 
 def _row_of(registry: SchemaRegistry, change: FeedEntry, now: str) -> tuple[Any, ...]:
+    if isinstance(change, SnapshotRow) and change.key is not None:
+        # the text stored as the hub wrote it, its key and date as the hub holds them (in
+        # this node's key form): the same as parsing it, writing it out and folding its key
+        known = change.collection in registry
+        key = change.key if known and change.text != "{}" else ""
+        return (change.id, change.collection, key, change.text, int(change.deleted),
+                change.version, 1, SyncState.SYNCED, None, None, None,
+                change.date if known else None, now, change.text, None)
     data = change.data or {}
     key, date = "", None
     if change.collection in registry:

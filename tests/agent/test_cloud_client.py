@@ -345,3 +345,39 @@ async def test_a_complete_push_answer_is_accepted_and_a_missing_result_tolerated
     finally:
         await client.close()
         await server.close()
+
+
+def _rows_page(text: str) -> bytes:
+    good = '{"code":"KH1","name":"Sài Gòn \\"1\\""}'
+    rows = [[i + 1, "customers", str(uuid.uuid4()), 1, False, f"KH{i}", None, t]
+            for i, t in enumerate([good, text, good])]
+    return orjson.dumps({"form": "rows", "key_form": "1", "rows": rows, "next": None,
+                         "head_seq": 3, "total": 3})
+
+
+@pytest.mark.parametrize("text", ['{"code": "KH1"', '{"a": 1} {"b": 2}', '{"a": nul}',
+                                  '{"a": "\\ud800"', '{} ]{'])
+async def test_a_snapshot_row_whose_data_is_not_a_json_object_is_an_invalid_response(
+    text: str,
+) -> None:
+    server = await _answering(200, _rows_page(text), {})
+    client = HubClient(str(server.make_url("")), "osn_x")
+    try:
+        with pytest.raises(HubUnreachable) as err:
+            await client.snapshot(DS)
+        assert err.value.reason.startswith("invalid response: rows[1]: "), err.value.reason
+    finally:
+        await client.close()
+        await server.close()
+
+
+async def test_a_snapshot_in_the_rows_form_is_read() -> None:
+    server = await _answering(200, _rows_page('{"code":"KH2"}'), {})
+    client = HubClient(str(server.make_url("")), "osn_x")
+    try:
+        page = await client.snapshot(DS)
+        assert page is not None
+        assert [r.data["code"] for r in page.records] == ["KH1", "KH2", "KH1"]
+    finally:
+        await client.close()
+        await server.close()

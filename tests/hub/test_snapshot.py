@@ -15,7 +15,8 @@ from hub import nodes, records
 from hub.db import create_schema
 from hub.store import HubStore
 from protocol.models import SnapshotPage
-from tests.hub.helpers import DS, Node, customer, new_id, op
+from protocol.text import KEY_FORM
+from tests.hub.helpers import DS, Node, account, customer, new_id, op, voucher
 
 V1 = {"OfficeSync-Protocol": "1"}
 PATH = f"/v1/datasets/{DS}/snapshot"
@@ -127,6 +128,7 @@ async def test_a_revoked_node_is_refused(node: Node, db_url: str) -> None:
     ({"limit": "5001"}, "phải là số nguyên từ 1 đến 5000",
      "must be a whole number from 1 to 5000"),
     ({"limit": "x"}, "phải là số nguyên", "must be a whole number"),
+    ({"form": "csv"}, "Dạng trang (form) chỉ nhận 'rows'", "Page form (form) must be 'rows'"),
 ])
 async def test_bad_after_and_limit_are_worded_in_both_languages(
     node: Node, params: dict[str, str], vi: str, en: str
@@ -144,6 +146,30 @@ async def test_limit_is_honoured_up_to_5000(node: Node) -> None:
     page = await snapshot(node, limit=2)
     assert len(page["records"]) == 2 and page["next"] == page["records"][1]["id"]
     assert len((await snapshot(node))["records"]) == 7  # default 1000
+
+
+async def test_the_rows_form_holds_the_same_records_as_arrays(node: Node) -> None:
+    """``?form=rows``: each record as ``[seq, collection, id, version, deleted, key, date,
+    data]``, its data the stored JSON text, its key in the form ``key_form`` names."""
+    cid, vid = new_id(), new_id()
+    await node.push(op("create", "customers", cid, customer(" kh-\uff411 ", "Sài \"Gòn\"")),
+                    op("create", "accounts", a1 := new_id(), account("111")),
+                    op("create", "accounts", a2 := new_id(), account("131")),
+                    op("create", "vouchers", vid, voucher(a1, a2, date="2024-02-29")))
+    await node.push(op("delete", "accounts", a2, base=1))
+    objects = (await snapshot(node))["records"]
+    rows = await snapshot(node, form="rows")
+    assert rows["form"] == "rows" and rows["key_form"] == KEY_FORM and "records" not in rows
+    assert {k: rows[k] for k in ("next", "head_seq", "total")} == {
+        "next": None, "head_seq": 5, "total": 4}
+    assert [r[:5] for r in rows["rows"]] == [
+        [o["seq"], o["collection"], o["id"], o["version"], o["deleted"]] for o in objects]
+    assert [orjson.loads(r[7]) for r in rows["rows"]] == [o["data"] for o in objects]
+    by_id = {r[2]: r for r in rows["rows"]}
+    assert by_id[cid][5:7] == ["KH-A1", None] and by_id[vid][6] == "2024-02-29"
+    assert by_id[a2][4] is True and by_id[a2][5] == "131"  # a tombstone keeps its last key
+    two = await snapshot(node, form="rows", limit=2)
+    assert two["next"] == two["rows"][1][2] and two["total"] == 4
 
 
 @pytest.mark.postgres

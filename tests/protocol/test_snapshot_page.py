@@ -9,7 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from protocol.models import SnapshotPage, SnapshotRecord
+from protocol.models import SnapshotPage, SnapshotRecord, SnapshotRow
+from protocol.text import KEY_FORM
 
 
 def record(**over: Any) -> dict[str, Any]:
@@ -68,3 +69,52 @@ def test_a_page_of_the_wrong_form_is_refused(body: bytes, says: str) -> None:
 def test_a_body_that_is_not_json_is_refused() -> None:
     with pytest.raises(orjson.JSONDecodeError):
         SnapshotPage.from_json(b"<html>proxy error</html>")
+
+
+def rows_page(*rows: list[Any], **over: Any) -> bytes:
+    body: dict[str, Any] = {"form": "rows", "key_form": KEY_FORM, "rows": list(rows),
+                            "next": None, "head_seq": 9, "total": len(rows)}
+    body.update(over)
+    return orjson.dumps(body)
+
+
+def row(*over: tuple[int, Any]) -> list[Any]:
+    item: list[Any] = [7, "customers", str(uuid.uuid4()), 2, False, "KH001", None,
+                       '{"code":"KH001"}']
+    for at, value in over:
+        item[at] = value
+    return item
+
+
+def test_the_rows_form_reads_as_rows_with_the_hub_key_and_text() -> None:
+    first, voucher = row(), row((1, "vouchers"), (5, "PT1"), (6, "2024-01-02"))
+    got = SnapshotPage.from_json(rows_page(first, voucher, next=voucher[2]))
+    assert got.next == voucher[2] and got.head_seq == 9 and got.total == 2
+    assert got.records == [SnapshotRow(7, "customers", first[2], 2, False, "KH001", None,
+                                       '{"code":"KH001"}'),
+                           SnapshotRow(7, "vouchers", voucher[2], 2, False, "PT1",
+                                       "2024-01-02", '{"code":"KH001"}')]
+    assert got.records[0].data == {"code": "KH001"} and got.records[0].op_id is None
+
+
+def test_keys_in_another_form_are_left_for_the_node_to_fold() -> None:
+    got = SnapshotPage.from_json(rows_page(row(), key_form="0"))
+    assert got.records[0].key is None and got.records[0].text == '{"code":"KH001"}'
+
+
+@pytest.mark.parametrize("bad", [
+    [(2, "KH001")], [(0, "7")], [(3, 2.5)], [(4, "no")], [(5, None)], [(6, 20240102)],
+    [(7, {"code": "KH001"})], [(7, "[1]")], [(7, "")],
+])
+def test_a_row_of_the_wrong_form_is_refused(bad: list[tuple[int, Any]]) -> None:
+    with pytest.raises(ValueError, match=r"rows\[1\]"):
+        SnapshotPage.from_json(rows_page(row(), row(*bad)))
+
+
+@pytest.mark.parametrize("body", [
+    rows_page(row()[:7]), orjson.dumps({"form": "rows", "rows": {}, "head_seq": 1}),
+    rows_page("x"),
+])
+def test_a_rows_page_of_the_wrong_form_is_refused(body: bytes) -> None:
+    with pytest.raises(ValueError, match="rows"):
+        SnapshotPage.from_json(body)

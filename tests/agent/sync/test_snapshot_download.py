@@ -6,6 +6,7 @@ writing meanwhile, and an older hub without the route."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ from aiohttp import web
 import agent.sync.worker as worker_module
 from agent.cloud.client import HubClient
 from agent.store.dataset import BULK_META, SNAPSHOT_META
+from hub import records as hub_pages
 from hub import routes
 from hub.db import records as hub_records
 from protocol.models import Action, ChangesPage, Op, SnapshotPage
@@ -317,3 +319,58 @@ async def _download_from(hub: Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPat
             await node.close()
     finally:
         await seeder.client.close()
+
+
+async def test_the_rows_form_stores_what_the_object_form_stores(
+    tmp_path: Path, hub: Hub, seeder: Seeder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The node asks for the rows form (each record's data as the hub's JSON text, with the
+    hub's key and date); what it holds after is exactly what a download of the object form
+    (an older hub's) leaves: keys folded the same, dates, data text, tombstones."""
+    ids = [str(uuid.uuid4()) for _ in range(7)]
+    await seeder.client.push(DS, [
+        Op(op_id=str(uuid.uuid4()), collection="customers", id=ids[0], action=Action.CREATE,
+           data={"code": " kh-\uff56\uff49ệt ", "name": "Công ty \"Sài Gòn\" \\ số 1"}),
+        Op(op_id=str(uuid.uuid4()), collection="accounts", id=ids[1], action=Action.CREATE,
+           data={"number": "1111", "name": "Tiền mặt"}),
+        Op(op_id=str(uuid.uuid4()), collection="accounts", id=ids[2], action=Action.CREATE,
+           data={"number": "131", "name": "Phải thu"}),
+        Op(op_id=str(uuid.uuid4()), collection="vouchers", id=ids[3], action=Action.CREATE,
+           data={"type": "receipt", "date": "2024-03-05", "number": "PT000001",
+                 "customer": ids[0],
+                 "lines": [{"debit": ids[1], "credit": ids[2], "amount": 1500000}]}),
+        *[Op(op_id=str(uuid.uuid4()), collection="customers", id=rid, action=Action.CREATE,
+             data={"code": f"KH{i}", "name": f"Khách {i}"}) for i, rid in enumerate(ids[4:])],
+    ])
+    await seeder.push(Action.DELETE, ids[5], None, 1)
+
+    async def held(node: Node) -> list[tuple[Any, ...]]:
+        return list(await node.store.readers.run(lambda conn: conn.execute(
+            "SELECT id, collection, key, data, deleted, version, sync_state, date, base_data"
+            " FROM records ORDER BY id").fetchall()))
+
+    forms: list[str] = []
+    real = hub_pages.snapshot_page
+
+    def older(conn: sa.Connection, dataset: str, after: str | None, limit: int,
+              form: str | None = None) -> bytes:
+        forms.append(str(form))
+        return bytes(real(conn, dataset, after, limit))  # the form asked for is ignored
+
+    stored = []
+    for name in ("rows", "objects"):
+        if name == "objects":
+            monkeypatch.setattr(hub_pages, "snapshot_page", older)
+        node, _ = await fresh_node(tmp_path / name, hub, name)
+        try:
+            await node.engine.set_online(True)
+            await eventually(functools.partial(download_done, node, hub))
+            stored.append(await held(node))
+        finally:
+            await node.close()
+    assert forms and set(forms) == {"rows"}  # asked for, answered with objects
+    rows, objects = stored
+    assert rows == objects and len(rows) == 7
+    by_id = {r[0]: r for r in rows}
+    assert by_id[ids[0]][2] == "KH-VIỆT" and by_id[ids[3]][7] == "2024-03-05"
+    assert by_id[ids[5]][4] == 1 and by_id[ids[3]][3] == by_id[ids[3]][8]
