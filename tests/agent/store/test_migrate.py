@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -10,7 +11,10 @@ from sqlmodel import SQLModel
 
 import agent.store.models  # noqa: F401  (registers the tables)
 from agent.store import StoreManager
+from agent.store.dataset import _select
 from agent.store.migrate import LATEST, migrate, schema_version
+from protocol.accounting import ACCOUNTING_PACK
+from protocol.query import RecordQuery
 
 
 def test_upgrade_from_version_1_keeps_data(tmp_path: Path) -> None:
@@ -82,4 +86,28 @@ def test_wal_and_full_sync(tmp_path: Path) -> None:
     conn = connect_writer(tmp_path / "y.db")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    conn.close()
+
+
+def test_the_date_index_covers_a_date_range_page_even_for_a_download_under_way(
+        tmp_path: Path) -> None:
+    """0010: a week of vouchers is sorted from the index (records without a date left out of
+    it); a first download that had dropped the old index makes the new one at its end."""
+    conn = sqlite3.connect(tmp_path / "cty.db", isolation_level=None)
+    migrate(conn, target=9)
+    old_sql = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE name = 'records_date'").fetchone()[0]
+    conn.execute("INSERT INTO meta (key, value) VALUES ('bulk_load', ?)",
+                 (json.dumps([["index", "records_date", old_sql]]),))
+    assert migrate(conn) == [10]
+    new_sql = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE name = 'records_date'").fetchone()[0]
+    assert new_sql.endswith("(collection, date, deleted, key, id) WHERE date IS NOT NULL")
+    assert json.loads(conn.execute(
+        "SELECT value FROM meta WHERE key = 'bulk_load'").fetchone()[0]) == [
+        ["index", "records_date", new_sql]]
+    sql, args = _select(ACCOUNTING_PACK.get("vouchers"),
+                        RecordQuery(date_from="2026-01-01", date_to="2026-01-07"), False)
+    plan = " ".join(str(r[3]) for r in conn.execute("EXPLAIN QUERY PLAN " + sql, args))
+    assert "USING INDEX records_date (collection=? AND date>? AND date<?)" in plan, plan
     conn.close()
