@@ -18,7 +18,7 @@ from protocol.accounting import ACCOUNTING_PACK
 from protocol.digest import digest_buckets
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.i18n import Lang, Text
-from protocol.models import Op
+from protocol.models import SNAPSHOT_ROWS, Op
 from protocol.query import RecordQuery
 from protocol.text import KEY_FORM
 
@@ -206,7 +206,6 @@ _SNAPSHOT_PAGE = (
     'SELECT seq, collection, id, version, deleted, "key", "date", data FROM hub_records'
     " WHERE dataset = {m} AND id > {m} ORDER BY id LIMIT {m}"
 )
-SNAPSHOT_ROWS = "rows"  # ?form=: each record as one array, its data as JSON text
 _COUNT = "SELECT count(*) FROM hub_records WHERE dataset = {m}"
 
 

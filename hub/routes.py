@@ -11,12 +11,13 @@ from aiohttp import web
 from httpkit import bearer_token, json_response, read_json, read_model, request_lang, validate
 from hub import history, keys
 from hub.metrics import METRICS
-from hub.records import DEFAULT_LIMIT, SNAPSHOT_ROWS
+from hub.records import DEFAULT_LIMIT
 from protocol.accounting import ACCOUNTING_PACK
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.i18n import Text
 from protocol.models import (
     MAX_PUSH_OPS,
+    SNAPSHOT_ROWS,
     UUID_PATTERN,
     DigestRequest,
     EnrollRequest,

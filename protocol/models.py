@@ -218,7 +218,7 @@ class SnapshotRow(NamedTuple):
         return value
 
 
-SNAPSHOT_ROWS = "rows"  # the snapshot's form this node asks for (?form=rows)
+SNAPSHOT_ROWS = "rows"  # ?form= of the snapshot: each record one array, its data JSON text
 
 
 def _snapshot_rows(items: Any, key_form: Any) -> list[SnapshotRow]:
