@@ -97,8 +97,21 @@ def create_enroll_code(conn: sa.Connection, wanted: list[str], ttl: dt.timedelta
     return code
 
 
+# What the one who reads a refusal of the hub does: a node's operator, not a workstation.
+_NEW_CODE = Text(". Mã đăng ký sai, đã dùng hoặc đã hết hạn: hãy xin quản trị Cloud mã mới "
+                 "(officesync hub enroll-code)",
+                 " The enrollment code is wrong, used or expired: ask the hub's administrator "
+                 "for a new one (officesync hub enroll-code).")
+_ENROLL_AGAIN = Text(". Hãy đăng ký lại máy chủ văn phòng với Cloud (officesync enroll)",
+                     " Enroll the office node with the hub again (officesync enroll).")
+
+
+def _token_refused(reason: str) -> ProtocolError:
+    return ProtocolError(ErrorCode.UNAUTHORIZED, {"hint": _ENROLL_AGAIN}, {"reason": reason})
+
+
 def _bad_code() -> ProtocolError:
-    return ProtocolError(ErrorCode.UNAUTHORIZED, {}, {"reason": "enroll_code"})
+    return ProtocolError(ErrorCode.UNAUTHORIZED, {"hint": _NEW_CODE}, {"reason": "enroll_code"})
 
 
 def enroll(conn: sa.Connection, code: str, node_name: str) -> tuple[str, str, list[str]]:
@@ -136,15 +149,15 @@ def enroll(conn: sa.Connection, code: str, node_name: str) -> tuple[str, str, li
 
 def authenticate(conn: sa.Connection, token: str | None) -> Node:
     if not token:
-        raise ProtocolError(ErrorCode.UNAUTHORIZED, {}, {"reason": "missing_token"})
+        raise _token_refused("missing_token")
     node = conn.execute(
         sa.select(nodes.c.id, nodes.c.name, nodes.c.revoked_at)
         .where(nodes.c.token_hash == sha256(token))
     ).first()
     if node is None:
-        raise ProtocolError(ErrorCode.UNAUTHORIZED, {}, {"reason": "bad_token"})
+        raise _token_refused("bad_token")
     if node.revoked_at is not None:
-        raise ProtocolError(ErrorCode.UNAUTHORIZED, {}, {"reason": "revoked"})
+        raise _token_refused("revoked")
     granted = conn.execute(sa.select(grants.c.dataset).where(grants.c.node_id == node.id))
     return Node(node.id, node.name, frozenset(granted.scalars()))
 

@@ -179,8 +179,8 @@ MESSAGES: dict[ErrorCode, Text] = {
         "Accounting dataset {dataset} was not found.{hint}",
     ),
     ErrorCode.UNAUTHORIZED: Text(
-        "Chưa xác thực hoặc mã truy cập không hợp lệ. Hãy ghép nối lại máy trạm",
-        "Not authenticated or the access token is invalid. Pair this device again.",
+        "Chưa xác thực hoặc mã truy cập không hợp lệ{hint}",
+        "Not authenticated or the access token is invalid.{hint}",
     ),
     ErrorCode.FORBIDDEN: Text(
         "Không có quyền thực hiện thao tác này",
@@ -318,6 +318,9 @@ _DEFAULTS: dict[ErrorCode, dict[str, Any]] = {
     ErrorCode.STALE_VERSION: {"record": Text("Bản ghi", "The record"),
                               "changed": Text("sửa/bỏ ghi/xóa", "modified/unposted/deleted")},
     ErrorCode.RECORD_DELETED: {"record": Text("Bản ghi", "The record")},
+    # Said by the node's LAN and control APIs; the hub says what a node's operator does.
+    ErrorCode.UNAUTHORIZED: {"hint": Text(". Hãy ghép nối lại máy trạm",
+                                          " Pair this device again.")},
 }
 
 

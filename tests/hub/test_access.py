@@ -150,3 +150,25 @@ def test_admin_rejects_bad_dataset_ids(db_url: str) -> None:
         admin(db_url, nodes.create_dataset, "Bad Id!")
     assert admin(db_url, nodes.create_dataset, "cty-new") is True
     assert admin(db_url, nodes.create_dataset, "cty-new") is False
+
+
+async def test_a_refused_token_or_code_says_what_the_node_operator_does(
+        client: TestClient[Any, Any], datasets: list[str]) -> None:
+    """The hub's 401 is read by an office node's operator: enroll again, or get a new code;
+    never "pair the workstation" (the node's LAN answer)."""
+    path = f"/v1/datasets/{DS}/changes"
+    for lang, again, code in (
+            ("vi", "Hãy đăng ký lại máy chủ văn phòng với Cloud (officesync enroll)",
+             "hãy xin quản trị Cloud mã mới (officesync hub enroll-code)"),
+            ("en", "Enroll the office node with the hub again (officesync enroll).",
+             "ask the hub's administrator for a new one (officesync hub enroll-code).")):
+        headers = {**V1, "Accept-Language": lang}
+        for extra in ({}, {"Authorization": "Bearer nope"}):
+            refused = await client.get(path, headers={**headers, **extra})
+            message = (await refused.json())["error"]["message"]
+            assert refused.status == 401 and message.endswith(again), message
+            assert "máy trạm" not in message and "Pair" not in message
+        bad = await client.post("/v1/enroll", json={"code": "WRONG123", "node_name": "n"},
+                                headers=headers)
+        message = (await bad.json())["error"]["message"]
+        assert bad.status == 401 and message.endswith(code), message
