@@ -20,9 +20,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 # This file is named hub.py: keep its folder off the path so ``import hub`` finds the package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
@@ -40,9 +41,9 @@ from tests.hub.helpers import admin, make_code  # noqa: E402
 DS = "bench"
 
 
-def prepare(db_url: str) -> str:
-    admin(db_url, nodes.create_dataset, DS)
-    return make_code(db_url, DS)
+def prepare(db_url: str, dataset: str) -> str:
+    admin(db_url, nodes.create_dataset, dataset)
+    return make_code(db_url, dataset)
 
 
 def start_hub(db_url: str) -> tuple[subprocess.Popen[str], str]:
@@ -85,15 +86,17 @@ class Meter:
     """Wall time and the CPU time of the hub, of this (client) process and, for a PostgreSQL
     hub, of the local PostgreSQL server for one phase."""
 
-    def __init__(self, hub_pid: int, postgres: bool) -> None:
-        self.hub_pid, self.postgres = hub_pid, postgres
+    def __init__(self, hub_pids: list[int], postgres: bool) -> None:
+        self.hub_pids, self.postgres = hub_pids, postgres
         self.server = postgres_cpu_seconds() if postgres else 0.0
-        self.wall, self.hub, self.client = time.perf_counter(), cpu_seconds(hub_pid), \
-            time.process_time()
+        self.wall, self.hub, self.client = time.perf_counter(), self._hub(), time.process_time()
+
+    def _hub(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.hub_pids)
 
     def stop(self) -> tuple[float, float, float, float | None]:
         server = postgres_cpu_seconds() - self.server if self.postgres else None
-        return (time.perf_counter() - self.wall, cpu_seconds(self.hub_pid) - self.hub,
+        return (time.perf_counter() - self.wall, self._hub() - self.hub,
                 time.process_time() - self.client, server)
 
 
@@ -107,45 +110,84 @@ def report(name: str, unit: str, total: int, spent: tuple[float, float, float, f
           f"client {client_cpu:.2f} s{server}")
 
 
-async def run(base: str, code: str, total: int, batch: int, page: int, hub_pid: int,
-              v4: bool, postgres: bool) -> None:
-    anonymous = HubClient(base)
-    token = (await anonymous.enroll(code, "bench-node")).token
-    await anonymous.close()
-    client = HubClient(base, token)
-    make_id = (lambda: str(uuid.uuid4())) if v4 else new_id  # the node makes v7 ids
-    ops = [Op(op_id=make_id(), collection="customers", id=make_id(),
-              action=Action.CREATE, data=customer(i)) for i in range(total)]
-    size = sum(len(orjson.dumps(op.data)) for op in ops[:100]) / 100
-    meter, tenth = Meter(hub_pid, postgres), max(batch, total // 10 // batch * batch)
-    tenths: list[tuple[int, float]] = []  # (ops, wall seconds) per tenth of the push
-    part = time.perf_counter()
-    for start in range(0, total, batch):
-        results = await client.push(DS, ops[start : start + batch])
-        assert all(r.status == "applied" for r in results), results[0]
-        done = start + batch
-        if done % tenth == 0 or done >= total:
-            now = time.perf_counter()
-            tenths.append((done - sum(n for n, _ in tenths), now - part))
-            part = now
+async def push_all(clients: list[HubClient], dataset: str, ops: list[Op], batch: int,
+                   in_flight: int, first: int, done: list[tuple[float, int]]) -> None:
+    """Push ``ops`` to ``dataset`` in batches, ``in_flight`` requests at a time, the n-th
+    request to ``clients[(first + n) % len(clients)]`` (round robin, as a load balancer
+    in front of several hub instances would); each answered batch appends (time, ops)."""
+    window: list[asyncio.Task[list[Any]]] = []
+    for n, start in enumerate(range(0, len(ops), batch)):
+        client = clients[(first + n) % len(clients)]
+        window.append(asyncio.create_task(client.push(dataset, ops[start : start + batch])))
+        if len(window) < in_flight and start + batch < len(ops):
+            continue
+        while window and (len(window) >= in_flight or start + batch >= len(ops)):
+            results = await window.pop(0)
+            assert all(r.status == "applied" for r in results), results[0]
+            done.append((time.perf_counter(), len(results)))
+
+
+def tenths(begin: float, done: list[tuple[float, int]], total: int) -> tuple[float, float]:
+    """Rates (ops/s) of the first and the last tenth of the push's ops, by answer time."""
+    tenth, answered, count = total // 10, [], 0
+    for at, n in sorted(done):
+        count += n
+        answered.append((at, count))
+    first_end = next(at for at, count in answered if count >= tenth)
+    last_start = max((at for at, count in answered if count <= total - tenth), default=begin)
+    return tenth / (first_end - begin), tenth / (answered[-1][0] - last_start)
+
+
+async def run(bases: list[str], codes: list[str], total: int, batch: int, page: int,
+              in_flight: int, hub_pids: list[int], v4: bool, postgres: bool) -> None:
+    """``total`` creates spread over one node per code (each its own dataset), pushed to the
+    hub instances at ``bases``, then pulled back."""
+    tokens: list[str] = []
+    for code in codes:
+        anonymous = HubClient(bases[0])
+        tokens.append((await anonymous.enroll(code, f"bench-node-{len(tokens)}")).token)
+        await anonymous.close()
+    clients = [[HubClient(base, token) for base in bases] for token in tokens]
+    make_id: Callable[[], str] = (lambda: str(uuid.uuid4())) if v4 else new_id  # node: v7
+    share = total // len(codes)
+    ops = [[Op(op_id=make_id(), collection="customers", id=make_id(), action=Action.CREATE,
+               data=customer(node * share + i)) for i in range(share)]
+           for node in range(len(codes))]
+    total = share * len(codes)
+    size = sum(len(orjson.dumps(op.data)) for op in ops[0][:100]) / 100
+    done: list[tuple[float, int]] = []
+    meter = Meter(hub_pids, postgres)
+    await asyncio.gather(*(
+        push_all(clients[node], dataset_of(node), ops[node], batch, in_flight, node, done)
+        for node in range(len(codes))))
     push = meter.stop()
-    meter, since, pulled = Meter(hub_pid, postgres), 0, 0
-    while True:
-        changes = await client.changes(DS, since, limit=page)
-        pulled += len(changes.changes)
-        since = changes.last_seq
-        if not changes.has_more:
-            break
+    first, last = tenths(meter.wall, done, total)
+    meter, pulled = Meter(hub_pids, postgres), 0
+    for node in range(len(codes)):
+        since = 0
+        while True:
+            changes = await clients[node][0].changes(dataset_of(node), since, limit=page)
+            pulled += len(changes.changes)
+            since = changes.last_seq
+            if not changes.has_more:
+                break
     pull = meter.stop()
-    await client.close()
+    for per_node in clients:
+        for client in per_node:
+            await client.close()
     assert pulled == total, (pulled, total)
     print(f"records: {total} customers, ~{size:.0f} bytes of data each")
-    report("push", "ops", total, push, f"batches of {batch}")
-    (first_n, first_s), (last_n, last_s) = tenths[0], tenths[-1]
-    print(f"push first {first_n:,} ops: {first_n / first_s:,.0f} ops/s; "
-          f"last {last_n:,}: {last_n / last_s:,.0f} ops/s")
+    shape = (f"batches of {batch}, {len(codes)} node(s), {in_flight} in flight each, "
+             f"{len(bases)} hub instance(s)")
+    report("push", "ops", total, push, shape)
+    print(f"push first {total // 10:,} ops: {first:,.0f} ops/s; "
+          f"last {total // 10:,}: {last:,.0f} ops/s")
     report("pull", "changes", total, pull, f"pages of {page}")
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def dataset_of(node: int) -> str:
+    return DS if node == 0 else f"{DS}-{node}"
 
 
 def main() -> None:
@@ -156,17 +198,34 @@ def main() -> None:
     parser.add_argument("--db", help="postgresql://… (a fresh schema there); default SQLite")
     parser.add_argument("--v4", action="store_true",
                         help="random UUIDv4 ids (as nodes made before) instead of v7")
+    parser.add_argument("--nodes", type=int, default=1,
+                        help="nodes pushing at once, each to its own dataset (--ops shared)")
+    parser.add_argument("--in-flight", type=int, default=1,
+                        help="requests each node has in flight (the node sends 1)")
+    parser.add_argument("--instances", type=int, default=1,
+                        help="hub processes on the same database (PostgreSQL only), "
+                             "requests spread round robin")
     args = parser.parse_args()
+    if args.instances > 1 and args.db is None:
+        parser.error("--instances above 1 needs --db postgresql://…: a SQLite hub is one "
+                     "process (one writer; its feed wakes only its own long-polls)")
     with database(args.db) as db_url:
         print(f"hub database: {'PostgreSQL' if args.db else 'SQLite'}")
-        code = prepare(db_url)
-        proc, base = start_hub(db_url)
+        codes = [prepare(db_url, dataset_of(node)) for node in range(args.nodes)]
+        procs: list[subprocess.Popen[str]] = []
         try:
-            asyncio.run(run(base, code, args.ops, args.batch, args.page, proc.pid, args.v4,
-                            args.db is not None))
+            bases = []
+            for _ in range(args.instances):
+                proc, base = start_hub(db_url)
+                procs.append(proc)
+                bases.append(base)
+            asyncio.run(run(bases, codes, args.ops, args.batch, args.page, args.in_flight,
+                            [p.pid for p in procs], args.v4, args.db is not None))
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.wait(timeout=30)
 
 
 @contextmanager

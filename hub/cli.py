@@ -12,7 +12,9 @@ import datetime as dt
 import errno
 import json
 import logging
+import os
 import signal
+import socket
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -33,6 +35,7 @@ from hub import db, nodes
 from hub.app import create_app
 from hub.db import create_schema, normalise_url
 from hub.store import HubStore
+from hub.workers import Supervisor, listening_socket, orphaned
 from protocol.errors import ProtocolError, render
 from protocol.i18n import LANG_META_KEY, Lang, Text
 from protocol.models import DatasetId
@@ -118,6 +121,19 @@ _TEXTS: dict[str, Text] = {
         "Cannot read the metrics token (--metrics-token-file) {path}: {reason}",
     ),
     "metrics_token_empty": Text("tệp trống", "the file is empty"),
+    "workers_sqlite": Text(
+        "--workers {workers}: Cloud trên SQLite chạy một tiến trình (một luồng ghi; thông báo "
+        "thay đổi chỉ đến các yêu cầu của chính tiến trình đó). Dùng PostgreSQL "
+        "(--db postgresql://…) để chạy nhiều tiến trình",
+        "--workers {workers}: a SQLite hub runs as one process (one writer; its feed wakes "
+        "only its own long-polls). Use PostgreSQL (--db postgresql://…) for several workers",
+    ),
+    "workers_windows": Text(
+        "--workers lớn hơn 1 chỉ chạy trên Linux; trên Windows hãy chạy nhiều lệnh officesync "
+        "hub serve ở các cổng khác nhau sau một bộ cân bằng tải",
+        "--workers above 1 runs on Linux only; on Windows run several officesync hub serve "
+        "on different ports behind a load balancer",
+    ),
 }
 
 
@@ -271,18 +287,33 @@ def hub() -> None:
               default=None, help="Serve GET /metrics to requests bearing the token in this file")
 @click.option("--log-format", type=click.Choice(["line", "json"]), default="line",
               show_default=True, help="json: one JSON object per log line")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Hub processes serving the port (PostgreSQL only, Linux): one a core")
+@click.option("--listen-fd", type=int, default=None, hidden=True)  # a worker's socket
 @lang_option
 def serve(db_url: str, host: str, port: int, min_protocol: int,
-          metrics_token_file: Path | None, log_format: str, lang: str | None) -> None:
+          metrics_token_file: Path | None, log_format: str, workers: int,
+          listen_fd: int | None, lang: str | None) -> None:
     """Run the hub until SIGTERM or Ctrl+C (makes the database at --db if there is none)."""
     chosen = _lang(lang)
     try:
-        parse_db_url(db_url, chosen)
+        url = parse_db_url(db_url, chosen)
+        if workers > 1:
+            _check_workers(url, workers, chosen)
         _prepare_sqlite_dir(db_url)
         token = _metrics_token(metrics_token_file, chosen)
         if log_format == "json":
             _json_logging()
-        asyncio.run(_serve(db_url, host, port, min_protocol, token))
+        if workers > 1:
+            engine = db.create_hub_engine(db_url)
+            create_schema(engine)  # once, before the workers would race to make it
+            engine.dispose()
+            sock = listening_socket(host, port)
+            print(f"officesync hub listening on http://{host}:{sock.getsockname()[1]}",
+                  flush=True)
+            asyncio.run(_supervise(_worker_command(sock.fileno()), workers, sock.fileno()))
+            return
+        asyncio.run(_serve(db_url, host, port, min_protocol, token, listen_fd))
     except HubCliError as err:
         _exit(err)
     except SQLAlchemyError as err:
@@ -315,28 +346,69 @@ def _json_logging() -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
+def _check_workers(url: URL, workers: int, lang: Lang) -> None:
+    if url.get_backend_name() != "postgresql":
+        raise HubCliError(say("workers_sqlite", lang, workers=workers), EXIT_USAGE)
+    if os.name == "nt":
+        raise HubCliError(say("workers_windows", lang), EXIT_USAGE)
+
+
+def _worker_command(fd: int) -> list[str]:
+    """This very command line, as a worker on the socket ``fd`` instead of a supervisor."""
+    args, skip = [], False
+    for arg in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif arg == "--workers":
+            skip = True
+        elif not arg.startswith("--workers="):
+            args.append(arg)
+    return [sys.executable, "-m", "officesync", *args, "--listen-fd", str(fd)]
+
+
+async def _supervise(command: list[str], workers: int, fd: int) -> None:
+    supervisor = Supervisor(command, workers, fd)
+    stopper = asyncio.ensure_future(_until_signal(supervisor.stop))
+    try:
+        await supervisor.run()
+    finally:
+        stopper.cancel()
+
+
 async def _serve(db_url: str, host: str, port: int, min_protocol: int,
-                 metrics_token: str | None = None) -> None:
+                 metrics_token: str | None = None, listen_fd: int | None = None) -> None:
     runner = web.AppRunner(create_app(db_url, min_protocol=min_protocol,
                                       metrics_token=metrics_token))
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port, shutdown_timeout=5.0)
-        await site.start()
-        real_port = runner.addresses[0][1]
-        print(f"officesync hub listening on http://{host}:{real_port}", flush=True)
-        await _until_signal()
+        if listen_fd is not None:  # a worker of ``--workers``: the supervisor told the port
+            await web.SockSite(runner, socket.socket(fileno=listen_fd),
+                               shutdown_timeout=5.0).start()
+        else:
+            site = web.TCPSite(runner, host, port, shutdown_timeout=5.0)
+            await site.start()
+            real_port = runner.addresses[0][1]
+            print(f"officesync hub listening on http://{host}:{real_port}", flush=True)
+        if listen_fd is None:
+            await _until_signal()
+        else:
+            ends = [asyncio.ensure_future(_until_signal()), asyncio.ensure_future(orphaned())]
+            await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
+            for end in ends:
+                end.cancel()
     finally:
         await runner.cleanup()
 
 
-async def _until_signal() -> None:
+async def _until_signal(then: Callable[[], None] | None = None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):  # Windows: KeyboardInterrupt instead
             loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    if then is not None:
+        then()
 
 
 @hub.group()
