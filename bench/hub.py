@@ -46,9 +46,10 @@ def prepare(db_url: str, dataset: str) -> str:
     return make_code(db_url, dataset)
 
 
-def start_hub(db_url: str) -> tuple[subprocess.Popen[str], str]:
+def start_hub(db_url: str, workers: int = 1) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "officesync", "hub", "serve", "--db", db_url, "--port", "0"],
+        [sys.executable, "-m", "officesync", "hub", "serve", "--db", db_url, "--port", "0",
+         "--workers", str(workers)],
         stdout=subprocess.PIPE, text=True,
     )
     assert proc.stdout is not None
@@ -82,6 +83,15 @@ def postgres_cpu_seconds() -> float:
     return total
 
 
+def with_children(pid: int) -> list[int]:
+    """``pid`` and its child processes (``--workers``: the supervisor and its workers)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return [pid, *map(int, children)]
+
+
 class Meter:
     """Wall time and the CPU time of the hub, of this (client) process and, for a PostgreSQL
     hub, of the local PostgreSQL server for one phase."""
@@ -92,7 +102,7 @@ class Meter:
         self.wall, self.hub, self.client = time.perf_counter(), self._hub(), time.process_time()
 
     def _hub(self) -> float:
-        return sum(cpu_seconds(pid) for pid in self.hub_pids)
+        return sum(cpu_seconds(pid) for pid in self.hub_pids for pid in with_children(pid))
 
     def stop(self) -> tuple[float, float, float, float | None]:
         server = postgres_cpu_seconds() - self.server if self.postgres else None
@@ -202,13 +212,15 @@ def main() -> None:
                         help="nodes pushing at once, each to its own dataset (--ops shared)")
     parser.add_argument("--in-flight", type=int, default=1,
                         help="requests each node has in flight (the node sends 1)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="hub serve --workers (PostgreSQL only): processes on one port")
     parser.add_argument("--instances", type=int, default=1,
                         help="hub processes on the same database (PostgreSQL only), "
                              "requests spread round robin")
     args = parser.parse_args()
-    if args.instances > 1 and args.db is None:
-        parser.error("--instances above 1 needs --db postgresql://…: a SQLite hub is one "
-                     "process (one writer; its feed wakes only its own long-polls)")
+    if (args.instances > 1 or args.workers > 1) and args.db is None:
+        parser.error("--instances or --workers above 1 needs --db postgresql://…: a SQLite "
+                     "hub is one process (one writer; its feed wakes only its own long-polls)")
     with database(args.db) as db_url:
         print(f"hub database: {'PostgreSQL' if args.db else 'SQLite'}")
         codes = [prepare(db_url, dataset_of(node)) for node in range(args.nodes)]
@@ -216,7 +228,7 @@ def main() -> None:
         try:
             bases = []
             for _ in range(args.instances):
-                proc, base = start_hub(db_url)
+                proc, base = start_hub(db_url, args.workers)
                 procs.append(proc)
                 bases.append(base)
             asyncio.run(run(bases, codes, args.ops, args.batch, args.page, args.in_flight,

@@ -6,6 +6,8 @@ import heapq
 from collections.abc import Iterable, Sequence
 
 from agent.store.syncing import PendingOp
+from protocol.models import Action
+from protocol.schema import SchemaRegistry
 
 
 def order_batch(ops: Sequence[PendingOp]) -> list[PendingOp]:
@@ -59,3 +61,25 @@ def assign_base_versions(ops: Iterable[PendingOp], versions: dict[str, int | Non
         # it is based on the tombstone's version, which the record holds.
         op.base_version = base
         expected[op.record_id] = (base or 0) + 1
+
+
+def independent(registry: SchemaRegistry, first: Sequence[PendingOp],
+                second: Sequence[PendingOp]) -> bool:
+    """Whether the hub may apply batch ``second`` before ``first`` (both sent at once) and
+    answer every op as it would in outbox order: both hold only creates (no update or delete
+    frees a key or changes a record the other needs), ``second`` references no record of
+    ``first``, and no key is in both (whichever went first would take it). The take already
+    keeps ``first``'s records out of ``second``."""
+    if any(op.action is not Action.CREATE for op in (*first, *second)):
+        return False
+    created = {op.record_id for op in first}
+    if any(ref in created for op in second for ref in op.refs):
+        return False
+    keys = {_key(registry, op) for op in first}
+    return not any(_key(registry, op) in keys for op in second)
+
+
+def _key(registry: SchemaRegistry, op: PendingOp) -> tuple[str, str | None]:
+    if op.data is None or op.collection not in registry:
+        return (op.collection, None)  # not comparable: taken as the same key as its kind's
+    return (op.collection, registry.get(op.collection).key_of(op.data))

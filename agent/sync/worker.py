@@ -31,7 +31,7 @@ from agent.store import DatasetStore
 from agent.store.rows import utc_now
 from agent.store.syncing import PendingOp
 from agent.supervisor import Supervisor, wait_woken
-from agent.sync.ordering import assign_base_versions, order_batch
+from agent.sync.ordering import assign_base_versions, independent, order_batch
 from agent.sync.state import REFUSAL_CODES, DatasetSyncState, combine, failing, refused
 from protocol.backoff import Backoff
 from protocol.errors import ErrorCode
@@ -246,12 +246,16 @@ class DatasetWorker:
     async def drain(self) -> int:
         """Push until nothing is ready; return how many ops went (0: nothing to send).
 
-        Two stages overlap: while the hub works on one batch, the node stores the answer to
-        the previous one and takes the next one (one transaction for both). Batches are still
-        sent one after another, so the hub applies them in outbox order; a batch never holds
-        a record of the one in flight. An op leaves the outbox only when its answer is
-        stored; a push that gets no answer puts its records back to pending (sending again
-        is safe: op ids replay), and so does one cancelled while the store takes a batch."""
+        Stages overlap: while the hub works on one batch, the node stores the answer to the
+        previous one and takes the next one (one transaction for both); a batch never holds a
+        record of the one in flight. The next batch goes before the answer to the one in
+        flight only when the hub's order of the two cannot matter (:func:`independent`: both
+        only creates, no reference into the other, no key of the other); otherwise it waits
+        for that answer, so the hub applies dependent ops in outbox order. An op leaves the
+        outbox only when its answer is stored; a push that gets no answer puts its records
+        back to pending (sending again is safe: op ids replay), and so does one cancelled
+        while the store takes a batch, or one whose answer came after an earlier one failed.
+        """
         unsettled: list[list[PendingOp]] = []
         step: asyncio.Future[list[PendingOp]] | None = None
 
@@ -267,6 +271,7 @@ class DatasetWorker:
             return taken
 
         task: asyncio.Task[list[OpResult]] | None = None
+        ahead: asyncio.Task[list[OpResult]] | None = None  # ``following``, sent already
         total = 0
         try:
             batch = await settled(self._take(frozenset()))
@@ -274,10 +279,17 @@ class DatasetWorker:
                 return 0
             task = asyncio.create_task(self._send(batch))
             following = await settled(self._take(frozenset(op.record_id for op in batch)))
+            if following and independent(self.store.registry, batch, following):
+                ahead = asyncio.create_task(self._send(following))
             while task is not None:
                 results = await task
-                task = asyncio.create_task(self._send(following)) if following else None
+                if ahead is None and following:
+                    ahead = asyncio.create_task(self._send(following))
+                task, ahead = ahead, None
                 after = await settled(self._store_and_take(batch, results, following))
+                if task is not None and after and independent(self.store.registry, following,
+                                                              after):
+                    ahead = asyncio.create_task(self._send(after))
                 unsettled.remove(batch)
                 self.monitor.report_success()
                 applied = sum(1 for r in results if r.status is OpStatus.APPLIED)
@@ -290,8 +302,11 @@ class DatasetWorker:
                 batch, following = following, after
             return total
         except BaseException:
-            if task is not None:
-                task.cancel()
+            for sent in (task, ahead):
+                if sent is not None and not sent.done():
+                    sent.cancel()
+                elif sent is not None and not sent.cancelled():
+                    sent.exception()  # retrieved: the error raised is the earlier one's
             if step is not None:  # interrupted while the store took a batch: it still may
                 with contextlib.suppress(Exception):
                     taken = await asyncio.shield(step)

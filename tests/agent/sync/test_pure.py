@@ -8,11 +8,12 @@ from hypothesis import strategies as st
 
 from agent.connectivity.machine import ConnectivityMachine
 from agent.store.syncing import PendingOp, rejection_state
-from agent.sync.ordering import assign_base_versions, order_batch
+from agent.sync.ordering import assign_base_versions, independent, order_batch
+from protocol.accounting import ACCOUNTING_PACK
 from protocol.backoff import Backoff
 from protocol.connectivity import Connectivity as C
 from protocol.errors import ErrorCode
-from protocol.models import SyncState
+from protocol.models import Action, SyncState
 
 
 def op(seq: int, record: str, action: str = "update", refs: tuple[str, ...] = ()) -> PendingOp:
@@ -114,3 +115,22 @@ def test_toggle_on_waits_for_the_fresh_probe() -> None:
     assert t is not None and (t.old, t.new) == (C.OFFLINE_BY_USER, C.ONLINE)
     with pytest.raises(ValueError, match="is not a failure"):
         m.failed(C.ONLINE)
+
+
+def _create(seq: int, record: str, code: str, refs: tuple[str, ...] = ()) -> PendingOp:
+    return PendingOp(seq, f"op{seq}", record, "customers", Action.CREATE,
+                     {"code": code, "name": "x"}, refs)
+
+
+def test_two_batches_of_creates_without_shared_keys_or_references_are_independent() -> None:
+    first = [_create(1, "a", "KH1"), _create(2, "b", "KH2")]
+    assert independent(ACCOUNTING_PACK, first, [_create(3, "c", "KH3")])
+    # a key in both (in its comparison form): whichever the hub took first would keep it
+    assert not independent(ACCOUNTING_PACK, first, [_create(3, "c", "kh2")])
+    # a reference into the first batch: refused as missing if the hub took it first
+    assert not independent(ACCOUNTING_PACK, first, [_create(3, "c", "KH3", refs=("a",))])
+    # an update or delete may free or change a key the other batch takes
+    edit = PendingOp(3, "op3", "c", "customers", Action.UPDATE, {"code": "KH3", "name": "y"})
+    assert not independent(ACCOUNTING_PACK, first, [edit])
+    gone = PendingOp(3, "op3", "c", "customers", Action.DELETE, None)
+    assert not independent(ACCOUNTING_PACK, [gone], [_create(4, "d", "KH4")])
