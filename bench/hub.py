@@ -17,11 +17,9 @@ import asyncio
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench.samples
 import orjson  # noqa: E402
 
 from agent.cloud.client import HubClient  # noqa: E402
-from bench.samples import customer  # noqa: E402
+from bench.samples import customer, database  # noqa: E402
 from hub import nodes  # noqa: E402
 from protocol.ids import new_id  # noqa: E402
 from protocol.models import Action, Op  # noqa: E402
@@ -238,26 +236,6 @@ def main() -> None:
                 proc.terminate()
             for proc in procs:
                 proc.wait(timeout=30)
-
-
-@contextmanager
-def database(pg_url: str | None) -> Iterator[str]:
-    """A temporary SQLite file, or a fresh schema on ``pg_url`` (dropped afterwards)."""
-    if pg_url is None:
-        with tempfile.TemporaryDirectory() as tmp:
-            yield f"sqlite:///{Path(tmp) / 'hub.db'}"
-        return
-    import psycopg
-
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    sep = "&" if "?" in pg_url else "?"
-    try:
-        yield f"{pg_url}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(pg_url, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 if __name__ == "__main__":

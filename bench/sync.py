@@ -16,7 +16,9 @@
 - propagation: real node processes A and B; a workstation on A writes ``--writes`` records one
          by one; latency from the write's request to the ``record`` event on B's WebSocket.
 
-The hub is always a separate ``officesync hub serve`` process with a temporary SQLite file.
+The hub is always a separate ``officesync hub serve`` process with a temporary SQLite file, or
+with ``--db postgresql://…`` a fresh schema on that server (dropped afterwards), served by
+``--workers`` processes.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from agent.store.syncing import PendingOp
 from agent.sync.engine import SyncEngine
 from agent.sync.ordering import assign_base_versions, order_batch
 from agent.sync.worker import to_wire
-from bench.samples import customer
+from bench.samples import customer, database
 from protocol.accounting import ACCOUNTING_PACK
 from protocol.ids import new_id
 from protocol.models import PushResponse
@@ -312,9 +314,11 @@ async def main(args: argparse.Namespace) -> None:
         only.discard("batch")
         if not only:
             return
-    with tempfile.TemporaryDirectory(prefix="officesync-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="officesync-bench-") as tmp, \
+            database(args.db) as db_url:
         root = Path(tmp)
-        hub = HubProcess(f"sqlite:///{root}/hub.db", free_port(), root / "logs", env=NO_KEYRING)
+        hub = HubProcess(db_url, free_port(), root / "logs", env=NO_KEYRING,
+                         workers=args.workers)
         hub.create_dataset(DS)
         hub.start()
         try:
@@ -337,7 +341,7 @@ async def main(args: argparse.Namespace) -> None:
                       f"p99 {pct(lat, .99) * 1000:.1f} ms, max {max(lat) * 1000:.1f} ms, "
                       f"mean {statistics.mean(lat) * 1000:.1f} ms")
         finally:
-            hub.kill()
+            hub.terminate()
 
 
 if __name__ == "__main__":
@@ -348,5 +352,9 @@ if __name__ == "__main__":
     parser.add_argument("--only", default="")
     parser.add_argument("--batches", type=int, default=10, help="batch: batches of 1,000")
     parser.add_argument("--profile", default=None, help="batch: write a cProfile here")
+    parser.add_argument("--db", default=None,
+                        help="postgresql://… (a fresh schema there); default SQLite")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="hub serve --workers (PostgreSQL only)")
     asyncio.run(main(parser.parse_args()))
     sys.exit(0)

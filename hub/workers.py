@@ -50,8 +50,6 @@ class Supervisor:
     def __init__(self, command: list[str], count: int, fd: int) -> None:
         self.command, self.count, self.fd = command, count, fd
         self.stopping = asyncio.Event()
-        self.pids: list[int | None] = [None] * count  # the running workers (tests, logs)
-        self.restarts = 0
 
     async def run(self) -> None:
         """Until :meth:`stop`; returns once every worker has exited."""
@@ -65,9 +63,7 @@ class Supervisor:
         while not self.stopping.is_set():
             started = time.monotonic()
             proc = await asyncio.create_subprocess_exec(*self.command, pass_fds=(self.fd,))
-            self.pids[slot] = proc.pid
             code = await self._wait(proc)
-            self.pids[slot] = None
             if code is None:  # stopped by us
                 return
             with contextlib.suppress(TimeoutError):  # Ctrl+C reached the workers first
@@ -79,7 +75,6 @@ class Supervisor:
                         "%.0f s", slot + 1, proc.pid, code, pause)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), pause)
-            self.restarts += 1
 
     async def _wait(self, proc: asyncio.subprocess.Process) -> int | None:
         """The worker's exit status, or ``None`` when the supervisor stopped it."""

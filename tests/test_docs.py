@@ -189,8 +189,9 @@ def commands() -> Iterator[tuple[tuple[str, ...], click.Command]]:
 
 
 def options_of(cmd: click.Command) -> list[str]:
-    return [o for p in cmd.params if isinstance(p, click.Option) for o in p.opts
-            if o.startswith("--")]
+    """The options a person may type (hidden ones pass between our own processes)."""
+    return [o for p in cmd.params if isinstance(p, click.Option) and not p.hidden
+            for o in p.opts if o.startswith("--")]
 
 
 def documenting_lines(doc: str, path: tuple[str, ...]) -> list[str]:

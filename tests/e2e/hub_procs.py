@@ -18,10 +18,11 @@ class HubProcess(ManagedProcess):
     label = "hub"
 
     def __init__(self, db_url: str, port: int, log_dir: Path, *, min_protocol: int = 1,
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, workers: int = 1) -> None:
         super().__init__(
             officesync_cmd("hub", "serve", "--db", db_url, "--host", "127.0.0.1",
-                           "--port", str(port), "--min-protocol", str(min_protocol)),
+                           "--port", str(port), "--min-protocol", str(min_protocol),
+                           "--workers", str(workers)),
             log_dir, env=env,
         )
         self.db_url = db_url

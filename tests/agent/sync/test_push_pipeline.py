@@ -40,13 +40,7 @@ async def test_many_batches_drain_in_order_each_applied_once(
     for record_id in ids[:5]:
         record = await node.store.get("customers", record_id)
         assert (record.version, record.data["name"]) == (2, "y")
-    assert node.engine.client is not None
-    direct = HubClient(hub.url, node.engine.client.token)
-    try:
-        page = await direct.changes(DS, since=0, limit=100)
-    finally:
-        await direct.close()
-    feed = [(c.id, c.version) for c in page.changes]
+    feed = await _feed(hub, node)
     assert sorted(feed) == sorted([(rid, 1) for rid in ids] + [(rid, 2) for rid in ids[:5]])
     for record_id in ids[:5]:
         assert feed.index((record_id, 1)) < feed.index((record_id, 2))
