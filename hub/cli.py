@@ -305,13 +305,11 @@ def serve(db_url: str, host: str, port: int, min_protocol: int,
         if log_format == "json":
             _json_logging()
         if workers > 1:
-            engine = db.create_hub_engine(db_url)
-            create_schema(engine)  # once, before the workers would race to make it
-            engine.dispose()
-            sock = listening_socket(host, port)
-            print(f"officesync hub listening on http://{host}:{sock.getsockname()[1]}",
-                  flush=True)
-            asyncio.run(_supervise(_worker_command(sock.fileno()), workers, sock.fileno()))
+            worker = ["--db", db_url, "--min-protocol", str(min_protocol),
+                      "--log-format", log_format, "--lang", chosen]
+            if metrics_token_file is not None:
+                worker += ["--metrics-token-file", str(metrics_token_file)]
+            _serve_workers(db_url, host, port, workers, worker)
             return
         asyncio.run(_serve(db_url, host, port, min_protocol, token, listen_fd))
     except HubCliError as err:
@@ -353,17 +351,18 @@ def _check_workers(url: URL, workers: int, lang: Lang) -> None:
         raise HubCliError(say("workers_windows", lang), EXIT_USAGE)
 
 
-def _worker_command(fd: int) -> list[str]:
-    """This very command line, as a worker on the socket ``fd`` instead of a supervisor."""
-    args, skip = [], False
-    for arg in sys.argv[1:]:
-        if skip:
-            skip = False
-        elif arg == "--workers":
-            skip = True
-        elif not arg.startswith("--workers="):
-            args.append(arg)
-    return [sys.executable, "-m", "officesync", *args, "--listen-fd", str(fd)]
+def _serve_workers(db_url: str, host: str, port: int, workers: int,
+                   worker_args: list[str]) -> None:
+    """``--workers``: make the schema once (before the workers would race to), bind the port,
+    and keep ``workers`` processes of ``hub serve worker_args`` on it."""
+    engine = db.create_hub_engine(db_url)
+    create_schema(engine)
+    engine.dispose()
+    sock = listening_socket(host, port)
+    print(f"officesync hub listening on http://{host}:{sock.getsockname()[1]}", flush=True)
+    command = [sys.executable, "-m", "officesync", "hub", "serve", *worker_args,
+               "--listen-fd", str(sock.fileno())]
+    asyncio.run(_supervise(command, workers, sock.fileno()))
 
 
 async def _supervise(command: list[str], workers: int, fd: int) -> None:
@@ -381,17 +380,15 @@ async def _serve(db_url: str, host: str, port: int, min_protocol: int,
                                       metrics_token=metrics_token))
     await runner.setup()
     try:
-        if listen_fd is not None:  # a worker of ``--workers``: the supervisor told the port
-            await web.SockSite(runner, socket.socket(fileno=listen_fd),
-                               shutdown_timeout=5.0).start()
-        else:
+        if listen_fd is None:
             site = web.TCPSite(runner, host, port, shutdown_timeout=5.0)
             await site.start()
             real_port = runner.addresses[0][1]
             print(f"officesync hub listening on http://{host}:{real_port}", flush=True)
-        if listen_fd is None:
             await _until_signal()
-        else:
+        else:  # a worker of ``--workers``, on the supervisor's socket, until it stops
+            await web.SockSite(runner, socket.socket(fileno=listen_fd),
+                               shutdown_timeout=5.0).start()
             ends = [asyncio.ensure_future(_until_signal()), asyncio.ensure_future(orphaned())]
             await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
             for end in ends:

@@ -285,7 +285,7 @@ class DatasetWorker:
                 results = await task
                 if ahead is None and following:
                     ahead = asyncio.create_task(self._send(following))
-                task, ahead = ahead, None
+                task, ahead = ahead, None  # ``following`` is the batch in flight now
                 after = await settled(self._store_and_take(batch, results, following))
                 if task is not None and after and independent(self.store.registry, following,
                                                               after):
@@ -302,10 +302,10 @@ class DatasetWorker:
                 batch, following = following, after
             return total
         except BaseException:
-            for sent in (task, ahead):
-                if sent is not None and not sent.done():
+            for sent in (t for t in (task, ahead) if t is not None):
+                if not sent.done():
                     sent.cancel()
-                elif sent is not None and not sent.cancelled():
+                elif not sent.cancelled():
                     sent.exception()  # retrieved: the error raised is the earlier one's
             if step is not None:  # interrupted while the store took a batch: it still may
                 with contextlib.suppress(Exception):
